@@ -1,0 +1,188 @@
+// Package redistest gives tests a real Redis of their own.
+//
+// By default every call to Start launches a private redis-server on a free
+// loopback port (in-memory, no persistence) and stops it when the test ends, so
+// packages and tests run in parallel without flushing each other's keys. When
+// REDIS_ADDR is set, tests share that server instead and each one leases a
+// database number (1–15) for its lifetime, flushed before use.
+//
+// Queueing, locking and dedup are always tested against a real redis-server:
+// miniredis is for `zsync dev` only.
+package redistest
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Server is a Redis a test may use.
+type Server struct {
+	Addr string
+	DB   int
+
+	cmd *exec.Cmd
+}
+
+// Options returns go-redis options for this server.
+func (s *Server) Options() *redis.Options {
+	return &redis.Options{Addr: s.Addr, DB: s.DB}
+}
+
+// Client returns a go-redis client closed when the test ends.
+func (s *Server) Client(t testing.TB) *redis.Client {
+	t.Helper()
+	c := redis.NewClient(s.Options())
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// Stop kills a private server at once (to test Redis going away). It is a
+// no-op for a shared REDIS_ADDR server.
+func (s *Server) Stop() {
+	if s.cmd != nil && s.cmd.Process != nil {
+		_ = s.cmd.Process.Kill()
+		_ = s.cmd.Wait()
+	}
+}
+
+// Restart starts a private server again on the same address, empty.
+func (s *Server) Restart(t testing.TB) {
+	t.Helper()
+	if s.cmd == nil {
+		t.Skip("Restart needs a private redis-server (REDIS_ADDR is set)")
+	}
+	s.Stop()
+	_, port, _ := net.SplitHostPort(s.Addr)
+	cmd, err := launch(port)
+	if err != nil {
+		t.Fatalf("restart redis-server: %v", err)
+	}
+	s.cmd = cmd
+}
+
+// Start returns a Redis for this test: private unless REDIS_ADDR is set.
+func Start(t testing.TB) *Server {
+	t.Helper()
+	if addr := os.Getenv("REDIS_ADDR"); addr != "" {
+		return lease(t, addr)
+	}
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		t.Fatalf("redis-server not on PATH and REDIS_ADDR unset: install redis-server (see .ci/run)")
+	}
+	var lastErr error
+	for range 5 { // a free port can be taken between probe and bind
+		port, err := freePort()
+		if err != nil {
+			t.Fatalf("free port: %v", err)
+		}
+		cmd, err := launch(port)
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		s := &Server{Addr: net.JoinHostPort("127.0.0.1", port), cmd: cmd}
+		t.Cleanup(s.Stop)
+		return s
+	}
+	t.Fatalf("start redis-server: %v", lastErr)
+	return nil
+}
+
+func launch(port string) (*exec.Cmd, error) {
+	cmd := exec.Command("redis-server",
+		"--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+		"--daemonize", "no", "--loglevel", "warning", "--dir", os.TempDir())
+	// The server dies with the test binary even if the test is killed.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	addr := net.JoinHostPort("127.0.0.1", port)
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if ping(addr) == nil {
+			return cmd, nil
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+	return nil, fmt.Errorf("redis-server on port %s did not answer", port)
+}
+
+func ping(addr string) error {
+	conn, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(200 * time.Millisecond))
+	if _, err := conn.Write([]byte("PING\r\n")); err != nil {
+		return err
+	}
+	line, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil {
+		return err
+	}
+	if !strings.HasPrefix(line, "+PONG") {
+		return fmt.Errorf("unexpected reply %q", line)
+	}
+	return nil
+}
+
+func freePort() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	_, port, err := net.SplitHostPort(l.Addr().String())
+	return port, err
+}
+
+// lease claims one of databases 1–15 on a shared server for this test.
+func lease(t testing.TB, addr string) *Server {
+	t.Helper()
+	ctx := context.Background()
+	ctl := redis.NewClient(&redis.Options{Addr: addr})
+	t.Cleanup(func() { _ = ctl.Close() })
+	token := fmt.Sprintf("%d-%d", os.Getpid(), time.Now().UnixNano())
+	deadline := time.Now().Add(2 * time.Minute)
+	for time.Now().Before(deadline) {
+		for db := 1; db <= 15; db++ {
+			key := fmt.Sprintf("redistest:lease:%d", db)
+			ok, err := ctl.SetNX(ctx, key, token, 10*time.Minute).Result()
+			if err != nil {
+				t.Fatalf("REDIS_ADDR=%s: %v", addr, err)
+			}
+			if !ok {
+				continue
+			}
+			s := &Server{Addr: addr, DB: db}
+			c := redis.NewClient(s.Options())
+			if err := c.FlushDB(ctx).Err(); err != nil {
+				t.Fatalf("flush db %d: %v", db, err)
+			}
+			_ = c.Close()
+			t.Cleanup(func() {
+				if v, _ := ctl.Get(ctx, key).Result(); v == token {
+					ctl.Del(ctx, key)
+				}
+			})
+			return s
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("REDIS_ADDR=%s: no free database to lease", addr)
+	return nil
+}

@@ -1,0 +1,40 @@
+package redistest
+
+import (
+	"context"
+	"testing"
+)
+
+func TestStartIsolated(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	a, b := Start(t), Start(t)
+	ca, cb := a.Client(t), b.Client(t)
+	if err := ca.Set(ctx, "k", "a", 0).Err(); err != nil {
+		t.Fatalf("set: %v", err)
+	}
+	if n, err := cb.Exists(ctx, "k").Result(); err != nil || n != 0 {
+		t.Fatalf("second server sees first's key: n=%d err=%v", n, err)
+	}
+	if v, err := ca.Get(ctx, "k").Result(); err != nil || v != "a" {
+		t.Fatalf("Get = %q, %v; want a", v, err)
+	}
+}
+
+func TestStopAndRestart(t *testing.T) {
+	t.Parallel()
+	s := Start(t)
+	if s.cmd == nil {
+		t.Skip("shared REDIS_ADDR server")
+	}
+	c := s.Client(t)
+	ctx := context.Background()
+	s.Stop()
+	if err := c.Ping(ctx).Err(); err == nil {
+		t.Fatal("ping after Stop succeeded")
+	}
+	s.Restart(t)
+	if err := c.Ping(ctx).Err(); err != nil {
+		t.Fatalf("ping after Restart: %v", err)
+	}
+}

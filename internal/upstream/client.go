@@ -1,0 +1,226 @@
+package upstream
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// DefaultMaxBody bounds how much of a response is read: a misbehaving upstream
+// can't make a worker allocate without limit.
+const DefaultMaxBody = 8 << 20
+
+// Limiter gates every request (Zuora's tenant-wide concurrency and rate).
+type Limiter interface {
+	Acquire(ctx context.Context) (release func(), err error)
+}
+
+// Client sends authenticated JSON requests and turns every failure into an
+// *Error. The API-specific parts are hooks.
+type Client struct {
+	API     string // "zuora" or "limio", for errors and metrics
+	BaseURL string // scheme://host[/prefix], no trailing slash
+	HTTP    *http.Client
+	Tokens  *TokenSource
+	Limiter Limiter // optional
+	MaxBody int64   // 0 means DefaultMaxBody
+
+	// Prepare sets per-request headers (API version, tracking id).
+	Prepare func(*http.Request)
+	// CheckBody finds an API-level error in a response body, including in an
+	// HTTP 200 (Zuora's success:false). It returns nil when the body is fine,
+	// or for a non-2xx body it cannot read (a generic error is built then).
+	CheckBody func(status int, body []byte) *Error
+	// OnRetryAfter is told when the API asked callers to wait (429 / 503).
+	OnRetryAfter func(d time.Duration)
+	// Observe is told about every response (status 0 if none) and its latency.
+	Observe func(op string, status int, d time.Duration)
+	Now     func() time.Time
+}
+
+// Request is one call. Path is already escaped; Op names it for errors and
+// metrics without ids (e.g. "GET /v1/subscriptions/{key}").
+type Request struct {
+	Method string
+	Path   string
+	Op     string
+	Query  url.Values
+	Body   any // marshalled as JSON when not nil
+}
+
+// Do sends req and decodes a 2xx JSON answer into out (when out is not nil).
+// A 401 drops the token and is retried once with a fresh one.
+func (c *Client) Do(ctx context.Context, req Request, out any) error {
+	var payload []byte
+	if req.Body != nil {
+		b, err := json.Marshal(req.Body)
+		if err != nil {
+			return &Error{API: c.API, Op: req.Op, Kind: Permanent, Message: "encode request", Err: err}
+		}
+		payload = b
+	}
+	for attempt := 0; ; attempt++ {
+		status, body, tok, err := c.send(ctx, req, payload)
+		if err != nil {
+			return err
+		}
+		if status == http.StatusUnauthorized && attempt == 0 && c.Tokens != nil {
+			c.Tokens.Invalidate(tok)
+			continue
+		}
+		if body.err != nil {
+			return body.err
+		}
+		if out == nil || len(body.bytes) == 0 {
+			return nil
+		}
+		if err := json.Unmarshal(body.bytes, out); err != nil {
+			return &Error{API: c.API, Op: req.Op, StatusCode: status, Kind: Permanent,
+				Message: "decode response", Err: err, RequestID: body.requestID}
+		}
+		return nil
+	}
+}
+
+type response struct {
+	bytes     []byte
+	requestID string
+	err       *Error // set for non-2xx, and for an error inside a 2xx
+}
+
+func (c *Client) send(ctx context.Context, req Request, payload []byte) (int, response, string, error) {
+	u := c.BaseURL + req.Path
+	if len(req.Query) > 0 {
+		u += "?" + req.Query.Encode()
+	}
+	var rd io.Reader
+	if payload != nil {
+		rd = bytes.NewReader(payload)
+	}
+	hreq, err := http.NewRequestWithContext(ctx, req.Method, u, rd)
+	if err != nil {
+		return 0, response{}, "", &Error{API: c.API, Op: req.Op, Kind: Permanent, Message: "build request", Err: err}
+	}
+	hreq.Header.Set("Accept", "application/json")
+	if payload != nil {
+		hreq.Header.Set("Content-Type", "application/json")
+	}
+	var tok string
+	if c.Tokens != nil {
+		if tok, err = c.Tokens.Token(ctx); err != nil {
+			return 0, response{}, "", err
+		}
+		hreq.Header.Set("Authorization", "Bearer "+tok)
+	}
+	if c.Prepare != nil {
+		c.Prepare(hreq)
+	}
+	if c.Limiter != nil {
+		release, err := c.Limiter.Acquire(ctx)
+		if err != nil {
+			return 0, response{}, tok, err
+		}
+		defer release()
+	}
+
+	start := c.now()
+	resp, err := c.HTTP.Do(hreq)
+	if err != nil {
+		c.observe(req.Op, 0, start)
+		return 0, response{}, tok, transportError(ctx, c.API, req.Op, err)
+	}
+	defer resp.Body.Close()
+	max := c.MaxBody
+	if max <= 0 {
+		max = DefaultMaxBody
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, max+1))
+	c.observe(req.Op, resp.StatusCode, start)
+	if err != nil {
+		return 0, response{}, tok, transportError(ctx, c.API, req.Op, err)
+	}
+	r := response{bytes: b, requestID: firstHeader(resp.Header, "Zuora-Request-Id", "X-Request-Id")}
+	if int64(len(b)) > max {
+		return 0, r, tok, &Error{API: c.API, Op: req.Op, StatusCode: resp.StatusCode, Kind: Permanent,
+			Message: fmt.Sprintf("response larger than %d bytes", max), RequestID: r.requestID}
+	}
+	retryAfter := ParseRetryAfter(resp.Header.Get("Retry-After"), c.now())
+	if retryAfter > 0 && c.OnRetryAfter != nil &&
+		(resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable) {
+		c.OnRetryAfter(retryAfter)
+	}
+
+	var apiErr *Error
+	if c.CheckBody != nil {
+		apiErr = c.CheckBody(resp.StatusCode, b)
+	}
+	ok := resp.StatusCode >= 200 && resp.StatusCode <= 299
+	if apiErr == nil && !ok && resp.StatusCode != http.StatusUnauthorized {
+		apiErr = &Error{Kind: KindForStatus(resp.StatusCode), Message: snippet(b)}
+	}
+	if apiErr != nil {
+		apiErr.API, apiErr.Op = c.API, req.Op
+		if apiErr.StatusCode == 0 {
+			apiErr.StatusCode = resp.StatusCode
+		}
+		if apiErr.RequestID == "" {
+			apiErr.RequestID = r.requestID
+		}
+		if apiErr.RetryAfter == 0 {
+			apiErr.RetryAfter = retryAfter
+		}
+		r.err = apiErr
+	}
+	if resp.StatusCode == http.StatusUnauthorized && r.err == nil {
+		r.err = &Error{API: c.API, Op: req.Op, StatusCode: resp.StatusCode, Kind: Permanent,
+			Message: "unauthorized (check client id and secret)", RequestID: r.requestID}
+	}
+	return resp.StatusCode, r, tok, nil
+}
+
+func (c *Client) now() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now()
+}
+
+func (c *Client) observe(op string, status int, start time.Time) {
+	if c.Observe != nil {
+		c.Observe(op, status, c.now().Sub(start))
+	}
+}
+
+func firstHeader(h http.Header, names ...string) string {
+	for _, n := range names {
+		if v := h.Get(n); v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// snippet keeps an error body short and on one line for messages.
+func snippet(b []byte) string {
+	s := strings.Join(strings.Fields(string(b)), " ")
+	if len(s) > 200 {
+		s = s[:200] + "…"
+	}
+	return s
+}
+
+// PathEscape escapes one path segment; ids are validated by callers too, this
+// is the second fence against "../" reaching a URL.
+func PathEscape(s string) string { return url.PathEscape(s) }
+
+// IsContextError reports whether err is the caller's own cancellation.
+func IsContextError(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}

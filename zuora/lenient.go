@@ -1,0 +1,152 @@
+package zuora
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strconv"
+
+	"github.com/shopspring/decimal"
+)
+
+// Zuora's own spec disagrees with its examples on types (reference §8):
+// billCycleDay is declared a string and sent as 1, balances as numbers or
+// strings, booleans as "true". These types decode either form.
+
+// Int is an integer sent as a number or a numeric string ("" and null are 0).
+type Int int
+
+// UnmarshalJSON accepts 12, "12", "", null.
+func (n *Int) UnmarshalJSON(b []byte) error {
+	s := string(bytes.Trim(b, `"`))
+	if s == "" || s == "null" {
+		*n = 0
+		return nil
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		return fmt.Errorf("zuora: integer: %q", b)
+	}
+	*n = Int(f)
+	return nil
+}
+
+// Bool is a boolean sent as true or "true".
+type Bool bool
+
+// UnmarshalJSON accepts true, "true", "True", 1, "", null.
+func (v *Bool) UnmarshalJSON(b []byte) error {
+	s := string(bytes.Trim(b, `"`))
+	switch s {
+	case "", "null":
+		*v = false
+		return nil
+	}
+	p, err := strconv.ParseBool(s)
+	if err != nil {
+		return fmt.Errorf("zuora: boolean: %q", b)
+	}
+	*v = Bool(p)
+	return nil
+}
+
+// String is text that Zuora sometimes sends as a number.
+type String string
+
+// UnmarshalJSON accepts "x", 12, true, null.
+func (v *String) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		*v = String(s)
+		return nil
+	}
+	if string(b) == "null" {
+		*v = ""
+		return nil
+	}
+	*v = String(b)
+	return nil
+}
+
+// Amount is an exact decimal sent as a number or a string. Money is never a
+// float64 in zsync.
+type Amount struct{ decimal.Decimal }
+
+// NewAmount parses s ("20.00"); it panics on a malformed literal (tests and
+// fixtures only).
+func NewAmount(s string) Amount { return Amount{decimal.RequireFromString(s)} }
+
+// UnmarshalJSON accepts 20, 20.5, "20.00", "", null.
+func (a *Amount) UnmarshalJSON(b []byte) error {
+	s := string(bytes.Trim(b, `"`))
+	if s == "" || s == "null" {
+		a.Decimal = decimal.Zero
+		return nil
+	}
+	d, err := decimal.NewFromString(s)
+	if err != nil {
+		return fmt.Errorf("zuora: decimal: %q", b)
+	}
+	a.Decimal = d
+	return nil
+}
+
+// MarshalJSON writes a JSON number with the exact digits (Zuora's shape).
+func (a Amount) MarshalJSON() ([]byte, error) { return []byte(a.Decimal.String()), nil }
+
+// CustomFields holds an object's `*__c` custom fields, kept as raw JSON.
+type CustomFields map[string]json.RawMessage
+
+// Get returns a custom field as text ("" when absent or null).
+func (c CustomFields) Get(name string) string {
+	raw, ok := c[name]
+	if !ok {
+		return ""
+	}
+	var s String
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return string(raw)
+	}
+	return string(s)
+}
+
+// splitCustom decodes b into dst (a pointer to a plain struct) and returns
+// its `__c` keys. Objects carry custom fields as top-level keys.
+func splitCustom(b []byte, dst any) (CustomFields, error) {
+	if err := json.Unmarshal(b, dst); err != nil {
+		return nil, err
+	}
+	var all map[string]json.RawMessage
+	if err := json.Unmarshal(b, &all); err != nil {
+		return nil, err
+	}
+	var cf CustomFields
+	for k, v := range all {
+		if len(k) > 3 && k[len(k)-3:] == "__c" {
+			if cf == nil {
+				cf = CustomFields{}
+			}
+			cf[k] = v
+		}
+	}
+	return cf, nil
+}
+
+// joinCustom marshals src (a plain struct) with cf merged in at the top level.
+func joinCustom(src any, cf CustomFields) ([]byte, error) {
+	b, err := json.Marshal(src)
+	if err != nil || len(cf) == 0 {
+		return b, err
+	}
+	var all map[string]json.RawMessage
+	if err := json.Unmarshal(b, &all); err != nil {
+		return nil, err
+	}
+	for k, v := range cf {
+		all[k] = v
+	}
+	return json.Marshal(all)
+}
