@@ -16,6 +16,9 @@ import (
 // ErrNotFound matches (errors.Is) an *Error for a missing object.
 var ErrNotFound = errors.New("not found")
 
+// ErrThrottled matches (errors.Is) an *Error that asks the caller to wait.
+var ErrThrottled = errors.New("throttled")
+
 // Kind is how an error should be treated by whoever retries.
 type Kind int
 
@@ -26,6 +29,9 @@ const (
 	Retryable
 	// NotFound is a permanent error for a missing object.
 	NotFound
+	// Throttled is retryable, and not a failure: the API (429) or zsync's own
+	// tenant limiter asked the caller to wait RetryAfter.
+	Throttled
 )
 
 func (k Kind) String() string {
@@ -34,6 +40,8 @@ func (k Kind) String() string {
 		return "retryable"
 	case NotFound:
 		return "not_found"
+	case Throttled:
+		return "throttled"
 	default:
 		return "permanent"
 	}
@@ -77,14 +85,16 @@ func (e *Error) Error() string {
 func (e *Error) Unwrap() error { return e.Err }
 
 // Is makes errors.Is(err, ErrNotFound) true for not-found errors.
-func (e *Error) Is(target error) bool { return target == ErrNotFound && e.Kind == NotFound }
+func (e *Error) Is(target error) bool {
+	return (target == ErrNotFound && e.Kind == NotFound) || (target == ErrThrottled && e.Kind == Throttled)
+}
 
 // IsRetryable reports whether err is worth retrying later. Context
 // cancellation and deadline are not: the caller gave up.
 func IsRetryable(err error) bool {
 	var e *Error
 	if errors.As(err, &e) {
-		return e.Kind == Retryable
+		return e.Kind == Retryable || e.Kind == Throttled
 	}
 	return false
 }
@@ -98,14 +108,15 @@ func RetryAfter(err error) time.Duration {
 	return 0
 }
 
-// KindForStatus classifies an HTTP status: 5xx, 408, 409 and 429 are
-// retryable, 404 is not found, every other 4xx is permanent.
+// KindForStatus classifies an HTTP status: 429 is throttled, 5xx, 408 and
+// 409 are retryable, 404 is not found, every other 4xx is permanent.
 func KindForStatus(status int) Kind {
 	switch {
 	case status == http.StatusNotFound:
 		return NotFound
-	case status == http.StatusRequestTimeout, status == http.StatusConflict,
-		status == http.StatusTooManyRequests, status >= 500:
+	case status == http.StatusTooManyRequests:
+		return Throttled
+	case status == http.StatusRequestTimeout, status == http.StatusConflict, status >= 500:
 		return Retryable
 	default:
 		return Permanent

@@ -1,0 +1,50 @@
+// Package worker turns callouts into deduplicated sync tasks and runs them:
+// the enqueuer (epochs and coalescing), the asynq handler, the
+// per-subscription lock, the retry policy and the one place that records
+// outcomes.
+package worker
+
+import (
+	"time"
+
+	"github.com/zsync/zsync/syncer"
+)
+
+// Queue names. Callouts win over bulk re-syncs by weight.
+const (
+	QueueCallouts = "callouts"
+	QueueBulk     = "bulk"
+)
+
+// EnqueueStatus is what happened to a callout at the ingress.
+type EnqueueStatus string
+
+const (
+	// Enqueued: a new sync task was created.
+	Enqueued EnqueueStatus = "enqueued"
+	// Coalesced: a task that has not started reading Zuora already exists for
+	// the subscription; it will see this change.
+	Coalesced EnqueueStatus = "coalesced"
+	// SkippedStatus: the loop guard dropped the callout (Limio made the change).
+	SkippedStatus EnqueueStatus = "skipped"
+)
+
+// Record is one recorded outcome: the latest per subscription, its history
+// and the global stream all hold these.
+type Record struct {
+	Subscription   string          `json:"subscription"`  // Zuora subscription number when known, else the id as given
+	Key            string          `json:"key,omitempty"` // the id the task was enqueued with
+	LimioID        string          `json:"limio_id,omitempty"`
+	Outcome        syncer.Result   `json:"outcome"`
+	Changes        []syncer.Change `json:"changes,omitempty"`
+	Reason         string          `json:"reason,omitempty"`
+	Error          string          `json:"error,omitempty"`
+	At             time.Time       `json:"at"`
+	DurationMS     int64           `json:"duration_ms"`
+	TaskID         string          `json:"task_id,omitempty"`
+	Queue          string          `json:"queue,omitempty"`
+	Attempt        int             `json:"attempt"`
+	Epoch          int64           `json:"epoch"`
+	Trigger        syncer.Trigger  `json:"trigger"`
+	NotificationID string          `json:"notification_id,omitempty"`
+}
