@@ -1,0 +1,46 @@
+# zsync — see README.md. `make help` lists the targets.
+GO        ?= go
+BIN       ?= bin/zsync
+PKGS      ?= ./...
+TEST_FLAGS ?= -race -count=1 -timeout 10m
+
+.PHONY: help build run test test-short lint vet fmt bench fuzz clean
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+build: ## build bin/zsync
+	$(GO) build -o $(BIN) ./cmd/zsync
+
+run: ## run everything in one process on embedded defaults (zsync dev)
+	$(GO) run ./cmd/zsync dev
+
+test: vet ## vet, then every test with the race detector (needs redis-server on PATH or REDIS_ADDR)
+	$(GO) test $(TEST_FLAGS) $(PKGS)
+
+test-short: ## quick tests without the race detector
+	$(GO) test -count=1 -short $(PKGS)
+
+vet: ## go vet + gofmt check
+	$(GO) vet $(PKGS)
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+lint: vet ## vet + staticcheck when installed
+	@if command -v staticcheck >/dev/null; then staticcheck $(PKGS); else echo "staticcheck not installed; ran go vet only"; fi
+
+fmt: ## gofmt the tree
+	gofmt -w $$(git ls-files '*.go')
+
+bench: ## benchmarks; ratios against references measured in the same run
+	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 20m $(PKGS)
+
+fuzz: ## run each fuzz target for a bounded time
+	@for pkg in $$($(GO) list $(PKGS)); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
+	    echo "fuzz $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime 20s $$pkg || exit 1; \
+	  done; \
+	done
+
+clean: ## remove build output
+	rm -rf bin

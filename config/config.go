@@ -1,0 +1,372 @@
+// Package config is the only importer of viper. It reads defaults, an
+// optional zsync.yaml, ZSYNC_* environment variables and command-line flags
+// (in rising precedence) into one typed Config, and validates it with
+// messages that name the offending key. Nothing reads viper after startup:
+// cmd/zsync hands each component its section.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+)
+
+// Config is every setting of zsync. Keys are the mapstructure names joined by
+// dots (zuora.base_url); the environment variable is ZSYNC_ + the key in upper
+// case with dots as underscores (ZSYNC_ZUORA_BASE_URL).
+type Config struct {
+	Redis     Redis     `mapstructure:"redis"`
+	HTTP      HTTP      `mapstructure:"http"`
+	Zuora     Zuora     `mapstructure:"zuora"`
+	Limio     Limio     `mapstructure:"limio"`
+	Callout   Callout   `mapstructure:"callout"`
+	Operator  Operator  `mapstructure:"operator"`
+	LoopGuard LoopGuard `mapstructure:"loopguard"`
+	Catalog   Catalog   `mapstructure:"catalog"`
+	Worker    Worker    `mapstructure:"worker"`
+	Sweep     Sweep     `mapstructure:"sweep"`
+	Log       Log       `mapstructure:"log"`
+}
+
+// Redis is where the queues, locks, epochs and outcomes live. The first of
+// these that is set is used: cluster.addrs, sentinel.addrs, url, addr.
+type Redis struct {
+	Addr     string   `mapstructure:"addr"`
+	URL      string   `mapstructure:"url"` // redis://user:pass@host:port/db
+	Username string   `mapstructure:"username"`
+	Password string   `mapstructure:"password"`
+	DB       int      `mapstructure:"db"`
+	Sentinel Sentinel `mapstructure:"sentinel"`
+	Cluster  Cluster  `mapstructure:"cluster"`
+}
+
+// Sentinel selects a Redis Sentinel set.
+type Sentinel struct {
+	MasterName string   `mapstructure:"master_name"`
+	Addrs      []string `mapstructure:"addrs"`
+	Password   string   `mapstructure:"password"`
+}
+
+// Cluster selects a Redis Cluster.
+type Cluster struct {
+	Addrs []string `mapstructure:"addrs"`
+}
+
+// HTTP is the ingress listener.
+type HTTP struct {
+	Addr            string        `mapstructure:"addr"`
+	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"`
+}
+
+// Zuora is the Zuora tenant and the limits zsync keeps with it.
+type Zuora struct {
+	BaseURL       string        `mapstructure:"base_url"`
+	ClientID      string        `mapstructure:"client_id"`
+	ClientSecret  string        `mapstructure:"client_secret"`
+	Version       string        `mapstructure:"version"`
+	Timeout       time.Duration `mapstructure:"timeout"`
+	Concurrency   int           `mapstructure:"concurrency"`     // tenant-wide, across all worker processes
+	RatePerMinute int           `mapstructure:"rate_per_minute"` // tenant-wide; 0 = no rate limit
+}
+
+// Limio is the Limio tenant.
+type Limio struct {
+	BaseURL      string        `mapstructure:"base_url"`
+	ClientID     string        `mapstructure:"client_id"`
+	ClientSecret string        `mapstructure:"client_secret"`
+	Timeout      time.Duration `mapstructure:"timeout"`
+}
+
+// Callout is how Zuora authenticates to zsync.
+type Callout struct {
+	Username      string   `mapstructure:"username"`
+	Password      string   `mapstructure:"password"`
+	HMACSecret    string   `mapstructure:"hmac_secret"`
+	HMACHeader    string   `mapstructure:"hmac_header"`
+	HMACAlgorithm string   `mapstructure:"hmac_algorithm"`
+	HMACEncoding  string   `mapstructure:"hmac_encoding"`
+	AllowIPs      []string `mapstructure:"allow_ips"`
+	AuthDisabled  bool     `mapstructure:"auth_disabled"`
+	MaxBodyBytes  int64    `mapstructure:"max_body_bytes"`
+}
+
+// Operator is how people and scripts authenticate to the operator API and
+// asynqmon.
+type Operator struct {
+	Token    string `mapstructure:"token"`
+	Username string `mapstructure:"username"`
+	Password string `mapstructure:"password"`
+}
+
+// LoopGuard says which changes Limio made itself (and must not be synced back).
+type LoopGuard struct {
+	IntegrationUserIDs []string `mapstructure:"integration_user_ids"`
+	Sources            []string `mapstructure:"sources"`
+}
+
+// Catalog maps Zuora product rate plan ids to Limio offer paths (optional).
+type Catalog struct {
+	Offers map[string]string `mapstructure:"offers"`
+}
+
+// Worker is the sync worker pool.
+type Worker struct {
+	Concurrency     int           `mapstructure:"concurrency"`
+	MaxRetry        int           `mapstructure:"max_retry"`
+	Timeout         time.Duration `mapstructure:"timeout"`
+	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"`
+	LockTTL         time.Duration `mapstructure:"lock_ttl"`
+	Retention       time.Duration `mapstructure:"retention"`
+	BulkWeight      int           `mapstructure:"bulk_weight"`
+	CalloutsWeight  int           `mapstructure:"callouts_weight"`
+}
+
+// Sweep is the periodic catch-up for callouts Zuora gave up on.
+type Sweep struct {
+	Schedule string `mapstructure:"schedule"` // cron spec or "@every 15m"; "" disables
+}
+
+// Log is the zap logger.
+type Log struct {
+	Level  string `mapstructure:"level"`  // debug | info | warn | error
+	Format string `mapstructure:"format"` // json | console
+}
+
+// defaults holds a value for every key: it documents them, and viper's
+// AutomaticEnv only sees keys it knows of when unmarshalling (spf13/viper#188).
+var defaults = map[string]any{
+	"redis.addr":                     "127.0.0.1:6379",
+	"redis.url":                      "",
+	"redis.username":                 "",
+	"redis.password":                 "",
+	"redis.db":                       0,
+	"redis.sentinel.master_name":     "",
+	"redis.sentinel.addrs":           []string{},
+	"redis.sentinel.password":        "",
+	"redis.cluster.addrs":            []string{},
+	"http.addr":                      ":8080",
+	"http.shutdown_timeout":          10 * time.Second,
+	"zuora.base_url":                 "",
+	"zuora.client_id":                "",
+	"zuora.client_secret":            "",
+	"zuora.version":                  "2025-08-12",
+	"zuora.timeout":                  20 * time.Second,
+	"zuora.concurrency":              40,
+	"zuora.rate_per_minute":          0,
+	"limio.base_url":                 "",
+	"limio.client_id":                "",
+	"limio.client_secret":            "",
+	"limio.timeout":                  20 * time.Second,
+	"callout.username":               "",
+	"callout.password":               "",
+	"callout.hmac_secret":            "",
+	"callout.hmac_header":            "X-Zuora-Signature",
+	"callout.hmac_algorithm":         "sha256",
+	"callout.hmac_encoding":          "hex",
+	"callout.allow_ips":              []string{},
+	"callout.auth_disabled":          false,
+	"callout.max_body_bytes":         64 << 10,
+	"operator.token":                 "",
+	"operator.username":              "",
+	"operator.password":              "",
+	"loopguard.integration_user_ids": []string{},
+	"loopguard.sources":              []string{"shop", "salesforce"},
+	"catalog.offers":                 map[string]string{},
+	"worker.concurrency":             20,
+	"worker.max_retry":               10,
+	"worker.timeout":                 2 * time.Minute,
+	"worker.shutdown_timeout":        30 * time.Second,
+	"worker.lock_ttl":                30 * time.Second,
+	"worker.retention":               24 * time.Hour,
+	"worker.callouts_weight":         9,
+	"worker.bulk_weight":             1,
+	"sweep.schedule":                 "@every 15m",
+	"log.level":                      "info",
+	"log.format":                     "json",
+}
+
+// Keys lists every configuration key (for docs and tests).
+func Keys() []string {
+	keys := make([]string, 0, len(defaults))
+	for k := range defaults {
+		keys = append(keys, k)
+	}
+	return keys
+}
+
+// Load reads the configuration. file may be empty (then ./zsync.yaml is used
+// when present); flags may be nil. Flags are bound by their key name
+// (e.g. a flag named "http.addr").
+func Load(file string, flags *pflag.FlagSet) (*Config, error) {
+	v := viper.New()
+	for k, d := range defaults {
+		v.SetDefault(k, d)
+	}
+	v.SetEnvPrefix("ZSYNC")
+	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
+	v.AutomaticEnv()
+	if file != "" {
+		v.SetConfigFile(file)
+		if err := v.ReadInConfig(); err != nil {
+			return nil, fmt.Errorf("config file %s: %w", file, err)
+		}
+	} else {
+		v.SetConfigName("zsync")
+		v.SetConfigType("yaml")
+		v.AddConfigPath(".")
+		if err := v.ReadInConfig(); err != nil {
+			var nf viper.ConfigFileNotFoundError
+			if !errors.As(err, &nf) {
+				return nil, fmt.Errorf("config file zsync.yaml: %w", err)
+			}
+		}
+	}
+	if flags != nil {
+		var bindErr error
+		flags.VisitAll(func(f *pflag.Flag) {
+			if _, known := defaults[f.Name]; known {
+				if err := v.BindPFlag(f.Name, f); err != nil && bindErr == nil {
+					bindErr = err
+				}
+			}
+		})
+		if bindErr != nil {
+			return nil, bindErr
+		}
+	}
+	var c Config
+	if err := v.Unmarshal(&c); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	// Lists from the environment arrive as one comma-separated string.
+	for _, l := range []*[]string{&c.Redis.Sentinel.Addrs, &c.Redis.Cluster.Addrs, &c.Callout.AllowIPs,
+		&c.LoopGuard.IntegrationUserIDs, &c.LoopGuard.Sources} {
+		*l = splitList(*l)
+	}
+	return &c, nil
+}
+
+func splitList(in []string) []string {
+	var out []string
+	for _, s := range in {
+		for _, p := range strings.Split(s, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+// Need says which parts of the configuration a subcommand uses, so that
+// `zsync work` doesn't demand callout credentials and `zsync serve` doesn't
+// demand Zuora's.
+type Need struct {
+	Ingress bool // http, callout, operator
+	Upstream bool // zuora, limio
+}
+
+// Validate checks what the subcommand needs; every message names its key.
+func (c *Config) Validate(need Need) error {
+	var errs []error
+	bad := func(key, format string, a ...any) {
+		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{key}, a...)...))
+	}
+	if len(c.Redis.Cluster.Addrs) == 0 && len(c.Redis.Sentinel.Addrs) == 0 && c.Redis.URL == "" && c.Redis.Addr == "" {
+		bad("redis.addr", "is empty (set redis.addr, redis.url, redis.sentinel.* or redis.cluster.addrs)")
+	}
+	if len(c.Redis.Sentinel.Addrs) > 0 && c.Redis.Sentinel.MasterName == "" {
+		bad("redis.sentinel.master_name", "is required with redis.sentinel.addrs")
+	}
+	if c.Redis.URL != "" {
+		if u, err := url.Parse(c.Redis.URL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
+			bad("redis.url", "must be redis://… or rediss://…")
+		}
+	}
+	if need.Upstream {
+		checkURL(bad, "zuora.base_url", c.Zuora.BaseURL)
+		checkURL(bad, "limio.base_url", c.Limio.BaseURL)
+		for key, v := range map[string]string{"zuora.client_id": c.Zuora.ClientID, "zuora.client_secret": c.Zuora.ClientSecret,
+			"limio.client_id": c.Limio.ClientID, "limio.client_secret": c.Limio.ClientSecret} {
+			if v == "" {
+				bad(key, "is required")
+			}
+		}
+		if c.Zuora.Concurrency < 1 {
+			bad("zuora.concurrency", "must be at least 1 (Zuora allows about 40 concurrent requests per tenant)")
+		}
+		if c.Zuora.RatePerMinute < 0 {
+			bad("zuora.rate_per_minute", "must not be negative")
+		}
+		if c.Worker.Concurrency < 1 {
+			bad("worker.concurrency", "must be at least 1")
+		}
+		if c.Worker.MaxRetry < 1 {
+			bad("worker.max_retry", "must be at least 1 (0 would archive a task on its first throttle)")
+		}
+		if c.Worker.Timeout <= 0 {
+			bad("worker.timeout", "must be positive")
+		}
+		if c.Worker.LockTTL < time.Second {
+			bad("worker.lock_ttl", "must be at least 1s")
+		}
+	}
+	if need.Ingress {
+		if _, _, err := net.SplitHostPort(c.HTTP.Addr); err != nil {
+			bad("http.addr", "must be host:port (e.g. :8080): %v", err)
+		}
+		if !c.Callout.AuthDisabled {
+			basic := c.Callout.Username != "" || c.Callout.Password != ""
+			if basic && (c.Callout.Username == "" || c.Callout.Password == "") {
+				bad("callout.username", "and callout.password must be set together")
+			}
+			if !basic && c.Callout.HMACSecret == "" {
+				bad("callout.username", "no callout authentication: set callout.username/password and/or callout.hmac_secret (or callout.auth_disabled=true, never in production)")
+			}
+			if c.Operator.Token == "" && (c.Operator.Username == "" || c.Operator.Password == "") {
+				bad("operator.token", "no operator credentials: set operator.token and/or operator.username/password")
+			}
+		}
+		switch strings.ToLower(c.Callout.HMACAlgorithm) {
+		case "sha1", "sha256", "sha512":
+		default:
+			bad("callout.hmac_algorithm", "must be sha1, sha256 or sha512, not %q", c.Callout.HMACAlgorithm)
+		}
+		switch strings.ToLower(c.Callout.HMACEncoding) {
+		case "hex", "base64":
+		default:
+			bad("callout.hmac_encoding", "must be hex or base64, not %q", c.Callout.HMACEncoding)
+		}
+		if c.Callout.MaxBodyBytes < 1024 {
+			bad("callout.max_body_bytes", "must be at least 1024")
+		}
+	}
+	switch strings.ToLower(c.Log.Level) {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", "must be debug, info, warn or error, not %q", c.Log.Level)
+	}
+	switch strings.ToLower(c.Log.Format) {
+	case "json", "console":
+	default:
+		bad("log.format", "must be json or console, not %q", c.Log.Format)
+	}
+	return errors.Join(errs...)
+}
+
+func checkURL(bad func(string, string, ...any), key, v string) {
+	if v == "" {
+		bad(key, "is required")
+		return
+	}
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		bad(key, "must be an http(s) URL, not %q", v)
+	}
+}

@@ -1,0 +1,95 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/pflag"
+)
+
+func TestDefaults(t *testing.T) {
+	c, err := Load("", nil)
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if c.Zuora.Concurrency != 40 || c.HTTP.Addr != ":8080" || c.Worker.Timeout != 2*time.Minute {
+		t.Fatalf("defaults not applied: %+v", c)
+	}
+	if got := strings.Join(c.LoopGuard.Sources, ","); got != "shop,salesforce" {
+		t.Fatalf("loopguard.sources = %q; want shop,salesforce", got)
+	}
+}
+
+func TestPrecedenceFileEnvFlag(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "zsync.yaml")
+	if err := os.WriteFile(file, []byte("zuora:\n  base_url: https://rest.test.zuora.com\n  concurrency: 10\nhttp:\n  addr: \":9000\"\ncatalog:\n  offers:\n    prp-1: /offers2/monthly\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("ZSYNC_ZUORA_CONCURRENCY", "12")
+	t.Setenv("ZSYNC_LOOPGUARD_INTEGRATION_USER_IDS", "u1, u2")
+	flags := pflag.NewFlagSet("x", pflag.ContinueOnError)
+	flags.String("http.addr", "", "")
+	if err := flags.Parse([]string{"--http.addr=127.0.0.1:7000"}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(file, flags)
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if c.Zuora.BaseURL != "https://rest.test.zuora.com" {
+		t.Errorf("file value lost: zuora.base_url = %q", c.Zuora.BaseURL)
+	}
+	if c.Zuora.Concurrency != 12 {
+		t.Errorf("env must beat file: zuora.concurrency = %d; want 12", c.Zuora.Concurrency)
+	}
+	if c.HTTP.Addr != "127.0.0.1:7000" {
+		t.Errorf("flag must beat file: http.addr = %q", c.HTTP.Addr)
+	}
+	if got := strings.Join(c.LoopGuard.IntegrationUserIDs, "|"); got != "u1|u2" {
+		t.Errorf("env list = %q; want u1|u2", got)
+	}
+	if c.Catalog.Offers["prp-1"] != "/offers2/monthly" {
+		t.Errorf("catalog.offers = %v", c.Catalog.Offers)
+	}
+}
+
+func TestValidateNamesKeys(t *testing.T) {
+	c, err := Load("", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = c.Validate(Need{Ingress: true, Upstream: true})
+	if err == nil {
+		t.Fatal("Validate of empty credentials passed")
+	}
+	for _, key := range []string{"zuora.base_url", "limio.client_secret", "callout.username", "operator.token"} {
+		if !strings.Contains(err.Error(), key) {
+			t.Errorf("error does not name %s:\n%v", key, err)
+		}
+	}
+
+	c.Callout.AuthDisabled = true
+	c.Log.Level = "loud"
+	err = c.Validate(Need{Ingress: true})
+	if err == nil || !strings.Contains(err.Error(), "log.level") || strings.Contains(err.Error(), "callout.username") {
+		t.Fatalf("Validate = %v; want only log.level", err)
+	}
+
+	c.Log.Level = "info"
+	c.Callout.AuthDisabled = false
+	c.Callout.HMACSecret = "s"
+	c.Operator.Token = "t"
+	if err := c.Validate(Need{Ingress: true}); err != nil {
+		t.Fatalf("valid ingress config refused: %v", err)
+	}
+}
+
+func TestMissingExplicitFile(t *testing.T) {
+	if _, err := Load(filepath.Join(t.TempDir(), "nope.yaml"), nil); err == nil {
+		t.Fatal("Load of a missing explicit file succeeded")
+	}
+}

@@ -1,0 +1,202 @@
+package upstream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestKindForStatus(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		give int
+		want Kind
+	}{
+		{400, Permanent}, {401, Permanent}, {403, Permanent}, {404, NotFound}, {408, Retryable},
+		{409, Retryable}, {422, Permanent}, {429, Throttled}, {500, Retryable}, {502, Retryable}, {503, Retryable},
+	}
+	for _, tt := range tests {
+		if got := KindForStatus(tt.give); got != tt.want {
+			t.Errorf("KindForStatus(%d) = %v; want %v", tt.give, got, tt.want)
+		}
+	}
+}
+
+func TestParseRetryAfter(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	if got := ParseRetryAfter("7", now); got != 7*time.Second {
+		t.Errorf("seconds: got %v", got)
+	}
+	if got := ParseRetryAfter(now.Add(90*time.Second).Format(http.TimeFormat), now); got != 90*time.Second {
+		t.Errorf("http date: got %v", got)
+	}
+	if got := ParseRetryAfter("soon", now); got != 0 {
+		t.Errorf("garbage: got %v", got)
+	}
+}
+
+func TestErrorMatching(t *testing.T) {
+	t.Parallel()
+	nf := fmt.Errorf("wrapped: %w", &Error{API: "zuora", Kind: NotFound})
+	if !errors.Is(nf, ErrNotFound) || IsRetryable(nf) {
+		t.Error("not-found error misclassified")
+	}
+	th := &Error{Kind: Throttled, RetryAfter: 3 * time.Second}
+	if !errors.Is(th, ErrThrottled) || !IsRetryable(th) || RetryAfter(th) != 3*time.Second {
+		t.Error("throttled error misclassified")
+	}
+	if IsRetryable(context.Canceled) {
+		t.Error("a cancelled context is not retryable")
+	}
+}
+
+// tokenServer issues tokens and serves /thing, refusing the first token once
+// when refuseFirst is set.
+func tokenServer(t *testing.T, refuseFirst bool) (*httptest.Server, *atomic.Int32, *atomic.Int32) {
+	var issued, calls atomic.Int32
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /token", func(w http.ResponseWriter, r *http.Request) {
+		_ = r.ParseForm()
+		if r.PostForm.Get("client_secret") != "s3cret" {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		n := issued.Add(1)
+		fmt.Fprintf(w, `{"access_token":"tok%d","expires_in":3600}`, n)
+	})
+	mux.HandleFunc("GET /thing", func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		if refuseFirst && r.Header.Get("Authorization") == "Bearer tok1" {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		fmt.Fprint(w, `{"ok":true}`)
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv, &issued, &calls
+}
+
+func newTestClient(srv *httptest.Server, secret string) *Client {
+	return &Client{API: "test", BaseURL: srv.URL, HTTP: srv.Client(),
+		Tokens: &TokenSource{API: "test", URL: srv.URL + "/token", ClientID: "id", ClientSecret: secret, HTTP: srv.Client()}}
+}
+
+func TestDoRetriesOnceAfter401(t *testing.T) {
+	t.Parallel()
+	srv, issued, calls := tokenServer(t, true)
+	c := newTestClient(srv, "s3cret")
+	var out struct{ OK bool }
+	if err := c.Do(context.Background(), Request{Method: "GET", Path: "/thing", Op: "GET /thing"}, &out); err != nil {
+		t.Fatalf("Do: %v", err)
+	}
+	if !out.OK || issued.Load() != 2 || calls.Load() != 2 {
+		t.Fatalf("ok=%v tokens=%d calls=%d; want true, 2, 2", out.OK, issued.Load(), calls.Load())
+	}
+	// The fresh token is cached: no further token requests.
+	if err := c.Do(context.Background(), Request{Method: "GET", Path: "/thing", Op: "GET /thing"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if issued.Load() != 2 {
+		t.Fatalf("token fetched again: %d", issued.Load())
+	}
+}
+
+func TestTokenRefusedHidesSecret(t *testing.T) {
+	t.Parallel()
+	srv, _, calls := tokenServer(t, false)
+	c := newTestClient(srv, "wrong-secret-value")
+	err := c.Do(context.Background(), Request{Method: "GET", Path: "/thing", Op: "GET /thing"}, nil)
+	var e *Error
+	if !errors.As(err, &e) || e.Kind != Permanent || e.StatusCode != 401 {
+		t.Fatalf("err = %v; want permanent 401", err)
+	}
+	if strings.Contains(err.Error(), "wrong-secret-value") || calls.Load() != 0 {
+		t.Fatalf("secret leaked or API called: %v (calls %d)", err, calls.Load())
+	}
+}
+
+func TestTokenRefreshedBeforeExpiry(t *testing.T) {
+	t.Parallel()
+	srv, issued, _ := tokenServer(t, false)
+	now := time.Now()
+	ts := &TokenSource{API: "test", URL: srv.URL + "/token", ClientID: "id", ClientSecret: "s3cret",
+		HTTP: srv.Client(), Now: func() time.Time { return now }}
+	ctx := context.Background()
+	a, _ := ts.Token(ctx)
+	now = now.Add(58 * time.Minute)
+	b, _ := ts.Token(ctx)
+	now = now.Add(90 * time.Second) // within a minute of expiry
+	c, err := ts.Token(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a != b || b == c || issued.Load() != 2 {
+		t.Fatalf("tokens %s %s %s, issued %d; want reuse then refresh", a, b, c, issued.Load())
+	}
+}
+
+func TestDoClassifiesAndBoundsBody(t *testing.T) {
+	t.Parallel()
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /busy", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Retry-After", "4")
+		w.WriteHeader(http.StatusTooManyRequests)
+	})
+	mux.HandleFunc("GET /big", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, strings.Repeat("x", 2048))
+	})
+	mux.HandleFunc("GET /soft", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, `{"success":false}`)
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	var paused time.Duration
+	c := &Client{API: "test", BaseURL: srv.URL, HTTP: srv.Client(), MaxBody: 1024,
+		OnRetryAfter: func(d time.Duration) { paused = d },
+		CheckBody: func(status int, body []byte) *Error {
+			if strings.Contains(string(body), `"success":false`) {
+				return &Error{Kind: Permanent, Message: "soft failure"}
+			}
+			return nil
+		}}
+	ctx := context.Background()
+	err := c.Do(ctx, Request{Method: "GET", Path: "/busy", Op: "GET /busy"}, nil)
+	if !errors.Is(err, ErrThrottled) || RetryAfter(err) != 4*time.Second || paused != 4*time.Second {
+		t.Errorf("429: err=%v paused=%v", err, paused)
+	}
+	err = c.Do(ctx, Request{Method: "GET", Path: "/big", Op: "GET /big"}, nil)
+	if err == nil || !strings.Contains(err.Error(), "larger than 1024") {
+		t.Errorf("oversized body: %v", err)
+	}
+	err = c.Do(ctx, Request{Method: "GET", Path: "/soft", Op: "GET /soft"}, nil)
+	var e *Error
+	if !errors.As(err, &e) || e.StatusCode != 200 || e.Message != "soft failure" {
+		t.Errorf("error inside a 200: %v", err)
+	}
+}
+
+func TestDoTransportAndCancel(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	url := srv.URL
+	srv.Close()
+	c := &Client{API: "test", BaseURL: url, HTTP: &http.Client{Timeout: time.Second}}
+	err := c.Do(context.Background(), Request{Method: "GET", Path: "/x", Op: "GET /x"}, nil)
+	if !IsRetryable(err) {
+		t.Errorf("connection refused should be retryable: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err = c.Do(ctx, Request{Method: "GET", Path: "/x", Op: "GET /x"}, nil)
+	if !errors.Is(err, context.Canceled) || IsRetryable(err) {
+		t.Errorf("cancelled: %v", err)
+	}
+}
