@@ -268,7 +268,7 @@ func splitList(in []string) []string {
 // `zsync work` doesn't demand callout credentials and `zsync serve` doesn't
 // demand Zuora's.
 type Need struct {
-	Ingress bool // http, callout, operator
+	Ingress  bool // http, callout, operator
 	Upstream bool // zuora, limio
 }
 

@@ -37,7 +37,9 @@ func token(t *testing.T, srv *httptest.Server, secret string) (string, int) {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var tr struct{ AccessToken string `json:"access_token"` }
+	var tr struct {
+		AccessToken string `json:"access_token"`
+	}
 	_ = json.NewDecoder(resp.Body).Decode(&tr)
 	return tr.AccessToken, resp.StatusCode
 }
