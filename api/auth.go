@@ -1,0 +1,156 @@
+package api
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"hash"
+	"net/http"
+	"net/netip"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+)
+
+const (
+	calloutRealm  = `Basic realm="zsync"`
+	operatorRealm = `Basic realm="zsync operator"`
+)
+
+// secretEqual compares in constant time. Both sides are hashed first so that
+// neither the length of the secret nor a common prefix leaks through timing.
+func secretEqual(got, want string) bool {
+	g := sha256.Sum256([]byte(got))
+	w := sha256.Sum256([]byte(want))
+	return subtle.ConstantTimeCompare(g[:], w[:]) == 1
+}
+
+// basicMatches reports whether the request carries exactly these Basic
+// credentials. Both comparisons always run.
+func basicMatches(r *http.Request, user, pass string) (present, ok bool) {
+	u, p, present := r.BasicAuth()
+	if !present {
+		return false, false
+	}
+	uok := secretEqual(u, user)
+	pok := secretEqual(p, pass)
+	return true, uok && pok
+}
+
+// hmacVerifier checks a signature over the raw body bytes.
+type hmacVerifier struct {
+	secret   []byte
+	header   string
+	newHash  func() hash.Hash
+	alg      string
+	encoding string // hex | base64
+}
+
+func newHMACVerifier(cfg Config) *hmacVerifier {
+	if cfg.HMACSecret == "" {
+		return nil
+	}
+	return &hmacVerifier{
+		secret:   []byte(cfg.HMACSecret),
+		header:   cfg.HMACHeader,
+		newHash:  hashFor(cfg.HMACAlgorithm),
+		alg:      strings.ToLower(strings.ReplaceAll(cfg.HMACAlgorithm, "-", "")),
+		encoding: strings.ToLower(cfg.HMACEncoding),
+	}
+}
+
+// verify reports whether the header holds the HMAC of body. The admin
+// chooses the header value in Zuora; a "sha256=" style prefix naming the
+// configured algorithm is tolerated. Hex is case-insensitive; base64 may be
+// padded or not.
+func (v *hmacVerifier) verify(headerValue string, body []byte) bool {
+	sig := strings.TrimSpace(headerValue)
+	if sig == "" {
+		return false
+	}
+	if p, rest, ok := strings.Cut(sig, "="); ok && strings.EqualFold(p, v.alg) {
+		sig = rest
+	}
+	var got []byte
+	var err error
+	switch v.encoding {
+	case "base64":
+		got, err = base64.StdEncoding.DecodeString(sig)
+		if err != nil {
+			got, err = base64.RawStdEncoding.DecodeString(strings.TrimRight(sig, "="))
+		}
+	default:
+		got, err = hex.DecodeString(sig)
+	}
+	if err != nil {
+		return false
+	}
+	m := hmac.New(v.newHash, v.secret)
+	m.Write(body)
+	return hmac.Equal(got, m.Sum(nil))
+}
+
+// ipAllowed reports whether the client IP is in the allow-list (an empty
+// list allows everyone).
+func ipAllowed(allow []netip.Prefix, ip string) bool {
+	if len(allow) == 0 {
+		return true
+	}
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return false
+	}
+	a = a.Unmap()
+	for _, p := range allow {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// operatorAuth guards the operator API, /monitor and /metrics: a bearer
+// token (scripts) or Basic credentials (browsers). Browsers send Basic
+// credentials on their own, so those requests (and all requests when auth is
+// disabled) get a cross-site check on unsafe methods; a bearer token is never
+// sent by a browser on its own, so it needs none.
+func (s *server) operatorAuth(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		browser := true
+		if !s.cfg.AuthDisabled {
+			ok := false
+			if tok, found := bearerToken(r); found {
+				ok = s.cfg.OperatorToken != "" && secretEqual(tok, s.cfg.OperatorToken)
+				browser = false
+			} else if s.cfg.OperatorUsername != "" {
+				_, ok = basicMatches(r, s.cfg.OperatorUsername, s.cfg.OperatorPassword)
+			}
+			if !ok {
+				if s.cfg.OperatorUsername != "" {
+					c.Response().Header().Set(echo.HeaderWWWAuthenticate, operatorRealm)
+				} else {
+					c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="zsync operator"`)
+				}
+				return errStatus(http.StatusUnauthorized, "unauthorized")
+			}
+		}
+		if browser {
+			if err := s.csrf.Check(r); err != nil {
+				return errStatus(http.StatusForbidden, "cross-site request refused")
+			}
+		}
+		return next(c)
+	}
+}
+
+func bearerToken(r *http.Request) (string, bool) {
+	h := r.Header.Get(echo.HeaderAuthorization)
+	scheme, tok, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	return strings.TrimSpace(tok), true
+}

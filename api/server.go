@@ -1,0 +1,288 @@
+// Package api is zsync's HTTP ingress: Zuora callout endpoints, the operator
+// API, asynqmon at /monitor, /metrics, /healthz and /readyz. It is thin: it
+// authenticates, validates, applies the ingress loop guard, hands the
+// callout to the worker's enqueuer and answers within milliseconds. It never
+// talks to Zuora or Limio itself.
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+	"go.uber.org/zap"
+
+	"github.com/zsync/zsync/syncer"
+	"github.com/zsync/zsync/worker"
+)
+
+// Enqueuer stores a sync task for key. An error means nothing was stored:
+// the ingress answers 503 so Zuora delivers again.
+type Enqueuer interface {
+	Enqueue(ctx context.Context, key string, trig syncer.Trigger, queue string) (worker.EnqueueStatus, string, error)
+}
+
+// Outcomes reads recorded sync outcomes and records ingress skips.
+type Outcomes interface {
+	// Latest returns nil, nil when nothing was recorded for id.
+	Latest(ctx context.Context, id string) (*worker.Record, error)
+	History(ctx context.Context, id string, n int) ([]worker.Record, error)
+	RecordSkipped(ctx context.Context, key string, trig syncer.Trigger) error
+}
+
+// Planner computes what a sync would change, without writing.
+type Planner interface {
+	DryRun(ctx context.Context, key string) (syncer.Outcome, error)
+}
+
+// Deps are what the ingress talks to. Enqueuer and Outcomes are required.
+type Deps struct {
+	Enqueuer Enqueuer
+	Outcomes Outcomes
+	Planner  Planner                         // optional: /plan answers 501 without it
+	Ready    func(ctx context.Context) error // /readyz; nil: always ready
+	Monitor  http.Handler                    // optional asynqmon, served at /monitor with its RootPath "/monitor"
+	Metrics  http.Handler                    // optional Prometheus handler at /metrics
+}
+
+// MonitorPath is where asynqmon is mounted; set asynqmon's RootPath to it.
+const MonitorPath = "/monitor"
+
+const (
+	readyTimeout   = 2 * time.Second
+	enqueueTimeout = 10 * time.Second
+	defaultHistory = 20
+	maxHistory     = 100
+)
+
+type server struct {
+	cfg     Config
+	deps    Deps
+	log     *zap.Logger
+	hmac    *hmacVerifier
+	allow   []netip.Prefix
+	loopSrc map[string]bool
+	loopUsr map[string]bool
+	csrf    *http.CrossOriginProtection
+}
+
+// New validates cfg and returns the ingress router, ready to serve.
+func New(cfg Config, deps Deps, logger *zap.Logger) (*echo.Echo, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("api config: %w", err)
+	}
+	if deps.Enqueuer == nil || deps.Outcomes == nil {
+		return nil, errors.New("api: Deps.Enqueuer and Deps.Outcomes are required")
+	}
+	if logger == nil {
+		logger = zap.NewNop()
+	}
+	cfg = cfg.withDefaults()
+	allow, _ := parsePrefixes(cfg.AllowIPs) // validated above
+	proxies, _ := parsePrefixes(cfg.TrustedProxies)
+	s := &server{
+		cfg:     cfg,
+		deps:    deps,
+		log:     logger.Named("api"),
+		hmac:    newHMACVerifier(cfg),
+		allow:   allow,
+		loopSrc: lowerSet(cfg.LoopSources),
+		loopUsr: lowerSet(cfg.IntegrationUserIDs),
+		csrf:    http.NewCrossOriginProtection(),
+	}
+
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = s.handleError
+	e.IPExtractor = ipExtractor(proxies)
+
+	e.Use(
+		middleware.RequestID(),
+		s.accessLog,
+		middleware.RecoverWithConfig(middleware.RecoverConfig{
+			LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
+				s.log.Error("panic", zap.String("request_id", requestID(c)), zap.Error(err), zap.ByteString("stack", stack))
+				return errStatus(http.StatusInternalServerError, "internal error")
+			},
+		}),
+		s.bodyLimit,
+	)
+
+	e.GET("/healthz", func(c echo.Context) error {
+		return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+	})
+
+	// Callouts. The Limio path takes the id from the path; a wildcard (not
+	// :id) so that ids with extra segments get a 400, not a 404.
+	e.POST("/api/plugins/zuora/sync/subscription/*", s.calloutByPath, s.calloutAuth)
+	e.POST("/v1/callouts/zuora", s.calloutByBody, s.calloutAuth)
+
+	// Operator routes. Only /healthz is open (DESIGN "Security"): /readyz
+	// needs operator credentials too (a probe can send a header). Route
+	// middleware rather than a Group: a Group("") would answer 401 for every
+	// unknown path.
+	auth := s.operatorAuth
+	e.GET("/readyz", s.readyz, auth)
+	e.POST("/v1/subscriptions/:id/sync", s.manualSync, auth)
+	e.GET("/v1/subscriptions/:id/sync", s.status, auth)
+	e.GET("/v1/subscriptions/:id/plan", s.plan, auth)
+	if deps.Metrics != nil {
+		e.GET("/metrics", echo.WrapHandler(deps.Metrics), auth)
+	}
+	if deps.Monitor != nil {
+		// asynqmon's router matches the full path: don't strip the prefix.
+		// Both routes, or /monitor without a slash is a 404.
+		h := echo.WrapHandler(deps.Monitor)
+		e.Any(MonitorPath, h, auth)
+		e.Any(MonitorPath+"/*", h, auth)
+	}
+	return e, nil
+}
+
+// ipExtractor believes X-Forwarded-For only from the configured proxies.
+func ipExtractor(proxies []netip.Prefix) echo.IPExtractor {
+	if len(proxies) == 0 {
+		return echo.ExtractIPDirect()
+	}
+	opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
+	for _, p := range proxies {
+		opts = append(opts, echo.TrustIPRange(netipToIPNet(p)))
+	}
+	return echo.ExtractIPFromXFFHeader(opts...)
+}
+
+// apiError is every error body: Zuora's "confirm success by parsing
+// response content" reads success.
+type apiError struct {
+	Success bool   `json:"success"`
+	Error   string `json:"error"`
+}
+
+func errStatus(code int, msg string) *echo.HTTPError {
+	return echo.NewHTTPError(code, msg)
+}
+
+// handleError renders every error, echo's own 404/405 included, as JSON.
+func (s *server) handleError(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	code, msg := http.StatusInternalServerError, "internal error"
+	var he *echo.HTTPError
+	if errors.As(err, &he) {
+		code = he.Code
+		if m, ok := he.Message.(string); ok {
+			msg = m
+		} else {
+			msg = http.StatusText(code)
+		}
+	}
+	c.Set(ctxError, msg)
+	if c.Request().Method == http.MethodHead {
+		_ = c.NoContent(code)
+		return
+	}
+	_ = c.JSON(code, apiError{Success: false, Error: msg})
+}
+
+// Context keys the handlers set for the access log.
+const (
+	ctxSubscription = "zsync.subscription"
+	ctxNotification = "zsync.notification_id"
+	ctxStatus       = "zsync.status"
+	ctxTaskID       = "zsync.task_id"
+	ctxError        = "zsync.error"
+	ctxCause        = "zsync.cause" // the underlying error behind a 5xx; logged once, here
+	ctxBody         = "zsync.body"
+)
+
+// accessLog writes one line per request. It logs no headers (Authorization,
+// signatures), no query string and no body.
+func (s *server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		if err := next(c); err != nil {
+			c.Error(err)
+		}
+		r := c.Request()
+		status := c.Response().Status
+		fields := []zap.Field{
+			zap.String("request_id", requestID(c)),
+			zap.String("method", r.Method),
+			zap.String("path", r.URL.Path),
+			zap.String("route", c.Path()),
+			zap.Int("status", status),
+			zap.Duration("duration", time.Since(start)),
+			zap.String("remote_ip", c.RealIP()),
+			zap.Int64("bytes_out", c.Response().Size),
+		}
+		for _, k := range []struct{ ctx, field string }{
+			{ctxSubscription, "subscription"},
+			{ctxNotification, "notification_id"},
+			{ctxStatus, "outcome"},
+			{ctxTaskID, "task_id"},
+			{ctxError, "error"},
+			{ctxCause, "cause"},
+		} {
+			if v, ok := c.Get(k.ctx).(string); ok && v != "" {
+				fields = append(fields, zap.String(k.field, v))
+			}
+		}
+		switch {
+		case status >= 500:
+			s.log.Error("request", fields...)
+		case status >= 400 && status != http.StatusUnauthorized:
+			// 401 is Zuora's normal Basic challenge round trip: not a warning.
+			s.log.Warn("request", fields...)
+		default:
+			s.log.Info("request", fields...)
+		}
+		return nil
+	}
+}
+
+func requestID(c echo.Context) string {
+	return c.Response().Header().Get(echo.HeaderXRequestID)
+}
+
+// bodyLimit refuses bodies over MaxBodyBytes: early when Content-Length says
+// so, otherwise while reading (readBody maps that to 413).
+func (s *server) bodyLimit(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		if r.ContentLength > s.cfg.MaxBodyBytes {
+			return errStatus(http.StatusRequestEntityTooLarge, fmt.Sprintf("body over %d bytes", s.cfg.MaxBodyBytes))
+		}
+		if r.Body != nil {
+			r.Body = http.MaxBytesReader(c.Response(), r.Body, s.cfg.MaxBodyBytes)
+		}
+		return next(c)
+	}
+}
+
+func (s *server) readyz(c echo.Context) error {
+	if s.deps.Ready != nil {
+		ctx, cancel := context.WithTimeout(c.Request().Context(), readyTimeout)
+		defer cancel()
+		if err := s.deps.Ready(ctx); err != nil {
+			c.Set(ctxCause, "ready: "+err.Error())
+			return errStatus(http.StatusServiceUnavailable, "not ready")
+		}
+	}
+	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
+}
+
+func lowerSet(list []string) map[string]bool {
+	m := make(map[string]bool, len(list))
+	for _, v := range list {
+		if v = normalizeValue(v); v != "" {
+			m[v] = true
+		}
+	}
+	return m
+}
