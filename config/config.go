@@ -92,8 +92,11 @@ type Callout struct {
 	HMACAlgorithm string   `mapstructure:"hmac_algorithm"`
 	HMACEncoding  string   `mapstructure:"hmac_encoding"`
 	AllowIPs      []string `mapstructure:"allow_ips"`
-	AuthDisabled  bool     `mapstructure:"auth_disabled"`
-	MaxBodyBytes  int64    `mapstructure:"max_body_bytes"`
+	// TrustedProxies are the CIDRs whose X-Forwarded-For is believed (for the
+	// allow-list behind a load balancer); empty means use the peer address.
+	TrustedProxies []string `mapstructure:"trusted_proxies"`
+	AuthDisabled   bool     `mapstructure:"auth_disabled"`
+	MaxBodyBytes   int64    `mapstructure:"max_body_bytes"`
 }
 
 // Operator is how people and scripts authenticate to the operator API and
@@ -170,6 +173,7 @@ var defaults = map[string]any{
 	"callout.hmac_algorithm":         "sha256",
 	"callout.hmac_encoding":          "hex",
 	"callout.allow_ips":              []string{},
+	"callout.trusted_proxies":        []string{},
 	"callout.auth_disabled":          false,
 	"callout.max_body_bytes":         64 << 10,
 	"operator.token":                 "",
@@ -245,7 +249,7 @@ func Load(file string, flags *pflag.FlagSet) (*Config, error) {
 		return nil, fmt.Errorf("config: %w", err)
 	}
 	// Lists from the environment arrive as one comma-separated string.
-	for _, l := range []*[]string{&c.Redis.Sentinel.Addrs, &c.Redis.Cluster.Addrs, &c.Callout.AllowIPs,
+	for _, l := range []*[]string{&c.Redis.Sentinel.Addrs, &c.Redis.Cluster.Addrs, &c.Callout.AllowIPs, &c.Callout.TrustedProxies,
 		&c.LoopGuard.IntegrationUserIDs, &c.LoopGuard.Sources} {
 		*l = splitList(*l)
 	}
