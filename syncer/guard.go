@@ -1,0 +1,60 @@
+package syncer
+
+import (
+	"strings"
+
+	"github.com/zsync/zsync/zuora"
+)
+
+// Guard is the loop guard (DESIGN.md rule 8): a callout for a change Limio
+// made itself (an order from the shop or Limio for Salesforce, or by the
+// integration user) must not be synced back. Only callouts are guarded; an
+// operator's manual sync, a bulk re-sync or the sweep always run. order is the
+// order the callout named, when it had to be read (nil otherwise).
+func Guard(cfg Config, trig Trigger, order *zuora.Order) (skip bool, reason string) {
+	if trig.Source != SourceCallout {
+		return false, ""
+	}
+	cfg = cfg.withDefaults()
+	switch {
+	case containsFold(cfg.LoopSources, trig.OrderSource):
+		return true, "order Source__c " + trig.OrderSource
+	case containsFold(cfg.LoopSources, trig.InitiatedSource):
+		return true, "order InitiatedSource__c " + trig.InitiatedSource
+	case containsFold(cfg.IntegrationUserIDs, trig.CreatedByID):
+		return true, "created by integration user " + trig.CreatedByID
+	}
+	if order == nil {
+		return false, ""
+	}
+	if containsFold(cfg.IntegrationUserIDs, order.CreatedBy) {
+		return true, "order " + order.OrderNumber + " created by integration user " + order.CreatedBy
+	}
+	for _, name := range []string{"Source__c", "InitiatedSource__c"} {
+		if v := customField(order.CustomFields, name); containsFold(cfg.LoopSources, v) {
+			return true, "order " + order.OrderNumber + " " + name + " " + v
+		}
+	}
+	return false, ""
+}
+
+// customField reads a custom field whatever the case of its name (tenants
+// differ: Source__c, source__c).
+func customField(cf zuora.CustomFields, name string) string {
+	if v := cf.Get(name); v != "" {
+		return v
+	}
+	for k := range cf {
+		if strings.EqualFold(k, name) {
+			return cf.Get(k)
+		}
+	}
+	return ""
+}
+
+// needsOrder reports whether the guard needs the order read from Zuora: a
+// callout that named an order but carried none of the fields that decide.
+func needsOrder(trig Trigger) bool {
+	return trig.Source == SourceCallout && trig.OrderNumber != "" &&
+		trig.OrderSource == "" && trig.InitiatedSource == "" && trig.CreatedByID == ""
+}

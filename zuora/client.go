@@ -1,0 +1,245 @@
+// Package zuora is zsync's Zuora REST client: the few reads a sync needs
+// (subscription, account, billing preview, order, a ZOQL query for the sweep),
+// built on the shared upstream plumbing, with Zuora's errors classified once
+// (errors.go) and a tenant-wide limiter shared by every process (limit.go).
+package zuora
+
+import (
+	"context"
+	crand "crypto/rand"
+	"encoding/hex"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/zsync/zsync/internal/upstream"
+)
+
+// DefaultVersion is the Zuora-Version every request pins, so a tenant-side
+// default change can't alter the shapes zsync decodes.
+const DefaultVersion = "2025-08-12"
+
+// DefaultTimeout bounds one HTTP exchange.
+const DefaultTimeout = 20 * time.Second
+
+// maxKeyLen bounds ids and numbers before they reach a URL.
+const maxKeyLen = 100
+
+// Config is what a Client needs to reach one tenant.
+type Config struct {
+	BaseURL      string // e.g. https://rest.zuora.com, no trailing slash needed
+	ClientID     string
+	ClientSecret string
+	Version      string        // Zuora-Version header; DefaultVersion when empty
+	Timeout      time.Duration // per HTTP exchange; DefaultTimeout when zero
+}
+
+// Option configures a Client.
+type Option func(*options)
+
+type options struct {
+	http     *http.Client
+	limiter  upstream.Limiter
+	observer func(op string, status int, d time.Duration)
+	clock    func() time.Time
+}
+
+// WithHTTPClient sets the HTTP client. When its Timeout is zero a copy with
+// Config.Timeout is used.
+func WithHTTPClient(c *http.Client) Option { return func(o *options) { o.http = c } }
+
+// WithLimiter gates every request. When the limiter can also Pause (as
+// TenantLimiter does), a 429's Retry-After pauses every process sharing it.
+func WithLimiter(l upstream.Limiter) Option { return func(o *options) { o.limiter = l } }
+
+// WithObserver is told about every response (metrics): op has no ids.
+func WithObserver(fn func(op string, status int, d time.Duration)) Option {
+	return func(o *options) { o.observer = fn }
+}
+
+// WithClock replaces the clock used for token expiry and latencies (tests).
+func WithClock(now func() time.Time) Option { return func(o *options) { o.clock = now } }
+
+// pauser is what a limiter offers to make every worker back off after a 429.
+type pauser interface {
+	Pause(ctx context.Context, d time.Duration) error
+}
+
+// Client reads from one Zuora tenant. It is safe for concurrent use.
+type Client struct {
+	up      *upstream.Client
+	version string
+}
+
+// New validates cfg and returns a Client.
+func New(cfg Config, opts ...Option) (*Client, error) {
+	base := strings.TrimRight(strings.TrimSpace(cfg.BaseURL), "/")
+	switch {
+	case base == "":
+		return nil, errors.New("zuora: base url is required")
+	case !strings.HasPrefix(base, "https://") && !strings.HasPrefix(base, "http://"):
+		return nil, errors.New("zuora: base url must start with http:// or https://")
+	case cfg.ClientID == "":
+		return nil, errors.New("zuora: client id is required")
+	case cfg.ClientSecret == "":
+		return nil, errors.New("zuora: client secret is required")
+	}
+	if cfg.Version == "" {
+		cfg.Version = DefaultVersion
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = DefaultTimeout
+	}
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	hc := o.http
+	if hc == nil {
+		hc = &http.Client{}
+	}
+	if hc.Timeout == 0 {
+		cp := *hc
+		cp.Timeout = cfg.Timeout
+		hc = &cp
+	}
+	c := &Client{version: cfg.Version}
+	c.up = &upstream.Client{
+		API:     "zuora",
+		BaseURL: base,
+		HTTP:    hc,
+		Tokens: &upstream.TokenSource{API: "zuora", URL: base + "/oauth/token",
+			ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret, HTTP: hc, Now: o.clock},
+		Limiter:   o.limiter,
+		Prepare:   c.prepare,
+		CheckBody: checkBody,
+		Observe:   o.observer,
+		Now:       o.clock,
+	}
+	if p, ok := o.limiter.(pauser); ok {
+		c.up.OnRetryAfter = func(d time.Duration) {
+			// Best effort and detached from the request: the pause is for
+			// everyone, not for the call that hit the 429.
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			_ = p.Pause(ctx, d)
+		}
+	}
+	return c, nil
+}
+
+// prepare pins the API version and gives each request its own tracking id
+// (≤ 64 US-ASCII, none of :;"'), which Zuora echoes for support.
+func (c *Client) prepare(r *http.Request) {
+	r.Header.Set("Zuora-Version", c.version)
+	r.Header.Set("Zuora-Track-Id", newTrackID())
+}
+
+func newTrackID() string {
+	b := make([]byte, 12)
+	_, _ = crand.Read(b)
+	return "zsync-" + hex.EncodeToString(b)
+}
+
+// checkKey refuses a key that could not be a Zuora id or number before any
+// request is made: path escaping is the second fence, this is the first.
+func checkKey(op, what, key string) error {
+	msg := ""
+	switch {
+	case key == "":
+		msg = what + " is empty"
+	case len(key) > maxKeyLen:
+		msg = what + " is longer than 100 characters"
+	case strings.Contains(key, "/"), strings.Contains(key, ".."):
+		msg = what + " contains / or .."
+	case strings.IndexFunc(key, func(r rune) bool { return r < 0x21 || r == 0x7f }) >= 0:
+		msg = what + " contains spaces or control characters"
+	}
+	if msg == "" {
+		return nil
+	}
+	return &upstream.Error{API: "zuora", Op: op, Kind: upstream.Permanent, Message: "invalid " + msg}
+}
+
+// GetSubscription reads the latest version of a subscription by number or by
+// the id of any of its versions.
+func (c *Client) GetSubscription(ctx context.Context, key string) (*Subscription, error) {
+	const op = "GET /v1/subscriptions/{key}"
+	if err := checkKey(op, "subscription key", key); err != nil {
+		return nil, err
+	}
+	var s Subscription
+	err := c.up.Do(ctx, upstream.Request{Method: http.MethodGet, Op: op,
+		Path: "/v1/subscriptions/" + upstream.PathEscape(key)}, &s)
+	if err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
+
+// GetAccount reads an account (basic info, billing, both contacts) by number
+// or id.
+func (c *Client) GetAccount(ctx context.Context, key string) (*Account, error) {
+	const op = "GET /v1/accounts/{key}"
+	if err := checkKey(op, "account key", key); err != nil {
+		return nil, err
+	}
+	var a Account
+	err := c.up.Do(ctx, upstream.Request{Method: http.MethodGet, Op: op,
+		Path: "/v1/accounts/" + upstream.PathEscape(key)}, &a)
+	if err != nil {
+		return nil, err
+	}
+	return &a, nil
+}
+
+// BillingPreview asks for an account's future invoice items up to
+// req.TargetDate. Zuora has no subscription filter: callers filter items on
+// SubscriptionNumber.
+func (c *Client) BillingPreview(ctx context.Context, req BillingPreviewRequest) (*BillingPreview, error) {
+	const op = "POST /v1/operations/billing-preview"
+	var err error
+	switch {
+	case req.AccountID != "":
+		err = checkKey(op, "account id", req.AccountID)
+	case req.AccountNumber != "":
+		err = checkKey(op, "account number", req.AccountNumber)
+	default:
+		err = checkKey(op, "account", "")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if _, perr := time.Parse(time.DateOnly, req.TargetDate); perr != nil {
+		return nil, &upstream.Error{API: "zuora", Op: op, Kind: upstream.Permanent,
+			Message: "invalid target date (want YYYY-MM-DD)"}
+	}
+	var bp BillingPreview
+	if err := c.up.Do(ctx, upstream.Request{Method: http.MethodPost, Op: op,
+		Path: "/v1/operations/billing-preview", Body: req}, &bp); err != nil {
+		return nil, err
+	}
+	return &bp, nil
+}
+
+// GetOrder reads an order: who created it and its custom fields decide
+// whether a change came from zsync's own side (the loop guard).
+func (c *Client) GetOrder(ctx context.Context, orderNumber string) (*Order, error) {
+	const op = "GET /v1/orders/{orderNumber}"
+	if err := checkKey(op, "order number", orderNumber); err != nil {
+		return nil, err
+	}
+	var out struct {
+		Order *Order `json:"order"`
+	}
+	if err := c.up.Do(ctx, upstream.Request{Method: http.MethodGet, Op: op,
+		Path: "/v1/orders/" + upstream.PathEscape(orderNumber)}, &out); err != nil {
+		return nil, err
+	}
+	if out.Order == nil {
+		return nil, &upstream.Error{API: "zuora", Op: op, StatusCode: http.StatusOK,
+			Kind: upstream.Permanent, Message: "response without an order"}
+	}
+	return out.Order, nil
+}

@@ -1,0 +1,404 @@
+package zuora_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/zsync/zsync/internal/sandbox"
+	"github.com/zsync/zsync/internal/upstream"
+	"github.com/zsync/zsync/zuora"
+	"github.com/zsync/zsync/zuora/zuoratest"
+)
+
+// setup starts a sandbox seeded with testdata and a client for it.
+func setup(t *testing.T, sopts []zuoratest.Option, copts ...zuora.Option) (*zuoratest.Server, *zuora.Client) {
+	t.Helper()
+	srv := zuoratest.NewServer(t, sopts...)
+	if err := srv.Seed(os.DirFS("testdata")); err != nil {
+		t.Fatalf("seed: %v", err)
+	}
+	c, err := zuora.New(srv.Config(), copts...)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	return srv, c
+}
+
+func apiError(t *testing.T, err error) *upstream.Error {
+	t.Helper()
+	var e *upstream.Error
+	if !errors.As(err, &e) {
+		t.Fatalf("err = %v (%T); want *upstream.Error", err, err)
+	}
+	return e
+}
+
+func TestNewValidates(t *testing.T) {
+	t.Parallel()
+	for _, cfg := range []zuora.Config{
+		{ClientID: "a", ClientSecret: "b"},
+		{BaseURL: "ftp://x", ClientID: "a", ClientSecret: "b"},
+		{BaseURL: "https://rest.zuora.com", ClientSecret: "b"},
+		{BaseURL: "https://rest.zuora.com", ClientID: "a"},
+	} {
+		if _, err := zuora.New(cfg); err == nil {
+			t.Errorf("New(%+v) accepted", cfg)
+		}
+	}
+	if _, err := zuora.New(zuora.Config{BaseURL: "https://rest.zuora.com/", ClientID: "a", ClientSecret: "b"}); err != nil {
+		t.Errorf("valid config refused: %v", err)
+	}
+}
+
+func TestReadsDecodeLeniently(t *testing.T) {
+	t.Parallel()
+	_, c := setup(t, nil)
+	ctx := context.Background()
+
+	s, err := c.GetSubscription(ctx, "A-S00000101")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Status != "Active" || s.TermEndDate != "2027-01-01" || !bool(s.AutoRenew) || len(s.RatePlans) != 2 ||
+		s.RatePlans[0].RatePlanCharges[1].Price.StringFixed(2) != "60.00" || s.CustomFields.Get("Source__c") != "shop" {
+		t.Errorf("subscription decoded wrong: %+v", s)
+	}
+	// Any version's id finds the subscription.
+	byID, err := c.GetSubscription(ctx, "8a8aa0c19a4f0101000000000000a101")
+	if err != nil || byID.SubscriptionNumber != "A-S00000101" {
+		t.Errorf("by id: %v %v", byID, err)
+	}
+
+	// §8 mismatches: numbers as strings, booleans as strings, custom fields.
+	s2, err := c.GetSubscription(ctx, "A-S00000102")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := s2.RatePlans[0].RatePlanCharges[0]
+	if s2.Version != 2 || !bool(s2.IsLatestVersion) || bool(s2.AutoRenew) || s2.TermEndDate != "" ||
+		s2.CustomFields.Get("LegacyId__c") != "4711" || s2.RatePlans[0].CustomFields.Get("Region__c") != "US-East" ||
+		ch.BillingDay != "1" || ch.Quantity.String() != "1" || ch.CustomFields.Get("Promo__c") != "WELCOME" {
+		t.Errorf("lenient subscription decoded wrong: %+v", s2)
+	}
+
+	a, err := c.GetAccount(ctx, "A00000102")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.BillingAndPayment.BillCycleDay != 1 || !bool(a.BillingAndPayment.AutoPay) ||
+		a.Metrics.Balance.StringFixed(2) != "12.50" || a.BillToContact.Email() != "grace@example.org" ||
+		a.BasicInfo.CustomFields.Get("LoyaltyPoints__c") != "120" {
+		t.Errorf("lenient account decoded wrong: %+v", a)
+	}
+	a1, err := c.GetAccount(ctx, "8a8aa0c19a4f01010000000000acc101")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a1.BasicInfo.AccountNumber != "A00000101" || a1.SoldToContact == nil || a1.SoldToContact.LastName != "King" ||
+		a1.BillToContact.Email() != "ada@lovelace.example" || a1.BillToContact.CustomFields.Get("Company__c") == "" ||
+		a1.Metrics.Balance.Sign() != 0 {
+		t.Errorf("account by id decoded wrong: %+v", a1)
+	}
+
+	o, err := c.GetOrder(ctx, "O-00000101")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.CreatedBy != "sandbox-integration-user" || o.CustomFields.Get("Source__c") != "shop" ||
+		len(o.Subscriptions) != 1 || o.Subscriptions[0].OrderActions[0].Type != "UpdateProduct" {
+		t.Errorf("order decoded wrong: %+v", o)
+	}
+	o2, err := c.GetOrder(ctx, "O-00000102")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o2.CustomFields.Get("Source__c") != "" || o2.Subscriptions[0].NewVersion != 2 {
+		t.Errorf("order without source decoded wrong: %+v", o2)
+	}
+}
+
+// recorder remembers the headers of every request it sends.
+type recorder struct {
+	mu      sync.Mutex
+	headers []http.Header
+}
+
+func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	r.mu.Lock()
+	r.headers = append(r.headers, req.Header.Clone())
+	r.mu.Unlock()
+	return http.DefaultTransport.RoundTrip(req)
+}
+
+func TestHeadersAndObserver(t *testing.T) {
+	t.Parallel()
+	rec := &recorder{}
+	var mu sync.Mutex
+	var ops []string
+	_, c := setup(t, nil, zuora.WithHTTPClient(&http.Client{Transport: rec}),
+		zuora.WithObserver(func(op string, status int, d time.Duration) {
+			mu.Lock()
+			defer mu.Unlock()
+			ops = append(ops, op+" "+http.StatusText(status))
+		}))
+	ctx := context.Background()
+	for range 2 {
+		if _, err := c.GetSubscription(ctx, "A-S00000101"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	seen := map[string]bool{}
+	for _, h := range rec.headers[1:] { // [0] is the token request
+		id := h.Get("Zuora-Track-Id")
+		if h.Get("Zuora-Version") != zuora.DefaultVersion || id == "" || len(id) > 64 ||
+			strings.ContainsAny(id, `:;"'`) || seen[id] {
+			t.Errorf("bad headers: version %q track id %q", h.Get("Zuora-Version"), id)
+		}
+		seen[id] = true
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(ops) != 2 || ops[0] != "GET /v1/subscriptions/{key} OK" {
+		t.Errorf("observed %v", ops)
+	}
+}
+
+func TestTokenCachedAndRefreshed(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	srv, c := setup(t, nil, zuora.WithClock(clock))
+	srv.SetClock(clock)
+	ctx := context.Background()
+	get := func() {
+		t.Helper()
+		if _, err := c.GetSubscription(ctx, "A-S00000101"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tokens := func() int { return srv.Count(http.MethodPost, "/oauth/token") }
+	gets := func() int { return srv.Count(http.MethodGet, "/v1/subscriptions/") }
+
+	get()
+	get()
+	get()
+	if tokens() != 1 || gets() != 3 {
+		t.Fatalf("tokens %d gets %d; want 1, 3", tokens(), gets())
+	}
+	// Both clocks move past expiry: the client refreshes before asking.
+	mu.Lock()
+	now = now.Add(2 * time.Hour)
+	mu.Unlock()
+	get()
+	if tokens() != 2 || gets() != 4 {
+		t.Fatalf("after expiry: tokens %d gets %d; want 2, 4", tokens(), gets())
+	}
+	// The server forgets its tokens: one 401, a fresh token, one retry.
+	srv.ExpireTokens()
+	get()
+	if tokens() != 3 || gets() != 6 {
+		t.Fatalf("after 401: tokens %d gets %d; want 3, 6", tokens(), gets())
+	}
+}
+
+func TestOnlyOneRetryAfter401(t *testing.T) {
+	t.Parallel()
+	srv, c := setup(t, nil)
+	srv.AddFault(sandbox.Fault{Path: "/v1/accounts/", Status: http.StatusUnauthorized})
+	_, err := c.GetAccount(context.Background(), "A00000101")
+	if e := apiError(t, err); e.Kind != upstream.Permanent || e.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("err = %v; want permanent 401", err)
+	}
+	if n, tok := srv.Count(http.MethodGet, "/v1/accounts/"), srv.Count(http.MethodPost, "/oauth/token"); n != 2 || tok != 2 {
+		t.Fatalf("requests %d tokens %d; want 2, 2", n, tok)
+	}
+}
+
+func TestErrorClassification(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		fault     sandbox.Fault
+		wantKind  upstream.Kind
+		wantCode  string
+		wantRetry time.Duration
+	}{
+		{"429 with Retry-After", sandbox.Fault{Status: 429, RetryAfterS: 7}, upstream.Throttled, "50000070", 7 * time.Second},
+		{"500", sandbox.Fault{Status: 500}, upstream.Retryable, "50000060", 0},
+		{"503", sandbox.Fault{Status: 503}, upstream.Retryable, "50000061", 0},
+		{"400", sandbox.Fault{Status: 400}, upstream.Permanent, "50000020", 0},
+		{"lock inside a 200", sandbox.Fault{Status: 200,
+			Body: `{"success":false,"processId":"AB12","reasons":[{"code":"53100050","message":"locked"}]}`},
+			upstream.Retryable, "53100050", 0},
+		{"validation inside a 200", sandbox.Fault{Status: 200,
+			Body: `{"success":false,"reasons":[{"code":53100320,"message":"bad field"}]}`},
+			upstream.Permanent, "53100320", 0},
+		{"limit inside a 200", sandbox.Fault{Status: 200,
+			Body: `{"success":false,"reasons":[{"code":50000070,"message":"slow down"}]}`},
+			upstream.Throttled, "50000070", 0},
+		{"object-CRUD shape", sandbox.Fault{Status: 200,
+			Body: `{"Success":false,"Errors":[{"Code":"INVALID_VALUE","Message":"nope"}]}`},
+			upstream.Permanent, "INVALID_VALUE", 0},
+		{"string success false", sandbox.Fault{Status: 200,
+			Body: `{"success":"false","reasons":[{"code":"INVALID","message":"x"}]}`},
+			upstream.Permanent, "INVALID", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			srv, c := setup(t, nil)
+			f := tt.fault
+			f.Path = "/v1/subscriptions/"
+			srv.AddFault(f)
+			_, err := c.GetSubscription(context.Background(), "A-S00000101")
+			e := apiError(t, err)
+			if e.Kind != tt.wantKind || e.Code != tt.wantCode || e.RetryAfter != tt.wantRetry {
+				t.Fatalf("err = %v (kind %v code %q retry %v); want %v %q %v",
+					err, e.Kind, e.Code, e.RetryAfter, tt.wantKind, tt.wantCode, tt.wantRetry)
+			}
+			if upstream.IsRetryable(err) != (tt.wantKind == upstream.Retryable || tt.wantKind == upstream.Throttled) {
+				t.Errorf("IsRetryable = %v", upstream.IsRetryable(err))
+			}
+		})
+	}
+}
+
+func TestCategory(t *testing.T) {
+	t.Parallel()
+	for code, want := range map[string]int{"50000040": 40, "53100320": 20, "58730070": 70, "INVALID": -1, "": -1, "7": -1} {
+		if got := zuora.Category(code); got != want {
+			t.Errorf("Category(%q) = %d; want %d", code, got, want)
+		}
+	}
+}
+
+func TestNotFoundBothShapes(t *testing.T) {
+	t.Parallel()
+	for _, style := range []zuoratest.NotFoundStyle{zuoratest.NotFound404, zuoratest.NotFound200} {
+		srv, c := setup(t, []zuoratest.Option{zuoratest.WithNotFoundStyle(style)})
+		ctx := context.Background()
+		_, err1 := c.GetSubscription(ctx, "A-S99999999")
+		_, err2 := c.GetAccount(ctx, "A99999999")
+		_, err3 := c.GetOrder(ctx, "O-99999999")
+		_, err4 := c.BillingPreview(ctx, zuora.BillingPreviewRequest{AccountNumber: "A99999999", TargetDate: "2027-01-01"})
+		for _, err := range []error{err1, err2, err3, err4} {
+			if !errors.Is(err, upstream.ErrNotFound) || upstream.IsRetryable(err) {
+				t.Errorf("style %v: err = %v; want not found", style, err)
+			}
+		}
+		if e := apiError(t, err1); e.Code != "50000040" {
+			t.Errorf("code %q", e.Code)
+		}
+		// The switch works on a running server too.
+		srv.SetNotFoundStyle(1 - style)
+		if _, err := c.GetSubscription(ctx, "A-S99999999"); !errors.Is(err, upstream.ErrNotFound) {
+			t.Errorf("after switch: %v", err)
+		}
+	}
+}
+
+func TestBadKeysMakeNoRequest(t *testing.T) {
+	t.Parallel()
+	srv, c := setup(t, nil)
+	ctx := context.Background()
+	for _, key := range []string{"", "A-S1/../x", "..", "a/b", strings.Repeat("9", 101), "A S1", "A-S1\n"} {
+		_, err1 := c.GetSubscription(ctx, key)
+		_, err2 := c.GetAccount(ctx, key)
+		_, err3 := c.GetOrder(ctx, key)
+		_, err4 := c.BillingPreview(ctx, zuora.BillingPreviewRequest{AccountNumber: key, TargetDate: "2027-01-01"})
+		for _, err := range []error{err1, err2, err3, err4} {
+			if e := apiError(t, err); e.Kind != upstream.Permanent {
+				t.Errorf("key %q: %v", key, err)
+			}
+		}
+	}
+	_, err := c.BillingPreview(ctx, zuora.BillingPreviewRequest{AccountNumber: "A00000101", TargetDate: "01/01/2027"})
+	if e := apiError(t, err); e.Kind != upstream.Permanent {
+		t.Errorf("bad target date: %v", err)
+	}
+	if err := c.QuerySubscriptions(ctx, zuora.SubscriptionQuery{Status: "Active' or '1'='1"}, func(string) error { return nil }); err == nil {
+		t.Error("injected status accepted")
+	}
+	if n := len(srv.Requests()); n != 0 {
+		t.Fatalf("requests made: %v", srv.Requests())
+	}
+}
+
+func TestSecretsStayOutOfErrors(t *testing.T) {
+	t.Parallel()
+	const secret = "s3cr3t-value-xyz"
+	srv := zuoratest.NewServer(t, zuoratest.WithCredentials("zsync", secret))
+	rec := &recorder{}
+	cfg := srv.Config()
+
+	bad := cfg
+	bad.ClientSecret = "wrong-" + secret
+	c, _ := zuora.New(bad)
+	_, err := c.GetSubscription(context.Background(), "A-S00000101")
+	if err == nil || strings.Contains(err.Error(), secret) {
+		t.Fatalf("err = %v", err)
+	}
+
+	c, _ = zuora.New(cfg, zuora.WithHTTPClient(&http.Client{Transport: rec}))
+	var errs []error
+	for _, st := range []int{400, 401, 404, 429, 500} {
+		srv.AddFault(sandbox.Fault{Path: "/v1/subscriptions/", Status: st})
+		_, err := c.GetSubscription(context.Background(), "A-S00000101")
+		srv.ClearFaults()
+		errs = append(errs, err)
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	var bearers []string
+	for _, h := range rec.headers {
+		if a := h.Get("Authorization"); a != "" {
+			bearers = append(bearers, strings.TrimPrefix(a, "Bearer "))
+		}
+	}
+	if len(bearers) == 0 {
+		t.Fatal("no bearer token seen")
+	}
+	for _, err := range errs {
+		if err == nil {
+			t.Fatal("fault did not fail")
+		}
+		for _, s := range append(bearers, secret) {
+			if strings.Contains(err.Error(), s) {
+				t.Errorf("error %q contains a secret", err)
+			}
+		}
+	}
+}
+
+func TestTimeoutIsRetryable(t *testing.T) {
+	t.Parallel()
+	srv := zuoratest.NewServer(t)
+	cfg := srv.Config()
+	cfg.Timeout = 100 * time.Millisecond
+	c, _ := zuora.New(cfg)
+	srv.AddFault(sandbox.Fault{Path: "/v1/subscriptions/", LatencyMS: 2000})
+	_, err := c.GetSubscription(context.Background(), "A-S00000101")
+	if e := apiError(t, err); e.Kind != upstream.Retryable || e.StatusCode != 0 {
+		t.Fatalf("err = %v; want retryable without response", err)
+	}
+}
+
+func TestCancelledContextIsNotRetryable(t *testing.T) {
+	t.Parallel()
+	_, c := setup(t, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := c.GetSubscription(ctx, "A-S00000101")
+	if !errors.Is(err, context.Canceled) || upstream.IsRetryable(err) {
+		t.Fatalf("err = %v", err)
+	}
+}

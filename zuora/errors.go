@@ -1,0 +1,138 @@
+package zuora
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/zsync/zsync/internal/upstream"
+)
+
+// Error categories: the last two digits of Zuora's 8-digit error codes
+// (reference §8). Only the ones the classification treats specially are named.
+const (
+	CategoryNotFound  = 40
+	CategoryLocked    = 50
+	CategoryInternal  = 60
+	CategoryTemporary = 61
+	CategoryLimit     = 70
+	CategoryIntegr    = 99
+)
+
+// Category returns the error category of a Zuora code ("53100320" → 20), or
+// -1 for a code that is not numeric (the object-CRUD shape sends names such as
+// "INVALID_VALUE").
+func Category(code string) int {
+	code = strings.TrimSpace(code)
+	if len(code) < 2 {
+		return -1
+	}
+	n, err := strconv.ParseUint(code, 10, 64)
+	if err != nil {
+		return -1
+	}
+	return int(n % 100)
+}
+
+// kindForCategory decides retry behaviour from a category. 60 ("internal") is
+// retryable because the reference's retry advice covers HTTP 500, which is how
+// Zuora reports it; everything unknown is permanent.
+func kindForCategory(cat int) upstream.Kind {
+	switch cat {
+	case CategoryNotFound:
+		return upstream.NotFound
+	case CategoryLimit:
+		return upstream.Throttled
+	case CategoryLocked, CategoryInternal, CategoryTemporary, CategoryIntegr:
+		return upstream.Retryable
+	default:
+		return upstream.Permanent
+	}
+}
+
+// envelope covers both error shapes Zuora uses: the REST one
+// {"success":false,"processId","reasons":[{"code","message"}]} and the
+// object-CRUD / action one {"Success":false,"Errors":[{"Code","Message"}]}.
+// encoding/json matches keys case-insensitively, so success/Success and
+// code/Code land in the same fields; reasons and Errors are kept apart.
+type envelope struct {
+	Success   *Bool    `json:"success"`
+	ProcessID string   `json:"processId"`
+	Reasons   []reason `json:"reasons"`
+	Errors    []reason `json:"Errors"`
+	Message   string   `json:"message"`
+	RequestID string   `json:"requestId"`
+}
+
+type reason struct {
+	Code    String `json:"code"` // a number or a string
+	Message string `json:"message"`
+}
+
+// checkBody is the one place Zuora errors are classified; it is the
+// upstream.Client CheckBody hook. It returns nil for a good answer and for a
+// 401 (the shared client retries that once with a new token).
+func checkBody(status int, body []byte) *upstream.Error {
+	if status == http.StatusUnauthorized {
+		return nil
+	}
+	ok := status >= 200 && status <= 299
+	var env envelope
+	trimmed := bytes.TrimSpace(body)
+	parsed := len(trimmed) > 0 && trimmed[0] == '{' && json.Unmarshal(trimmed, &env) == nil
+	failed := parsed && env.Success != nil && !bool(*env.Success)
+	if ok && !failed {
+		return nil
+	}
+
+	e := &upstream.Error{StatusCode: status, RequestID: env.RequestID}
+	reasons := env.Reasons
+	if len(reasons) == 0 {
+		reasons = env.Errors
+	}
+	var msgs []string
+	for _, r := range reasons {
+		if e.Code == "" && r.Code != "" {
+			e.Code = string(r.Code)
+		}
+		if r.Message != "" {
+			msgs = append(msgs, r.Message)
+		}
+	}
+	if len(msgs) == 0 && env.Message != "" {
+		msgs = append(msgs, env.Message)
+	}
+	e.Message = strings.Join(msgs, "; ")
+	if e.Message == "" && !parsed {
+		e.Message = shorten(string(trimmed))
+	}
+	if env.ProcessID != "" {
+		e.Message += " (processId " + env.ProcessID + ")"
+		e.Message = strings.TrimSpace(e.Message)
+	}
+
+	// The HTTP status decides when it is unambiguous about retrying; the
+	// category decides inside a 200 and for the other 4xx.
+	switch {
+	case status == http.StatusNotFound, status == http.StatusTooManyRequests,
+		status == http.StatusRequestTimeout, status >= 500:
+		e.Kind = upstream.KindForStatus(status)
+	case e.Code != "":
+		e.Kind = kindForCategory(Category(e.Code))
+	case ok:
+		e.Kind = upstream.Permanent // success:false without a reason
+	default:
+		e.Kind = upstream.KindForStatus(status)
+	}
+	return e
+}
+
+func shorten(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > 200 {
+		s = s[:200] + "…"
+	}
+	return s
+}

@@ -1,0 +1,86 @@
+package zuora_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"os"
+	"slices"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/zsync/zsync/zuora"
+	"github.com/zsync/zsync/zuora/zuoratest"
+)
+
+func TestQuerySubscriptionsPagesAndDedupes(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	now := time.Date(2026, 10, 1, 8, 0, 0, 0, time.UTC)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	srv := zuoratest.NewServer(t, zuoratest.WithPageSize(2))
+	srv.SetClock(clock)
+	if err := srv.Seed(os.DirFS("testdata")); err != nil {
+		t.Fatal(err)
+	}
+	c, err := zuora.New(srv.Config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+
+	// Two later versions of 101 (new ids), an hour later: five version rows.
+	mu.Lock()
+	now = now.Add(time.Hour)
+	mu.Unlock()
+	since := clock()
+	sub, _ := srv.Subscription("A-S00000101")
+	for i, id := range []string{"8a8aa0c19a4f0101000000000000b101", "8a8aa0c19a4f0101000000000000c101"} {
+		sub.ID, sub.Version = id, zuora.Int(4+i)
+		if err := srv.PutSubscription(sub); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	var all []string
+	if err := c.QuerySubscriptions(ctx, zuora.SubscriptionQuery{}, func(n string) error {
+		all = append(all, n)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(all)
+	if want := []string{"A-S00000101", "A-S00000102", "A-S00000103"}; !slices.Equal(all, want) {
+		t.Fatalf("all = %v; want %v", all, want)
+	}
+	if n := srv.Count(http.MethodPost, "/v1/action/queryMore"); n != 2 {
+		t.Errorf("queryMore calls = %d; want 2 (5 rows, pages of 2)", n)
+	}
+
+	changed, err := c.ChangedSubscriptions(ctx, since)
+	if err != nil || !slices.Equal(changed, []string{"A-S00000101"}) {
+		t.Fatalf("changed = %v, %v", changed, err)
+	}
+	var cancelled []string
+	err = c.QuerySubscriptions(ctx, zuora.SubscriptionQuery{Status: "Cancelled"}, func(n string) error {
+		cancelled = append(cancelled, n)
+		return nil
+	})
+	if err != nil || !slices.Equal(cancelled, []string{"A-S00000103"}) {
+		t.Fatalf("cancelled = %v, %v", cancelled, err)
+	}
+	// An old version's id still finds the latest version.
+	if s, err := c.GetSubscription(ctx, "8a8aa0c19a4f0101000000000000b101"); err != nil || s.Version != 5 {
+		t.Fatalf("old id: %v %v", s, err)
+	}
+
+	// fn's error stops the query.
+	stop := errors.New("stop")
+	calls := 0
+	err = c.QuerySubscriptions(ctx, zuora.SubscriptionQuery{}, func(string) error { calls++; return stop })
+	if !errors.Is(err, stop) || calls != 1 {
+		t.Fatalf("err %v calls %d", err, calls)
+	}
+}

@@ -1,0 +1,320 @@
+package zuoratest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/zsync/zsync/internal/sandbox"
+	"github.com/zsync/zsync/zuora"
+)
+
+// token fetches a bearer token the way a client would.
+func token(t *testing.T, s *Server) string {
+	t.Helper()
+	resp, err := http.PostForm(s.URL+"/oauth/token", url.Values{
+		"grant_type": {"client_credentials"}, "client_id": {"sandbox"}, "client_secret": {"sandbox"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var tr struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&tr); err != nil || tr.AccessToken == "" {
+		t.Fatalf("token: %v %+v", err, tr)
+	}
+	return tr.AccessToken
+}
+
+func call(t *testing.T, ctx context.Context, s *Server, tok, method, path, body string) (*http.Response, []byte) {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(ctx, method, s.URL+path, strings.NewReader(body))
+	if tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, nil
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, b
+}
+
+func seeded(t *testing.T, opts ...Option) *Server {
+	t.Helper()
+	s := NewServer(t, opts...)
+	if err := s.Seed(os.DirFS("../testdata")); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestTokensRequiredAndExpire(t *testing.T) {
+	t.Parallel()
+	s := seeded(t)
+	var mu sync.Mutex
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	s.SetClock(func() time.Time { mu.Lock(); defer mu.Unlock(); return now })
+	ctx := context.Background()
+	if resp, _ := call(t, ctx, s, "", "GET", "/v1/subscriptions/A-S00000101", ""); resp.StatusCode != 401 {
+		t.Fatalf("no token: %d", resp.StatusCode)
+	}
+	tok := token(t, s)
+	if resp, b := call(t, ctx, s, tok, "GET", "/v1/subscriptions/A-S00000101?charge-detail=all-segments", ""); resp.StatusCode != 200 ||
+		!bytes.Contains(b, []byte(`"success":true`)) || resp.Header.Get("Zuora-Request-Id") == "" {
+		t.Fatalf("with token: %d %s", resp.StatusCode, b)
+	}
+	mu.Lock()
+	now = now.Add(61 * time.Minute)
+	mu.Unlock()
+	if resp, _ := call(t, ctx, s, tok, "GET", "/v1/subscriptions/A-S00000101", ""); resp.StatusCode != 401 {
+		t.Fatalf("expired token: %d", resp.StatusCode)
+	}
+	tok = token(t, s)
+	s.ExpireTokens()
+	if resp, _ := call(t, ctx, s, tok, "GET", "/v1/accounts/A00000101", ""); resp.StatusCode != 401 {
+		t.Fatalf("forgotten token: %d", resp.StatusCode)
+	}
+}
+
+func TestConcurrencyLimitAnswers429(t *testing.T) {
+	t.Parallel()
+	s := seeded(t, WithLimits(1, 0))
+	tok := token(t, s)
+	s.AddFault(sandbox.Fault{Path: "/v1/subscriptions/", LatencyMS: 5000, Count: 1})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		call(t, ctx, s, tok, "GET", "/v1/subscriptions/A-S00000101", "") // held by the latency
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for s.Count("GET", "/v1/subscriptions/") == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("first request never arrived")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	resp, b := call(t, context.Background(), s, tok, "GET", "/v1/accounts/A00000101", "")
+	cancel()
+	<-done
+	h := resp.Header
+	if resp.StatusCode != 429 || h.Get("Retry-After") == "" || h.Get("Concurrency-Limit-Type") == "" ||
+		h.Get("Concurrency-Limit-Limit") != "1" || h.Get("Concurrency-Limit-Remaining") != "0" ||
+		!bytes.Contains(b, []byte("50000070")) || s.Throttled() != 1 {
+		t.Fatalf("status %d headers %v body %s throttled %d", resp.StatusCode, h, b, s.Throttled())
+	}
+	// The slot is free again once the first request is gone.
+	deadline = time.Now().Add(5 * time.Second)
+	for {
+		resp, _ := call(t, context.Background(), s, tok, "GET", "/v1/accounts/A00000101", "")
+		if resp.StatusCode == 200 {
+			if resp.Header.Get("Concurrency-Limit-Remaining") != "0" {
+				t.Errorf("remaining %q", resp.Header.Get("Concurrency-Limit-Remaining"))
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still %d", resp.StatusCode)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestRateLimitAnswers429(t *testing.T) {
+	t.Parallel()
+	s := seeded(t)
+	var mu sync.Mutex
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	s.SetClock(func() time.Time { mu.Lock(); defer mu.Unlock(); return now })
+	tok := token(t, s)
+	// Limits set over the admin API.
+	if resp, _ := call(t, context.Background(), s, "", "PUT", "/sandbox/limits", `{"concurrency":0,"per_minute":2}`); resp.StatusCode != 200 {
+		t.Fatalf("PUT limits: %d", resp.StatusCode)
+	}
+	for i := range 3 {
+		resp, _ := call(t, context.Background(), s, tok, "GET", "/v1/orders/O-00000101", "")
+		want := 200
+		if i == 2 {
+			want = 429
+			if ra := resp.Header.Get("Retry-After"); ra != "58" || resp.Header.Get("RateLimit-Remaining") != "0" {
+				t.Errorf("Retry-After %q headers %v", ra, resp.Header)
+			}
+		}
+		if resp.StatusCode != want {
+			t.Fatalf("request %d: %d; want %d", i, resp.StatusCode, want)
+		}
+		mu.Lock()
+		now = now.Add(time.Second)
+		mu.Unlock()
+	}
+	mu.Lock()
+	now = now.Add(time.Minute)
+	mu.Unlock()
+	if resp, _ := call(t, context.Background(), s, tok, "GET", "/v1/orders/O-00000101", ""); resp.StatusCode != 200 {
+		t.Fatalf("after a minute: %d", resp.StatusCode)
+	}
+	// The token endpoint is not limited.
+	token(t, s)
+}
+
+func TestAdminSeedingOverHTTP(t *testing.T) {
+	t.Parallel()
+	s := NewServer(t)
+	ctx := context.Background()
+	body := `{"success":true,"id":"8a1","subscriptionNumber":"A-S1","status":"Active","termType":"TERMED","externallyManagedBy":"Apple","ratePlans":[]}`
+	if resp, b := call(t, ctx, s, "", "PUT", "/sandbox/subscriptions/A-S1", body); resp.StatusCode != 204 {
+		t.Fatalf("PUT: %d %s", resp.StatusCode, b)
+	}
+	if resp, _ := call(t, ctx, s, "", "PUT", "/sandbox/subscriptions/A-S2", body); resp.StatusCode != 400 {
+		t.Fatalf("mismatched number accepted: %d", resp.StatusCode)
+	}
+	if resp, _ := call(t, ctx, s, "", "PUT", "/sandbox/accounts/A1", `{"basicInfo":{"id":"acc1","name":"X"}}`); resp.StatusCode != 204 {
+		t.Fatalf("PUT account: %d", resp.StatusCode)
+	}
+	if resp, _ := call(t, ctx, s, "", "PUT", "/sandbox/orders/O-1", `{"order":{"createdBy":"u1"}}`); resp.StatusCode != 204 {
+		t.Fatalf("PUT order: %d", resp.StatusCode)
+	}
+	tok := token(t, s)
+	// Fields zsync doesn't model come back unchanged.
+	if _, b := call(t, ctx, s, tok, "GET", "/v1/subscriptions/8a1", ""); !bytes.Contains(b, []byte(`"externallyManagedBy":"Apple"`)) {
+		t.Errorf("GET: %s", b)
+	}
+	if _, b := call(t, ctx, s, tok, "GET", "/v1/accounts/acc1", ""); !bytes.Contains(b, []byte(`"accountNumber":"A1"`)) {
+		t.Errorf("GET account: %s", b)
+	}
+	if _, b := call(t, ctx, s, tok, "GET", "/v1/orders/O-1", ""); !bytes.Contains(b, []byte(`"orderNumber":"O-1"`)) {
+		t.Errorf("GET order: %s", b)
+	}
+	if resp, _ := call(t, ctx, s, "", "PUT", "/sandbox/not-found-style", `{"status":200}`); resp.StatusCode != 200 {
+		t.Fatal("not-found style")
+	}
+	if resp, b := call(t, ctx, s, tok, "GET", "/v1/orders/O-2", ""); resp.StatusCode != 200 || !bytes.Contains(b, []byte("50000040")) {
+		t.Errorf("not found in a 200: %d %s", resp.StatusCode, b)
+	}
+	if _, ok := s.Subscription("A-S1"); !ok {
+		t.Error("Subscription(A-S1) missing")
+	}
+	if resp, _ := call(t, ctx, s, "", "POST", "/sandbox/reset", ""); resp.StatusCode != 204 {
+		t.Fatal("reset")
+	}
+	if _, ok := s.Subscription("A-S1"); ok {
+		t.Error("reset kept the subscription")
+	}
+}
+
+func TestQueryErrors(t *testing.T) {
+	t.Parallel()
+	s := seeded(t)
+	tok := token(t, s)
+	ctx := context.Background()
+	for _, q := range []string{"select Name from Account", "select Secret from Subscription", "delete Subscription",
+		"select Name from Subscription where Name like 'A%'"} {
+		body, _ := json.Marshal(map[string]string{"queryString": q})
+		resp, b := call(t, ctx, s, tok, "POST", "/v1/action/query", string(body))
+		if resp.StatusCode != 400 || !bytes.Contains(b, []byte(`"Errors"`)) {
+			t.Errorf("%q: %d %s", q, resp.StatusCode, b)
+		}
+	}
+	if resp, _ := call(t, ctx, s, tok, "POST", "/v1/action/queryMore", `{"queryLocator":"nope"}`); resp.StatusCode != 400 {
+		t.Errorf("bad locator: %d", resp.StatusCode)
+	}
+	body := `{"queryString":"select Id, Name, Status, Version from Subscription where Status = 'active' and Name != 'A-S00000102'"}`
+	_, b := call(t, ctx, s, tok, "POST", "/v1/action/query", body)
+	var out struct {
+		Records []map[string]any `json:"records"`
+		Size    int              `json:"size"`
+		Done    bool             `json:"done"`
+	}
+	if err := json.Unmarshal(b, &out); err != nil || out.Size != 1 || !out.Done || out.Records[0]["Name"] != "A-S00000101" {
+		t.Fatalf("query: %v %s", err, b)
+	}
+}
+
+func TestConcurrentUseIsSafe(t *testing.T) {
+	t.Parallel()
+	s := seeded(t, WithLimits(100, 0), WithPageSize(1))
+	tok := token(t, s)
+	sub, _ := s.Subscription("A-S00000101")
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 20 {
+				if i%2 == 0 {
+					_ = s.PutSubscription(sub)
+					continue
+				}
+				call(t, context.Background(), s, tok, "GET", "/v1/subscriptions/A-S00000101", "")
+				call(t, context.Background(), s, tok, "POST", "/v1/operations/billing-preview",
+					`{"accountNumber":"A00000101","targetDate":"2027-01-01"}`)
+				call(t, context.Background(), s, tok, "POST", "/v1/action/query", `{"queryString":"select Name from Subscription"}`)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func TestPreviewDates(t *testing.T) {
+	t.Parallel()
+	jan31 := time.Date(2026, 1, 31, 0, 0, 0, 0, time.UTC)
+	for n, want := range map[int]string{1: "2026-02-28", 2: "2026-03-31", 13: "2027-02-28", 25: "2028-02-29"} {
+		if got := fmtDate(addMonths(jan31, n)); got != want {
+			t.Errorf("addMonths(Jan 31, %d) = %s; want %s", n, got, want)
+		}
+	}
+	sub := zuora.Subscription{ID: "s1", SubscriptionNumber: "A-S9", Status: "Active", TermType: "TERMED",
+		TermEndDate: "2026-03-01", RatePlans: []zuora.RatePlan{{RatePlanCharges: []zuora.Charge{
+			{Number: "C-1", Type: "Recurring", Model: "FlatFee", Price: zuora.NewAmount("3.333"), BillingPeriod: "Week",
+				EffectiveStartDate: "2026-02-01"},
+			{Number: "C-2", Type: "Recurring", Model: "Tiered", Price: zuora.NewAmount("1"), BillingPeriod: "Month",
+				EffectiveStartDate: "2026-02-01"},
+		}}}}
+	items, err := preview([]zuora.Subscription{sub}, zuora.BillingPreviewRequest{TargetDate: "2026-12-31"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Four weeks in February, rounded to cents; the tiered charge is skipped.
+	if len(items) != 4 || items[3].ServiceEndDate != "2026-02-28" || items[0].ChargeAmount.String() != "3.33" {
+		t.Fatalf("items %+v", items)
+	}
+	sub.Status = "Draft"
+	if items, _ := preview([]zuora.Subscription{sub}, zuora.BillingPreviewRequest{TargetDate: "2026-12-31"}); len(items) != 0 {
+		t.Fatalf("draft previewed: %+v", items)
+	}
+	if _, err := preview(nil, zuora.BillingPreviewRequest{TargetDate: "tomorrow"}); err == nil {
+		t.Fatal("bad target date accepted")
+	}
+}
+
+// The dev seed (zsync dev, zsync sandbox --seed) loads and answers.
+func TestSeedDevData(t *testing.T) {
+	t.Parallel()
+	s := NewServer(t)
+	if err := s.Seed(os.DirFS("../../cmd/zsync/seed/zuora")); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := s.Subscription("A-S00000201"); !ok {
+		t.Fatal("seeded subscription missing")
+	}
+	tok := token(t, s)
+	resp, b := call(t, context.Background(), s, tok, "POST", "/v1/operations/billing-preview",
+		`{"accountNumber":"A00000203","targetDate":"2027-11-01"}`)
+	if resp.StatusCode != 200 || !bytes.Contains(b, []byte(`"chargeNumber":"C-00000213"`)) {
+		t.Fatalf("preview: %d %s", resp.StatusCode, b)
+	}
+	if err := s.Seed(os.DirFS(t.TempDir())); err != nil {
+		t.Fatalf("empty dir: %v", err)
+	}
+}

@@ -1,0 +1,221 @@
+package zuoratest
+
+import (
+	"fmt"
+	"net/http"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/zsync/zsync/internal/sandbox"
+)
+
+// The sandbox understands the ZOQL the client sends: select fields from
+// Subscription, with conditions on Name, Id, Status and UpdatedDate joined by
+// "and" (=, !=, >, >=, <, <=, single-quoted literals). Like Zuora, it returns
+// one row per subscription version.
+
+type queryRow struct {
+	ID      string
+	Name    string
+	Status  string
+	Version int
+	Updated time.Time
+}
+
+const zoqlTime = "2006-01-02T15:04:05.000-07:00"
+
+var (
+	selectRe = regexp.MustCompile(`(?is)^\s*select\s+(.+?)\s+from\s+(\w+)(?:\s+where\s+(.+?))?\s*$`)
+	condRe   = regexp.MustCompile(`(?is)^\s*(\w+)\s*(>=|<=|!=|=|>|<)\s*'([^']*)'\s*$`)
+	andRe    = regexp.MustCompile(`(?i)\s+and\s+`)
+)
+
+type cond struct {
+	field, op, value string
+	at               time.Time
+}
+
+// queryError answers in the action endpoints' shape ({Success, Errors}).
+func queryError(w http.ResponseWriter, code, msg string) {
+	sandbox.WriteJSON(w, http.StatusBadRequest, map[string]any{
+		"Success": false,
+		"Errors":  []map[string]string{{"Code": code, "Message": msg}},
+	})
+}
+
+func parseZOQLTime(s string) (time.Time, bool) {
+	for _, layout := range []string{zoqlTime, time.RFC3339Nano, "2006-01-02T15:04:05", time.DateOnly} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t, true
+		}
+	}
+	return time.Time{}, false
+}
+
+func parseQuery(q string) (fields []string, conds []cond, err error) {
+	m := selectRe.FindStringSubmatch(q)
+	if m == nil {
+		return nil, nil, fmt.Errorf("malformed query")
+	}
+	if !strings.EqualFold(m[2], "Subscription") {
+		return nil, nil, fmt.Errorf("the sandbox only queries Subscription, not %s", m[2])
+	}
+	known := map[string]string{"id": "Id", "name": "Name", "status": "Status", "updateddate": "UpdatedDate", "version": "Version"}
+	for _, f := range strings.Split(m[1], ",") {
+		name, ok := known[strings.ToLower(strings.TrimSpace(f))]
+		if !ok {
+			return nil, nil, fmt.Errorf("invalid field for Subscription: %s", strings.TrimSpace(f))
+		}
+		fields = append(fields, name)
+	}
+	if m[3] == "" {
+		return fields, nil, nil
+	}
+	for _, part := range andRe.Split(m[3], -1) {
+		cm := condRe.FindStringSubmatch(part)
+		if cm == nil {
+			return nil, nil, fmt.Errorf("unsupported condition: %s", strings.TrimSpace(part))
+		}
+		c := cond{field: strings.ToLower(cm[1]), op: cm[2], value: cm[3]}
+		switch c.field {
+		case "updateddate":
+			t, ok := parseZOQLTime(c.value)
+			if !ok {
+				return nil, nil, fmt.Errorf("invalid datetime: %s", c.value)
+			}
+			c.at = t
+		case "id", "name", "status":
+		default:
+			return nil, nil, fmt.Errorf("unsupported filter field: %s", cm[1])
+		}
+		conds = append(conds, c)
+	}
+	return fields, conds, nil
+}
+
+func compare(op string, c int) bool {
+	switch op {
+	case "=":
+		return c == 0
+	case "!=":
+		return c != 0
+	case ">":
+		return c > 0
+	case ">=":
+		return c >= 0
+	case "<":
+		return c < 0
+	default:
+		return c <= 0
+	}
+}
+
+func (c cond) match(r queryRow) bool {
+	switch c.field {
+	case "updateddate":
+		return compare(c.op, r.Updated.Compare(c.at))
+	case "id":
+		return compare(c.op, strings.Compare(r.ID, c.value))
+	case "name":
+		return compare(c.op, strings.Compare(r.Name, c.value))
+	default: // status: ZOQL compares picklists case-insensitively
+		return compare(c.op, strings.Compare(strings.ToLower(r.Status), strings.ToLower(c.value)))
+	}
+}
+
+func (s *Server) query(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		QueryString string `json:"queryString"`
+	}
+	if !sandbox.DecodeJSON(w, r, &req) {
+		return
+	}
+	fields, conds, err := parseQuery(req.QueryString)
+	if err != nil {
+		queryError(w, "MALFORMED_QUERY", err.Error())
+		return
+	}
+	s.mu.Lock()
+	var rows []queryRow
+	for _, rec := range s.subs {
+		for _, v := range rec.versions {
+			ok := true
+			for _, c := range conds {
+				ok = ok && c.match(v)
+			}
+			if ok {
+				rows = append(rows, v)
+			}
+		}
+	}
+	s.mu.Unlock()
+	sort.Slice(rows, func(i, j int) bool {
+		if rows[i].Name != rows[j].Name {
+			return rows[i].Name < rows[j].Name
+		}
+		return rows[i].Version < rows[j].Version
+	})
+	s.answerPage(w, fields, rows, len(rows))
+}
+
+func (s *Server) queryMore(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		QueryLocator string `json:"queryLocator"`
+	}
+	if !sandbox.DecodeJSON(w, r, &req) {
+		return
+	}
+	s.mu.Lock()
+	c, ok := s.cursors[req.QueryLocator]
+	delete(s.cursors, req.QueryLocator)
+	s.mu.Unlock()
+	if !ok {
+		queryError(w, "INVALID_QUERY_LOCATOR", "invalid query locator")
+		return
+	}
+	s.answerPage(w, c.fields, c.rows, c.size)
+}
+
+// cursor is what a queryLocator stands for.
+type cursor struct {
+	fields []string
+	rows   []queryRow
+	size   int
+}
+
+func (s *Server) answerPage(w http.ResponseWriter, fields []string, rows []queryRow, size int) {
+	s.mu.Lock()
+	n := min(s.pageSize, len(rows))
+	page, rest := rows[:n], rows[n:]
+	resp := map[string]any{"size": size, "done": len(rest) == 0}
+	if len(rest) > 0 {
+		if len(s.cursors) >= 10000 { // abandoned queries: forget them all
+			s.cursors = map[string]cursor{}
+		}
+		loc := randomHex(16)
+		s.cursors[loc] = cursor{fields: fields, rows: rest, size: size}
+		resp["queryLocator"] = loc
+	}
+	s.mu.Unlock()
+	records := make([]map[string]any, 0, len(page))
+	for _, r := range page {
+		rec := map[string]any{"Id": r.ID}
+		for _, f := range fields {
+			switch f {
+			case "Name":
+				rec["Name"] = r.Name
+			case "Status":
+				rec["Status"] = r.Status
+			case "UpdatedDate":
+				rec["UpdatedDate"] = r.Updated.UTC().Format(zoqlTime)
+			case "Version":
+				rec["Version"] = r.Version
+			}
+		}
+		records = append(records, rec)
+	}
+	resp["records"] = records
+	sandbox.WriteJSON(w, http.StatusOK, resp)
+}
