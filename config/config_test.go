@@ -93,3 +93,21 @@ func TestMissingExplicitFile(t *testing.T) {
 		t.Fatal("Load of a missing explicit file succeeded")
 	}
 }
+
+// The commented sample must load and carry every key the code knows.
+func TestExampleFileHasEveryKey(t *testing.T) {
+	raw, err := os.ReadFile("../zsync.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load("../zsync.example.yaml", nil); err != nil {
+		t.Fatalf("sample does not load: %v", err)
+	}
+	text := string(raw)
+	for _, key := range Keys() {
+		leaf := key[strings.LastIndex(key, ".")+1:]
+		if !strings.Contains(text, leaf+":") {
+			t.Errorf("zsync.example.yaml does not mention %s", key)
+		}
+	}
+}
