@@ -39,6 +39,7 @@ type Record struct {
 	Changes        []syncer.Change `json:"changes,omitempty"`
 	Reason         string          `json:"reason,omitempty"`
 	Error          string          `json:"error,omitempty"`
+	Archived       bool            `json:"archived,omitempty"` // the task will not be retried (asynqmon can re-run it)
 	At             time.Time       `json:"at"`
 	DurationMS     int64           `json:"duration_ms"`
 	TaskID         string          `json:"task_id,omitempty"`

@@ -1,0 +1,168 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+
+	"github.com/zsync/zsync/syncer"
+)
+
+// The epoch of a subscription lives in one Redis hash, <prefix>epoch:X, so
+// that every script touching it names a single key (Redis Cluster safe without
+// hash tags):
+//
+//	e   the current epoch: callouts enqueue (or coalesce into) task "X:<e>"
+//	n   callouts accepted during epoch e
+//	pe  the epoch the last advance closed, pn its callout count, so a retry
+//	    of that task still knows how many callouts it carries
+//
+// The hash never expires: epochs must only grow, or a retained or archived
+// task id could be reused and swallow a callout.
+
+// claimScript reads the epoch and counts the callout in it, atomically with
+// respect to advanceScript: a callout either lands in the count the handler
+// reads when it closes the epoch, or in the next epoch.
+var claimScript = redis.NewScript(`
+local e = redis.call('HGET', KEYS[1], 'e') or '0'
+local n = redis.call('HINCRBY', KEYS[1], 'n', 1)
+return {tonumber(e), n}
+`)
+
+// advanceScript closes the task's epoch (ARGV[1], -1 when unknown) so later
+// callouts make a new task. With ARGV[2] == "1" it only does so when the
+// task's epoch is still current (the dead-task paths). It returns the current
+// epoch, the callouts the task carries (-1 when unknown) and 1 if it advanced;
+// a task whose epoch was already closed (a retry) gets the count remembered
+// when it was closed.
+var advanceScript = redis.NewScript(`
+local e = tonumber(redis.call('HGET', KEYS[1], 'e') or '0')
+local n = tonumber(redis.call('HGET', KEYS[1], 'n') or '0')
+local t = tonumber(ARGV[1])
+local cas = ARGV[2] == '1'
+if t < 0 then
+  if cas then return {e, -1, 0} end
+  redis.call('HSET', KEYS[1], 'e', e + 1, 'n', 0, 'pe', e, 'pn', n)
+  return {e + 1, -1, 1}
+end
+if e == t then
+  redis.call('HSET', KEYS[1], 'e', e + 1, 'n', 0, 'pe', e, 'pn', n)
+  return {e + 1, n, 1}
+end
+if e < t then
+  redis.call('HSET', KEYS[1], 'e', t + 1, 'n', 0, 'pe', t, 'pn', -1)
+  return {t + 1, -1, 1}
+end
+if tonumber(redis.call('HGET', KEYS[1], 'pe') or '-1') == t then
+  return {e, tonumber(redis.call('HGET', KEYS[1], 'pn') or '-1'), 0}
+end
+return {e, -1, 0}
+`)
+
+type advance struct {
+	epoch    int64 // current epoch after the call
+	callouts int64 // callouts the task carries; -1 unknown
+	advanced bool
+}
+
+func runAdvance(ctx context.Context, rdb redis.UniversalClient, k keyspace, key string, taskEpoch int64, onlyIfCurrent bool) (advance, error) {
+	cas := "0"
+	if onlyIfCurrent {
+		cas = "1"
+	}
+	v, err := advanceScript.Run(ctx, rdb, []string{k.epoch(key)}, taskEpoch, cas).Int64Slice()
+	if err != nil {
+		return advance{}, fmt.Errorf("advance epoch of %s: %w", key, err)
+	}
+	if len(v) != 3 {
+		return advance{}, fmt.Errorf("advance epoch of %s: unexpected reply %v", key, v)
+	}
+	return advance{epoch: v[0], callouts: v[1], advanced: v[2] == 1}, nil
+}
+
+// EnqueueConfig configures the Enqueuer. Zero values take the defaults.
+type EnqueueConfig struct {
+	Prefix    string        // Redis key prefix; default "zsync:"
+	MaxRetry  int           // retries of a failing sync; default 10
+	Timeout   time.Duration // per attempt; default 2m
+	Retention time.Duration // keep completed tasks for asynqmon; 0 = don't
+}
+
+func (c EnqueueConfig) withDefaults() EnqueueConfig {
+	if c.Prefix == "" {
+		c.Prefix = DefaultPrefix
+	}
+	if c.MaxRetry == 0 {
+		c.MaxRetry = defaultMaxRetry
+	}
+	if c.Timeout == 0 {
+		c.Timeout = defaultTaskTimeout
+	}
+	return c
+}
+
+// Enqueuer turns callouts into sync tasks, one per subscription and epoch.
+// The ingress, bulk re-sync and the sweep all enqueue through it.
+type Enqueuer struct {
+	rdb     redis.UniversalClient
+	client  *asynq.Client
+	cfg     EnqueueConfig
+	keys    keyspace
+	log     *zap.Logger
+	metrics Metrics
+}
+
+// NewEnqueuer returns an Enqueuer. rdb and client must reach the same Redis.
+func NewEnqueuer(rdb redis.UniversalClient, client *asynq.Client, cfg EnqueueConfig, logger *zap.Logger, opts ...Option) *Enqueuer {
+	cfg = cfg.withDefaults()
+	o := applyOptions(opts)
+	return &Enqueuer{rdb: rdb, client: client, cfg: cfg, keys: keyspace{cfg.Prefix}, log: logger, metrics: o.metrics}
+}
+
+// Enqueue asks for a sync of key. It returns Enqueued when it created the task,
+// Coalesced when a task that has not started reading Zuora already exists
+// (it will see this change), and the task id either way. An error means
+// nothing was recorded (Redis unreachable: the ingress answers 503) or the key
+// is invalid (ErrInvalidKey).
+func (e *Enqueuer) Enqueue(ctx context.Context, key string, trig syncer.Trigger, queue string) (EnqueueStatus, string, error) {
+	if queue == "" {
+		queue = QueueCallouts
+	}
+	task, err := NewSyncTask(key, trig)
+	if err != nil {
+		return "", "", err
+	}
+	v, err := claimScript.Run(ctx, e.rdb, []string{e.keys.epoch(key)}).Int64Slice()
+	if err != nil {
+		return "", "", fmt.Errorf("read epoch of %s: %w", key, err)
+	}
+	if len(v) != 2 {
+		return "", "", fmt.Errorf("read epoch of %s: unexpected reply %v", key, v)
+	}
+	id := taskID(key, v[0])
+	opts := []asynq.Option{
+		asynq.TaskID(id), asynq.Queue(queue),
+		asynq.MaxRetry(e.cfg.MaxRetry), asynq.Timeout(e.cfg.Timeout),
+	}
+	if e.cfg.Retention > 0 {
+		opts = append(opts, asynq.Retention(e.cfg.Retention))
+	}
+	status := Enqueued
+	if _, err := e.client.EnqueueContext(ctx, task, opts...); err != nil {
+		if !errors.Is(err, asynq.ErrTaskIDConflict) {
+			return "", id, fmt.Errorf("enqueue %s: %w", id, err)
+		}
+		status = Coalesced
+	}
+	e.metrics.Enqueue(queue, status)
+	if ce := e.log.Check(zap.DebugLevel, "sync requested"); ce != nil {
+		ce.Write(zap.String("subscription", key), zap.String("task_id", id), zap.String("queue", queue),
+			zap.String("status", string(status)), zap.Int64("callouts", v[1]))
+	}
+	return status, id, nil
+}

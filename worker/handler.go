@@ -1,0 +1,269 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/zsync/zsync/syncer"
+)
+
+// Syncer reconciles one subscription. key is the id as received; the
+// Outcome names the Zuora subscription number once resolved.
+type Syncer interface {
+	Sync(ctx context.Context, key string, trig syncer.Trigger) (syncer.Outcome, error)
+}
+
+// handler runs sync tasks. ProcessTask is its single exit: every run that
+// reaches the syncer (or fails on its way there) is recorded exactly once.
+type handler struct {
+	syncer  Syncer
+	store   *OutcomeStore
+	enq     *Enqueuer // hands a task's callouts on when it can't wait any longer
+	rdb     redis.UniversalClient
+	keys    keyspace
+	cfg     Config
+	log     *zap.Logger
+	metrics Metrics
+}
+
+// taskRun is what process learned, for the record.
+type taskRun struct {
+	key       string
+	trig      syncer.Trigger // as passed to the syncer
+	epoch     int64          // the task's epoch, -1 when unknown
+	outcome   syncer.Outcome
+	waited    bool   // lock busy: put back, not recorded
+	handedOff string // the successor task, when the task gave up waiting
+}
+
+// ProcessTask implements asynq.Handler.
+func (h *handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
+	start := time.Now()
+	run := taskRun{epoch: -1}
+	err := h.process(ctx, t, &run)
+	h.finish(ctx, t, &run, start, err)
+	return err
+}
+
+func (h *handler) process(ctx context.Context, t *asynq.Task, run *taskRun) error {
+	p, err := decodePayload(t.Payload())
+	if err != nil {
+		// Without a key there is no epoch to advance and nothing to retry.
+		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
+	}
+	run.key, run.trig = p.Key, p.Trigger
+	id, _ := asynq.GetTaskID(ctx)
+	run.epoch = epochOf(id, p.Key)
+	retried, _ := asynq.GetRetryCount(ctx)
+	maxRetry, _ := asynq.GetMaxRetry(ctx)
+	if retried >= maxRetry && run.epoch >= 0 {
+		// The last attempt: asynq won't run this task again however it ends
+		// (after a crash the recoverer archives it without calling us), so
+		// close its epoch first.
+		if _, err := runAdvance(ctx, h.rdb, h.keys, p.Key, run.epoch, true); err != nil {
+			return err
+		}
+	}
+
+	l, err := tryLock(ctx, h.rdb, h.keys.lock(p.Key), h.cfg.LockTTL)
+	if err != nil {
+		return err
+	}
+	if l == nil {
+		if retried >= maxRetry {
+			// asynq archives an exhausted task whatever IsFailure says.
+			return h.handOff(ctx, run)
+		}
+		run.waited = true
+		return &LockBusyError{Key: p.Key, RetryIn: h.cfg.LockBusyDelay + rand.N(h.cfg.LockBusyDelay)}
+	}
+	defer func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := l.release(rctx); err != nil {
+			h.log.Warn("release lock", zap.String("subscription", p.Key), zap.Error(err))
+		}
+	}()
+
+	// From here on callouts make a new task, which waits for this lock: they
+	// may have been missed by the read of Zuora below.
+	adv, err := runAdvance(ctx, h.rdb, h.keys, p.Key, run.epoch, false)
+	if err != nil {
+		return err
+	}
+	if run.epoch >= 0 && hasOrder(run.trig) && adv.callouts != 1 {
+		// Other callouts coalesced into this one (or we can't tell): their
+		// changes may not be Limio's own, so the loop guard must not skip.
+		run.trig = withoutOrder(run.trig)
+	}
+
+	syncCtx, stop := l.keep(ctx)
+	out, err := h.syncer.Sync(syncCtx, p.Key, run.trig)
+	cause := context.Cause(syncCtx)
+	stop()
+	run.outcome = out
+	if err != nil {
+		if errors.Is(cause, ErrLockLost) && !errors.Is(err, ErrLockLost) {
+			err = fmt.Errorf("%w: %w", err, cause)
+		}
+		if classify(err) == classPermanent {
+			return fmt.Errorf("sync %s: %w: %w", p.Key, err, asynq.SkipRetry)
+		}
+		return fmt.Errorf("sync %s: %w", p.Key, err)
+	}
+	return nil
+}
+
+// handOff ends a task that has no retries left while the lock is busy: asynq
+// would archive it and the callouts coalesced into it would be lost. It closes
+// the task's epoch and enqueues a successor carrying them.
+func (h *handler) handOff(ctx context.Context, run *taskRun) error {
+	adv, err := runAdvance(ctx, h.rdb, h.keys, run.key, run.epoch, true)
+	if err != nil {
+		return err
+	}
+	trig := run.trig
+	if hasOrder(trig) && adv.callouts != 1 {
+		trig = withoutOrder(trig)
+	}
+	queue, _ := asynq.GetQueueName(ctx)
+	status, id, err := h.enq.Enqueue(ctx, run.key, trig, queue)
+	if err != nil {
+		return fmt.Errorf("hand off %s: %w", run.key, err)
+	}
+	run.handedOff = id
+	return fmt.Errorf("lock of %s busy with no retries left; handed off to task %s (%s): %w",
+		run.key, id, status, asynq.RevokeTask)
+}
+
+// finish records the run: the store, the task's result (shown by asynqmon),
+// one log line and the metrics. Lock waits are only counted.
+func (h *handler) finish(ctx context.Context, t *asynq.Task, run *taskRun, start time.Time, err error) {
+	queue, _ := asynq.GetQueueName(ctx)
+	taskID, _ := asynq.GetTaskID(ctx)
+	retried, _ := asynq.GetRetryCount(ctx)
+	maxRetry, _ := asynq.GetMaxRetry(ctx)
+	d := time.Since(start)
+	if run.waited || run.handedOff != "" {
+		h.metrics.LockBusy(queue)
+		h.log.Debug("subscription locked; task put back", zap.String("subscription", run.key),
+			zap.String("task_id", taskID), zap.String("successor", run.handedOff), zap.Error(err))
+		return
+	}
+
+	out := run.outcome
+	rec := Record{
+		Subscription:   out.Subscription,
+		Key:            run.key,
+		LimioID:        out.LimioID,
+		Outcome:        out.Result,
+		Changes:        out.Changes,
+		Reason:         out.Reason,
+		At:             start.UTC(),
+		DurationMS:     d.Milliseconds(),
+		TaskID:         taskID,
+		Queue:          queue,
+		Attempt:        retried,
+		Epoch:          run.epoch,
+		Trigger:        run.trig,
+		NotificationID: run.trig.NotificationID,
+	}
+	if rec.Subscription == "" {
+		rec.Subscription = run.key
+	}
+	level := zapcore.InfoLevel
+	class := classify(err)
+	switch {
+	case err == nil:
+		if rec.Outcome == "" {
+			rec.Outcome = syncer.Unchanged
+		}
+	case isNotFound(err):
+		rec.Outcome, rec.Error, level = syncer.NotFound, err.Error(), zapcore.WarnLevel
+	default:
+		rec.Outcome, rec.Error, level = syncer.Failed, err.Error(), zapcore.WarnLevel
+		if class == classThrottled {
+			level = zapcore.InfoLevel
+		}
+	}
+	if err != nil && (class == classPermanent || retried >= maxRetry) {
+		rec.Archived = true
+		if rec.Outcome == syncer.Failed {
+			level = zapcore.ErrorLevel
+		}
+	}
+
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if serr := h.store.Record(sctx, rec); serr != nil {
+		h.log.Warn("record outcome", zap.String("subscription", rec.Subscription), zap.Error(serr))
+	}
+	if b, merr := json.Marshal(rec); merr == nil {
+		if rw := t.ResultWriter(); rw != nil {
+			_, _ = rw.Write(b) // best effort: fails when the task's context is done
+		}
+	}
+	h.metrics.TaskDone(queue, rec.Outcome, d)
+
+	if ce := h.log.Check(level, "sync"); ce != nil {
+		fields := []zap.Field{
+			zap.String("subscription", rec.Subscription),
+			zap.String("task_id", taskID),
+			zap.Int("attempt", retried),
+			zap.String("outcome", string(rec.Outcome)),
+			zap.Duration("duration", d),
+			zap.String("queue", queue),
+			zap.Int64("epoch", run.epoch),
+		}
+		if len(rec.Changes) > 0 {
+			fields = append(fields, zap.Int("changes", len(rec.Changes)))
+		}
+		if err != nil {
+			fields = append(fields, zap.Error(err), zap.Bool("archived", rec.Archived))
+		}
+		ce.Write(fields...)
+	}
+}
+
+// handleError is asynq's ErrorHandler. When a task is about to be archived
+// before it closed its epoch (a deadline or lost lease while waiting on Redis,
+// a Redis error on the last attempt), it closes the epoch so that the archived
+// task id doesn't swallow later callouts.
+func (h *handler) handleError(ctx context.Context, t *asynq.Task, err error) {
+	if errors.Is(err, asynq.RevokeTask) {
+		return
+	}
+	retried, _ := asynq.GetRetryCount(ctx)
+	maxRetry, _ := asynq.GetMaxRetry(ctx)
+	if !errors.Is(err, asynq.SkipRetry) && retried < maxRetry {
+		return
+	}
+	p, derr := decodePayload(t.Payload())
+	if derr != nil {
+		return
+	}
+	id, _ := asynq.GetTaskID(ctx)
+	epoch := epochOf(id, p.Key)
+	if epoch < 0 {
+		return
+	}
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	adv, aerr := runAdvance(actx, h.rdb, h.keys, p.Key, epoch, true)
+	switch {
+	case aerr != nil:
+		h.log.Error("archived task could not close its epoch; callouts for the subscription coalesce into it until it is deleted or re-run",
+			zap.String("subscription", p.Key), zap.String("task_id", id), zap.Error(aerr))
+	case adv.advanced:
+		h.log.Info("archived task closed its epoch", zap.String("subscription", p.Key), zap.String("task_id", id))
+	}
+}

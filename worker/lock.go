@@ -1,0 +1,114 @@
+package worker
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// ErrLockLost is the cause of a sync's context cancellation when its
+// subscription lock could not be kept: nothing may be written after it.
+var ErrLockLost = errors.New("subscription lock lost")
+
+var (
+	releaseScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`)
+	extendScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0`)
+)
+
+// subLock is one holder's claim on a subscription: SET NX PX with a random
+// token, released and extended only by that token's holder.
+type subLock struct {
+	rdb   redis.UniversalClient
+	key   string
+	token string
+	ttl   time.Duration
+	at    time.Time // when the lock was last known held
+}
+
+// tryLock takes the lock, or returns nil when someone else holds it.
+func tryLock(ctx context.Context, rdb redis.UniversalClient, key string, ttl time.Duration) (*subLock, error) {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	l := &subLock{rdb: rdb, key: key, token: hex.EncodeToString(b[:]), ttl: ttl, at: time.Now()}
+	ok, err := rdb.SetNX(ctx, key, l.token, ttl).Result()
+	if err != nil {
+		return nil, fmt.Errorf("take lock %s: %w", key, err)
+	}
+	if !ok {
+		return nil, nil
+	}
+	return l, nil
+}
+
+// release deletes the lock if it is still ours.
+func (l *subLock) release(ctx context.Context) error {
+	if err := releaseScript.Run(ctx, l.rdb, []string{l.key}, l.token).Err(); err != nil {
+		return fmt.Errorf("release lock %s: %w", l.key, err)
+	}
+	return nil
+}
+
+// extend pushes the expiry out by ttl; false means the lock is no longer ours.
+func (l *subLock) extend(ctx context.Context) (bool, error) {
+	n, err := extendScript.Run(ctx, l.rdb, []string{l.key}, l.token, l.ttl.Milliseconds()).Int64()
+	if err != nil {
+		return false, fmt.Errorf("extend lock %s: %w", l.key, err)
+	}
+	return n == 1, nil
+}
+
+// keep extends the lock every ttl/3 until stop is called. The returned
+// context is cancelled with ErrLockLost as soon as the lock is someone else's,
+// or when Redis errors leave it unconfirmed for as long as it could expire.
+func (l *subLock) keep(parent context.Context) (ctx context.Context, stop func()) {
+	ctx, cancel := context.WithCancelCause(parent)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		interval := l.ttl / 3
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			ectx, ecancel := context.WithTimeout(ctx, interval)
+			ok, err := l.extend(ectx)
+			ecancel()
+			switch {
+			case err == nil && ok:
+				l.at = time.Now()
+			case err == nil:
+				cancel(ErrLockLost)
+				return
+			case time.Since(l.at)+interval >= l.ttl:
+				cancel(fmt.Errorf("%w: %w", ErrLockLost, err))
+				return
+			}
+		}
+	}()
+	var once sync.Once
+	return ctx, func() {
+		once.Do(func() {
+			close(done)
+			wg.Wait()
+			cancel(nil)
+		})
+	}
+}

@@ -1,0 +1,94 @@
+package worker
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/zsync/zsync/internal/upstream"
+	"github.com/zsync/zsync/syncer"
+)
+
+func TestRetryClassification(t *testing.T) {
+	t.Parallel()
+	p := RetryPolicy{Base: time.Second, Cap: 5 * time.Minute}
+	up := func(k upstream.Kind, ra time.Duration) error {
+		return fmt.Errorf("read subscription: %w", &upstream.Error{API: "zuora", Op: "GET", Kind: k, RetryAfter: ra})
+	}
+	tests := []struct {
+		desc          string
+		err           error
+		n             int
+		wantClass     errClass
+		wantFailure   bool
+		minDelay, max time.Duration // only for non-permanent
+	}{
+		{"syncer permanent", syncer.Permanent(errors.New("bad data")), 0, classPermanent, true, 0, 0},
+		{"upstream permanent", up(upstream.Permanent, 0), 0, classPermanent, true, 0, 0},
+		{"upstream not found", up(upstream.NotFound, 0), 0, classPermanent, true, 0, 0},
+		{"syncer not found", fmt.Errorf("x: %w", syncer.ErrNotFound), 0, classPermanent, true, 0, 0},
+		{"skip retry", fmt.Errorf("bad payload: %w", asynq.SkipRetry), 0, classPermanent, true, 0, 0},
+		{"throttled with Retry-After", up(upstream.Throttled, 3*time.Second), 4, classThrottled, false, 3 * time.Second, 3750 * time.Millisecond},
+		{"throttled without Retry-After", up(upstream.Throttled, 0), 0, classThrottled, false, time.Second, 1250 * time.Millisecond},
+		{"lock busy", &LockBusyError{Key: "X", RetryIn: 1500 * time.Millisecond}, 2, classLockBusy, false, 1500 * time.Millisecond, 1500 * time.Millisecond},
+		{"retryable first", up(upstream.Retryable, 0), 0, classRetry, true, 0, time.Second},
+		{"retryable third", up(upstream.Retryable, 0), 3, classRetry, true, 0, 8 * time.Second},
+		{"retryable capped", up(upstream.Retryable, 0), 40, classRetry, true, 0, 5 * time.Minute},
+		{"retryable honours larger Retry-After", up(upstream.Retryable, 30*time.Second), 0, classRetry, true, 30 * time.Second, 30 * time.Second},
+		{"lost lock", fmt.Errorf("sync: %w", ErrLockLost), 1, classRetry, true, 0, 2 * time.Second},
+		{"unknown error", errors.New("boom"), 2, classRetry, true, 0, 4 * time.Second},
+	}
+	for _, tc := range tests {
+		t.Run(tc.desc, func(t *testing.T) {
+			t.Parallel()
+			if got := classify(tc.err); got != tc.wantClass {
+				t.Errorf("classify = %d; want %d", got, tc.wantClass)
+			}
+			if got := IsFailure(tc.err); got != tc.wantFailure {
+				t.Errorf("IsFailure = %v; want %v", got, tc.wantFailure)
+			}
+			if tc.wantClass == classPermanent {
+				return
+			}
+			for range 200 {
+				if d := p.RetryDelay(tc.n, tc.err, nil); d < tc.minDelay || d > tc.max {
+					t.Fatalf("RetryDelay(%d) = %s; want within [%s, %s]", tc.n, d, tc.minDelay, tc.max)
+				}
+			}
+		})
+	}
+	if IsFailure(nil) {
+		t.Error("IsFailure(nil) = true")
+	}
+}
+
+// Full jitter spreads delays: not all equal, not all at the ceiling.
+func TestRetryDelayJitters(t *testing.T) {
+	t.Parallel()
+	p := RetryPolicy{Base: time.Second, Cap: time.Minute}
+	seen := map[time.Duration]bool{}
+	for range 50 {
+		seen[p.RetryDelay(5, errors.New("x"), nil)] = true
+	}
+	if len(seen) < 10 {
+		t.Errorf("%d distinct delays in 50; want jitter", len(seen))
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	t.Parallel()
+	if err := (Config{}).WithDefaults().Validate(); err != nil {
+		t.Fatalf("defaults invalid: %v", err)
+	}
+	bad := Config{Prefix: "zs{1}:", Concurrency: -1, LockTTL: time.Millisecond, RetryBase: time.Minute, RetryCap: time.Second}.WithDefaults()
+	err := bad.Validate()
+	for _, field := range []string{"worker.prefix", "worker.concurrency", "worker.lock_ttl", "worker.retry_cap"} {
+		if err == nil || !strings.Contains(err.Error(), field) {
+			t.Errorf("Validate() = %v; want a message naming %s", err, field)
+		}
+	}
+}

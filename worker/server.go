@@ -1,0 +1,228 @@
+package worker
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+)
+
+// DefaultPrefix namespaces every Redis key the worker owns.
+const DefaultPrefix = "zsync:"
+
+const (
+	defaultConcurrency       = 20
+	defaultMaxRetry          = 10
+	defaultTaskTimeout       = 2 * time.Minute
+	defaultShutdownTimeout   = 20 * time.Second
+	defaultLockTTL           = 30 * time.Second
+	defaultLockBusyDelay     = time.Second
+	defaultRetryBase         = time.Second
+	defaultRetryCap          = 5 * time.Minute
+	defaultHistoryCap        = 50
+	defaultStreamMaxLen      = 10000
+	defaultTaskCheckInterval = 250 * time.Millisecond
+	defaultDelayedCheck      = time.Second
+)
+
+// Config configures the worker. Zero values take the defaults (WithDefaults).
+type Config struct {
+	Prefix          string         // Redis key prefix, no braces; default "zsync:"
+	Concurrency     int            // syncs at once in this process; default 20
+	Queues          map[string]int // queue weights (not strict); default callouts 9, bulk 1
+	MaxRetry        int            // retries of a failing sync; default 10
+	TaskTimeout     time.Duration  // per attempt; default 2m
+	Retention       time.Duration  // keep completed tasks for asynqmon; default 0
+	ShutdownTimeout time.Duration  // graceful stop; unfinished syncs go back to the queue; default 20s
+	LockTTL         time.Duration  // subscription lock, extended every TTL/3; default 30s
+	LockBusyDelay   time.Duration  // wait for a busy lock: between d and 2d; default 1s
+	RetryBase       time.Duration  // backoff: first ceiling; default 1s
+	RetryCap        time.Duration  // backoff: cap; default 5m
+	HistoryCap      int            // records kept per subscription; default 50
+	StreamMaxLen    int64          // global outcome stream, approximate; default 10000
+	// Polling of asynq: pending tasks (callout pickup latency) and the
+	// retry/scheduled sets (lock waits snap to it).
+	TaskCheckInterval        time.Duration // default 250ms
+	DelayedTaskCheckInterval time.Duration // default 1s
+}
+
+// WithDefaults fills zero values.
+func (c Config) WithDefaults() Config {
+	if c.Prefix == "" {
+		c.Prefix = DefaultPrefix
+	}
+	if c.Concurrency == 0 {
+		c.Concurrency = defaultConcurrency
+	}
+	if len(c.Queues) == 0 {
+		c.Queues = map[string]int{QueueCallouts: 9, QueueBulk: 1}
+	}
+	if c.MaxRetry == 0 {
+		c.MaxRetry = defaultMaxRetry
+	}
+	if c.TaskTimeout == 0 {
+		c.TaskTimeout = defaultTaskTimeout
+	}
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = defaultShutdownTimeout
+	}
+	if c.LockTTL == 0 {
+		c.LockTTL = defaultLockTTL
+	}
+	if c.LockBusyDelay == 0 {
+		c.LockBusyDelay = defaultLockBusyDelay
+	}
+	if c.RetryBase == 0 {
+		c.RetryBase = defaultRetryBase
+	}
+	if c.RetryCap == 0 {
+		c.RetryCap = defaultRetryCap
+	}
+	if c.HistoryCap == 0 {
+		c.HistoryCap = defaultHistoryCap
+	}
+	if c.StreamMaxLen == 0 {
+		c.StreamMaxLen = defaultStreamMaxLen
+	}
+	if c.TaskCheckInterval == 0 {
+		c.TaskCheckInterval = defaultTaskCheckInterval
+	}
+	if c.DelayedTaskCheckInterval == 0 {
+		c.DelayedTaskCheckInterval = defaultDelayedCheck
+	}
+	return c
+}
+
+// Validate reports every invalid field, by name.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(field, msg string, args ...any) {
+		errs = append(errs, fmt.Errorf("worker.%s: %s", field, fmt.Sprintf(msg, args...)))
+	}
+	if c.Prefix == "" || strings.ContainsAny(c.Prefix, "{} \t\r\n") {
+		bad("prefix", "%q must be non-empty without braces or spaces", c.Prefix)
+	}
+	if c.Concurrency <= 0 {
+		bad("concurrency", "must be positive, got %d", c.Concurrency)
+	}
+	if len(c.Queues) == 0 {
+		bad("queues", "at least one queue is needed")
+	}
+	for q, w := range c.Queues {
+		if q == "" || strings.ContainsAny(q, "{} \t\r\n") || w <= 0 {
+			bad("queues", "queue %q weight %d: name must be plain, weight positive", q, w)
+		}
+	}
+	if c.MaxRetry < 0 {
+		bad("max_retry", "must not be negative, got %d", c.MaxRetry)
+	}
+	for _, d := range []struct {
+		field string
+		v     time.Duration
+	}{
+		{"task_timeout", c.TaskTimeout}, {"shutdown_timeout", c.ShutdownTimeout},
+		{"lock_busy_delay", c.LockBusyDelay}, {"retry_base", c.RetryBase}, {"retry_cap", c.RetryCap},
+		{"task_check_interval", c.TaskCheckInterval}, {"delayed_task_check_interval", c.DelayedTaskCheckInterval},
+	} {
+		if d.v <= 0 {
+			bad(d.field, "must be positive, got %s", d.v)
+		}
+	}
+	if c.Retention < 0 {
+		bad("retention", "must not be negative, got %s", c.Retention)
+	}
+	if c.LockTTL < 30*time.Millisecond {
+		bad("lock_ttl", "must be at least 30ms, got %s", c.LockTTL)
+	}
+	if c.RetryCap < c.RetryBase {
+		bad("retry_cap", "%s is below retry_base %s", c.RetryCap, c.RetryBase)
+	}
+	if c.HistoryCap <= 0 {
+		bad("history_cap", "must be positive, got %d", c.HistoryCap)
+	}
+	if c.StreamMaxLen <= 0 {
+		bad("stream_max_len", "must be positive, got %d", c.StreamMaxLen)
+	}
+	return errors.Join(errs...)
+}
+
+// EnqueueConfig is the matching configuration for an Enqueuer.
+func (c Config) EnqueueConfig() EnqueueConfig {
+	c = c.WithDefaults()
+	return EnqueueConfig{Prefix: c.Prefix, MaxRetry: c.MaxRetry, Timeout: c.TaskTimeout, Retention: c.Retention}
+}
+
+// StoreConfig is the matching configuration for an OutcomeStore.
+func (c Config) StoreConfig() StoreConfig {
+	c = c.WithDefaults()
+	return StoreConfig{Prefix: c.Prefix, HistoryCap: c.HistoryCap, StreamMaxLen: c.StreamMaxLen}
+}
+
+// RetryPolicy is the policy the server uses.
+func (c Config) RetryPolicy() RetryPolicy {
+	c = c.WithDefaults()
+	return RetryPolicy{Base: c.RetryBase, Cap: c.RetryCap}
+}
+
+// Server is an asynq server running sync tasks.
+type Server struct {
+	srv *asynq.Server
+	mux *asynq.ServeMux
+}
+
+// NewServer builds a worker server. rdb (locks, epochs) and redisOpt (asynq)
+// must reach the same Redis; store records the outcomes.
+func NewServer(redisOpt asynq.RedisConnOpt, s Syncer, store *OutcomeStore, rdb redis.UniversalClient,
+	cfg Config, logger *zap.Logger, opts ...Option) (*Server, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	o := applyOptions(opts)
+	h := &handler{
+		syncer:  s,
+		store:   store,
+		enq:     NewEnqueuer(rdb, asynq.NewClientFromRedisClient(rdb), cfg.EnqueueConfig(), logger, opts...),
+		rdb:     rdb,
+		keys:    keyspace{cfg.Prefix},
+		cfg:     cfg,
+		log:     logger,
+		metrics: o.metrics,
+	}
+	policy := cfg.RetryPolicy()
+	srv := asynq.NewServer(redisOpt, asynq.Config{
+		Concurrency:              cfg.Concurrency,
+		Queues:                   cfg.Queues,
+		RetryDelayFunc:           policy.RetryDelay,
+		IsFailure:                IsFailure,
+		ErrorHandler:             asynq.ErrorHandlerFunc(h.handleError),
+		ShutdownTimeout:          cfg.ShutdownTimeout,
+		TaskCheckInterval:        cfg.TaskCheckInterval,
+		DelayedTaskCheckInterval: cfg.DelayedTaskCheckInterval,
+		Logger:                   asynqLogger{logger.Named("asynq").Sugar()},
+		LogLevel:                 asynq.InfoLevel,
+	})
+	mux := asynq.NewServeMux()
+	mux.Handle(TaskTypeSync, h)
+	return &Server{srv: srv, mux: mux}, nil
+}
+
+// Handle registers another task type (bulk, sweep) before Start.
+func (s *Server) Handle(taskType string, h asynq.Handler) { s.mux.Handle(taskType, h) }
+
+// Start starts processing and returns; it fails when Redis is unreachable.
+func (s *Server) Start() error { return s.srv.Start(s.mux) }
+
+// Shutdown stops taking tasks and waits up to ShutdownTimeout for running
+// syncs; those still running go back to the queue, then their contexts end.
+func (s *Server) Shutdown() { s.srv.Shutdown() }
+
+// asynqLogger adapts zap to asynq. Only cmd/zsync exits the process, so
+// asynq's Fatal logs at error level.
+type asynqLogger struct{ *zap.SugaredLogger }
+
+func (l asynqLogger) Fatal(args ...any) { l.SugaredLogger.Error(args...) }

@@ -1,0 +1,85 @@
+package worker
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/zsync/zsync/internal/redistest"
+	"github.com/zsync/zsync/syncer"
+)
+
+func TestOutcomeStore(t *testing.T) {
+	t.Parallel()
+	rdb := redistest.Start(t).Client(t)
+	s := NewOutcomeStore(rdb, StoreConfig{HistoryCap: 3})
+	ctx := t.Context()
+	at := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
+
+	if r, err := s.Latest(ctx, "A-S1"); r != nil || err != nil {
+		t.Fatalf("Latest of nothing = %v, %v; want nil, nil", r, err)
+	}
+	// Five runs of one subscription, enqueued by its Limio id.
+	for i := range 5 {
+		r := Record{Subscription: "A-S1", Key: "sub-1", LimioID: "sub-1", Outcome: syncer.Updated,
+			At: at.Add(time.Duration(i) * time.Minute), TaskID: fmt.Sprintf("sub-1:%d", i), Epoch: int64(i)}
+		if err := s.Record(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, id := range []string{"A-S1", "sub-1"} {
+		r, err := s.Latest(ctx, id)
+		if err != nil || r == nil || r.TaskID != "sub-1:4" {
+			t.Errorf("Latest(%s) = %+v, %v; want task sub-1:4", id, r, err)
+		}
+		h, err := s.History(ctx, id, 0)
+		if err != nil || len(h) != 3 || h[0].Epoch != 4 || h[2].Epoch != 2 {
+			t.Errorf("History(%s) = %d records %v; want the 3 newest, newest first", id, len(h), err)
+		}
+	}
+	if h, _ := s.History(ctx, "A-S1", 2); len(h) != 2 {
+		t.Errorf("History(n=2) = %d records", len(h))
+	}
+
+	// A failure before the syncer resolved the key files under the known
+	// subscription.
+	if err := s.Record(ctx, Record{Subscription: "sub-1", Key: "sub-1", Outcome: syncer.Failed, Error: "zuora: 503", TaskID: "sub-1:5"}); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := s.Latest(ctx, "A-S1"); err != nil || r == nil || r.Outcome != syncer.Failed || r.Subscription != "A-S1" {
+		t.Errorf("Latest(A-S1) = %+v, %v; want the failure filed under A-S1", r, err)
+	}
+
+	if err := s.RecordSkipped(ctx, "A-S2", syncer.Trigger{Source: syncer.SourceCallout, OrderSource: "shop", NotificationID: "n-1"}); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := s.Latest(ctx, "A-S2"); err != nil || r == nil || r.Outcome != syncer.Skipped || r.NotificationID != "n-1" {
+		t.Errorf("Latest(A-S2) = %+v, %v; want skipped", r, err)
+	}
+
+	all, err := s.Stream(ctx, 100)
+	if err != nil || len(all) != 7 {
+		t.Fatalf("Stream = %d records, %v; want 7", len(all), err)
+	}
+	if all[0].Subscription != "A-S2" || all[len(all)-1].TaskID != "sub-1:0" {
+		t.Errorf("Stream order: first %s, last %s; want newest first", all[0].Subscription, all[len(all)-1].TaskID)
+	}
+	if some, _ := s.Stream(ctx, 2); len(some) != 2 {
+		t.Errorf("Stream(2) = %d records", len(some))
+	}
+}
+
+// The stream stays capped (approximately: Redis trims whole nodes).
+func TestOutcomeStreamCapped(t *testing.T) {
+	t.Parallel()
+	rdb := redistest.Start(t).Client(t)
+	s := NewOutcomeStore(rdb, StoreConfig{StreamMaxLen: 100})
+	for i := range 1000 {
+		if err := s.Record(t.Context(), Record{Subscription: fmt.Sprintf("A-S%d", i%7), Outcome: syncer.Unchanged}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := rdb.XLen(t.Context(), s.keys.stream()).Val(); n > 300 {
+		t.Errorf("stream length %d; want about 100", n)
+	}
+}

@@ -1,0 +1,424 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/zsync/zsync/internal/upstream"
+	"github.com/zsync/zsync/syncer"
+)
+
+// (a) A burst of callouts for one subscription collapses to one or two syncs.
+func TestBurstForOneSubscriptionCoalesces(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, nil)
+	const key = "A-S00000001"
+	burstDone := make(chan struct{})
+	// A sync that starts during the burst waits for its end, so the burst
+	// meets a running sync whatever the scheduling.
+	e.fake.block = func(ctx context.Context, _ string, _ int) error {
+		select {
+		case <-burstDone:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	e.startServer(t)
+
+	var enqueued, coalesced atomic.Int64
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 1000 {
+		wg.Go(func() {
+			<-start
+			e.fake.bump(key)
+			st, _, err := e.enq.Enqueue(t.Context(), key, callout, QueueCallouts)
+			if err != nil {
+				t.Errorf("Enqueue: %v", err)
+				return
+			}
+			switch st {
+			case Enqueued:
+				enqueued.Add(1)
+			case Coalesced:
+				coalesced.Add(1)
+			default:
+				t.Errorf("Enqueue status %q", st)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	close(burstDone)
+
+	e.waitCurrent(t, 15*time.Second, key)
+	z, l, syncs := e.fake.state(key)
+	if syncs < 1 || syncs > 2 {
+		t.Errorf("syncs = %d; want 1 or 2", syncs)
+	}
+	if l != z || z != 1000 {
+		t.Errorf("limio = %d, zuora = %d; want both 1000", l, z)
+	}
+	if int(enqueued.Load()) != syncs || enqueued.Load()+coalesced.Load() != 1000 {
+		t.Errorf("enqueued %d, coalesced %d; want %d tasks (one per sync) and 1000 in all",
+			enqueued.Load(), coalesced.Load(), syncs)
+	}
+}
+
+// (b) A callout arriving while the sync is between reading Zuora and writing
+// Limio gets a task of its own, which runs after.
+func TestCalloutDuringSyncGetsFollowUp(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, nil)
+	const key = "A-S00000002"
+	reached, release := make(chan struct{}), make(chan struct{})
+	e.fake.block = func(ctx context.Context, _ string, n int) error {
+		if n == 1 {
+			close(reached)
+			<-release
+		}
+		return nil
+	}
+	e.startServer(t)
+
+	e.fake.bump(key)
+	if st, id := e.enqueue(t, key, callout); st != Enqueued || id != key+":0" {
+		t.Fatalf("first Enqueue = %s %s; want enqueued %s:0", st, id, key)
+	}
+	select {
+	case <-reached:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the first sync never started")
+	}
+	if got := e.epoch(t, key); got != 1 {
+		t.Errorf("epoch during the sync = %d; want 1 (moved before reading Zuora)", got)
+	}
+	want := e.fake.bump(key) // Zuora changes after the sync read it
+	st, id := e.enqueue(t, key, callout)
+	if st != Enqueued || id != key+":1" {
+		t.Errorf("callout during the sync = %s %s; want enqueued %s:1, not coalesced into the running task", st, id, key)
+	}
+	close(release)
+
+	e.waitCurrent(t, 10*time.Second, key)
+	if _, l, syncs := e.fake.state(key); l != want || syncs != 2 {
+		t.Errorf("limio = %d after %d syncs; want %d after 2", l, syncs, want)
+	}
+}
+
+// (c) An archived task doesn't block later callouts for its subscription.
+func TestArchivedTaskDoesNotBlockLaterCallouts(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, nil)
+	const key = "A-S00000003"
+	e.fake.failNext(key, syncer.Permanent(errors.New("invalid rate plan")))
+	e.startServer(t)
+
+	e.fake.bump(key)
+	_, first := e.enqueue(t, key, callout)
+	waitFor(t, 10*time.Second, "the task to be archived", func() bool { return len(e.archived(t, QueueCallouts)) == 1 })
+	if got := e.archived(t, QueueCallouts)[0].ID; got != first {
+		t.Errorf("archived task %s; want %s", got, first)
+	}
+	if r, err := e.store.Latest(t.Context(), key); err != nil || r == nil || r.Outcome != syncer.Failed || !r.Archived || r.Error == "" {
+		t.Errorf("Latest = %+v, %v; want an archived failure with its error", r, err)
+	}
+
+	st, id := e.enqueue(t, key, callout)
+	if st != Enqueued || id == first {
+		t.Fatalf("Enqueue after archive = %s %s; want a new task", st, id)
+	}
+	e.waitCurrent(t, 10*time.Second, key)
+	if r, err := e.store.Latest(t.Context(), key); err != nil || r == nil || r.Outcome != syncer.Updated || r.TaskID != id {
+		t.Errorf("Latest = %+v, %v; want updated by %s", r, err, id)
+	}
+}
+
+// A not-found subscription is archived and recorded as not_found.
+func TestNotFoundIsRecordedAndArchived(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, nil)
+	const key = "sub-missing"
+	e.fake.failNext(key, fmt.Errorf("read zuora: %w", &upstream.Error{API: "zuora", Op: "GET /v1/subscriptions/{key}", StatusCode: 404, Kind: upstream.NotFound}))
+	e.startServer(t)
+	e.enqueue(t, key, callout)
+	waitFor(t, 10*time.Second, "archive", func() bool { return len(e.archived(t, QueueCallouts)) == 1 })
+	r, err := e.store.Latest(t.Context(), key)
+	if err != nil || r == nil || r.Outcome != syncer.NotFound || !r.Archived {
+		t.Errorf("Latest = %+v, %v; want archived not_found", r, err)
+	}
+}
+
+// (d) Two worker processes, many subscriptions, callouts while Zuora keeps
+// changing: never two syncs of one subscription at once, all end current, and
+// lock contention spends no retries.
+func TestTwoServersNeverOverlapAndEndCurrent(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, func(c *Config) { c.Concurrency = 6 })
+	e.fake.delay = func() time.Duration { return time.Duration(5+rand.N(20)) * time.Millisecond }
+	m := &countingMetrics{}
+	e.startServer(t, WithMetrics(m))
+	e.startServer(t, WithMetrics(m))
+
+	// Fewer subscriptions than workers, so follow-up tasks meet running syncs.
+	keys := make([]string, 10)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("A-S%08d", 100+i)
+	}
+	var callouts atomic.Int64
+	stop := time.Now().Add(1500 * time.Millisecond)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for time.Now().Before(stop) {
+				k := keys[rand.N(len(keys))]
+				e.fake.bump(k)
+				if _, _, err := e.enq.Enqueue(t.Context(), k, callout, QueueCallouts); err != nil {
+					t.Errorf("Enqueue: %v", err)
+					return
+				}
+				callouts.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	e.waitCurrent(t, 20*time.Second, keys...)
+
+	e.fake.mu.Lock()
+	defer e.fake.mu.Unlock()
+	total := 0
+	for _, k := range keys {
+		if m := e.fake.maxInflight[k]; m != 1 {
+			t.Errorf("max concurrent syncs of %s = %d; want 1", k, m)
+		}
+		total += e.fake.syncs[k]
+	}
+	if e.fake.maxRetry != 0 {
+		t.Errorf("a sync saw retry count %d; want 0 (lock waits spend no retries)", e.fake.maxRetry)
+	}
+	if a := e.archived(t, QueueCallouts); len(a) != 0 {
+		t.Errorf("%d archived tasks; want 0", len(a))
+	}
+	t.Logf("%d callouts → %d syncs, %d lock waits", callouts.Load(), total, m.busy.Load())
+	if m.busy.Load() == 0 {
+		t.Error("no task ever waited for a lock; the test did not exercise contention")
+	}
+	if m.done.Load() != int64(total) {
+		t.Errorf("%d recorded runs for %d syncs; want one each", m.done.Load(), total)
+	}
+	if int64(total) >= callouts.Load() {
+		t.Errorf("%d syncs for %d callouts; want coalescing", total, callouts.Load())
+	}
+}
+
+// A Limio-made callout (loop guard) runs a full sync when another callout
+// coalesced into its task, and is skipped when it is alone.
+func TestCoalescedCalloutDefeatsLoopGuard(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, nil)
+	shop := syncer.Trigger{Source: syncer.SourceCallout, OrderNumber: "O-1", OrderSource: "shop"}
+	const mixed, alone = "A-S00000010", "A-S00000011"
+	e.fake.bump(mixed)
+	e.fake.bump(alone)
+	if st, _ := e.enqueue(t, mixed, shop); st != Enqueued {
+		t.Fatalf("first = %s; want enqueued", st)
+	}
+	if st, _ := e.enqueue(t, mixed, callout); st != Coalesced {
+		t.Fatalf("second = %s; want coalesced", st)
+	}
+	e.enqueue(t, alone, shop)
+	e.startServer(t)
+
+	e.waitCurrent(t, 10*time.Second, mixed)
+	waitFor(t, 10*time.Second, "the lone loop-guarded callout to be recorded", func() bool {
+		r, err := e.store.Latest(t.Context(), alone)
+		return err == nil && r != nil && r.Outcome == syncer.Skipped
+	})
+	e.fake.mu.Lock()
+	defer e.fake.mu.Unlock()
+	if got := e.fake.trigs[mixed]; len(got) != 1 || got[0] != (syncer.Trigger{Source: syncer.SourceCallout}) {
+		t.Errorf("triggers for %s = %+v; want one without order fields", mixed, got)
+	}
+	if got := e.fake.trigs[alone]; len(got) != 1 || got[0] != shop {
+		t.Errorf("triggers for %s = %+v; want the shop trigger as sent", alone, got)
+	}
+	if e.fake.limio[alone] != 0 {
+		t.Errorf("the skipped subscription was written")
+	}
+}
+
+// A task that can't get the lock and has no retries left hands its callouts
+// to a successor instead of being archived.
+func TestExhaustedTaskWaitingForLockHandsOff(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, nil)
+	const key = "A-S00000020"
+	lockKey := e.cfg.Prefix + "lock:" + key
+	if err := e.rdb.Set(t.Context(), lockKey, "someone-else", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	e.enq.cfg.MaxRetry = 0 // this task must not wait
+	e.fake.bump(key)
+	_, first := e.enqueue(t, key, callout)
+	e.startServer(t)
+
+	successor := key + ":1"
+	waitFor(t, 10*time.Second, "a successor task", func() bool {
+		_, err := e.insp.GetTaskInfo(QueueCallouts, successor)
+		return err == nil
+	})
+	if _, err := e.insp.GetTaskInfo(QueueCallouts, first); !errors.Is(err, asynq.ErrTaskNotFound) {
+		t.Errorf("GetTaskInfo(%s) = %v; want the exhausted task gone (revoked, not archived)", first, err)
+	}
+	e.rdb.Del(t.Context(), lockKey)
+	e.waitCurrent(t, 10*time.Second, key)
+	if a := e.archived(t, QueueCallouts); len(a) != 0 {
+		t.Errorf("%d archived tasks; want 0", len(a))
+	}
+}
+
+// Losing the lock mid-sync cancels the sync's context before it writes; the
+// task is retried and the subscription ends current.
+func TestLostLockCancelsSync(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, func(c *Config) { c.LockTTL = 150 * time.Millisecond })
+	const key = "A-S00000030"
+	lockKey := e.cfg.Prefix + "lock:" + key
+	causes := make(chan error, 1)
+	e.fake.block = func(ctx context.Context, _ string, n int) error {
+		if n != 1 {
+			return nil
+		}
+		// Someone else takes the lock (an expiry after a pause, say).
+		if err := e.rdb.Set(context.Background(), lockKey, "thief", 300*time.Millisecond).Err(); err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			causes <- context.Cause(ctx)
+			return context.Cause(ctx)
+		case <-time.After(5 * time.Second):
+			causes <- nil
+			return nil
+		}
+	}
+	e.startServer(t)
+	e.fake.bump(key)
+	e.enqueue(t, key, callout)
+	select {
+	case c := <-causes:
+		if !errors.Is(c, ErrLockLost) {
+			t.Fatalf("sync context cause = %v; want ErrLockLost", c)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the sync never ran")
+	}
+	e.waitCurrent(t, 10*time.Second, key)
+	h, err := e.store.History(t.Context(), key, 0)
+	if err != nil || len(h) != 2 || h[1].Outcome != syncer.Failed || h[0].Outcome != syncer.Updated {
+		t.Errorf("History = %+v, %v; want failed (lock lost) then updated", h, err)
+	}
+}
+
+// Every task run is recorded exactly once; lock waits are not recorded.
+func TestEachRunRecordedOnce(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, func(c *Config) { c.Retention = time.Minute })
+	const flaky, locked = "A-S00000040", "A-S00000041"
+	e.fake.failNext(flaky, &upstream.Error{API: "zuora", Op: "GET", StatusCode: 503, Kind: upstream.Retryable})
+	// Held by another run for a while: the task waits without a record.
+	if err := e.rdb.Set(t.Context(), e.cfg.Prefix+"lock:"+locked, "other", 300*time.Millisecond).Err(); err != nil {
+		t.Fatal(err)
+	}
+	e.fake.bump(flaky)
+	e.fake.bump(locked)
+	e.enqueue(t, flaky, callout)
+	_, lockedID := e.enqueue(t, locked, callout)
+	e.startServer(t)
+	e.waitCurrent(t, 10*time.Second, flaky, locked)
+
+	stream, err := e.store.Stream(t.Context(), 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string][]string{}
+	for i := len(stream) - 1; i >= 0; i-- {
+		r := stream[i]
+		got[r.Subscription] = append(got[r.Subscription], fmt.Sprintf("%d:%s", r.Attempt, r.Outcome))
+	}
+	if fmt.Sprint(got[flaky]) != "[0:failed 1:updated]" {
+		t.Errorf("records of %s = %v; want [0:failed 1:updated]", flaky, got[flaky])
+	}
+	if fmt.Sprint(got[locked]) != "[0:updated]" {
+		t.Errorf("records of %s = %v; want [0:updated] (lock waits unrecorded)", locked, got[locked])
+	}
+	_, _, syncs := e.fake.state(flaky)
+	if syncs != len(got[flaky]) {
+		t.Errorf("%d syncs of %s, %d records; want equal", syncs, flaky, len(got[flaky]))
+	}
+	// asynqmon shows the record as the task's result.
+	info, err := e.insp.GetTaskInfo(QueueCallouts, lockedID)
+	if err != nil {
+		t.Fatalf("GetTaskInfo: %v", err)
+	}
+	var r Record
+	if err := json.Unmarshal(info.Result, &r); err != nil || r.Outcome != syncer.Updated || r.TaskID != lockedID {
+		t.Errorf("task result = %s (%v); want the record", info.Result, err)
+	}
+}
+
+// Shutdown lets a running sync finish and record.
+func TestShutdownWaitsForRunningSync(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, nil)
+	const key = "A-S00000050"
+	started := make(chan struct{})
+	e.fake.block = func(ctx context.Context, _ string, _ int) error {
+		close(started)
+		select {
+		case <-time.After(300 * time.Millisecond):
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	srv := e.startServer(t)
+	e.fake.bump(key)
+	e.enqueue(t, key, callout)
+	select {
+	case <-started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("sync never started")
+	}
+	srv.Shutdown()
+	if z, l, _ := e.fake.state(key); z != l {
+		t.Errorf("after Shutdown limio = %d, zuora = %d; want the running sync finished", l, z)
+	}
+	if r, err := e.store.Latest(t.Context(), key); err != nil || r == nil || r.Outcome != syncer.Updated {
+		t.Errorf("Latest = %+v, %v; want updated", r, err)
+	}
+}
+
+func TestEnqueueRejectsBadKeysAndReportsRedisDown(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, nil)
+	for _, k := range []string{"", "a{b}", "with space", string(make([]byte, 300))} {
+		if _, _, err := e.enq.Enqueue(t.Context(), k, callout, ""); !errors.Is(err, ErrInvalidKey) {
+			t.Errorf("Enqueue(%q) error = %v; want ErrInvalidKey", k, err)
+		}
+	}
+	e.rs.Stop()
+	if st, _, err := e.enq.Enqueue(t.Context(), "A-S1", callout, ""); err == nil {
+		t.Errorf("Enqueue with Redis down = %s, nil; want an error", st)
+	}
+}
