@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -215,20 +216,17 @@ func Load(file string, flags *pflag.FlagSet) (*Config, error) {
 	v.SetEnvPrefix("ZSYNC")
 	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
 	v.AutomaticEnv()
+	if file == "" {
+		// Only ./zsync.yaml, named exactly: viper's own search would also
+		// pick up a file called "zsync" (the binary, when run from its folder).
+		if _, err := os.Stat("zsync.yaml"); err == nil {
+			file = "zsync.yaml"
+		}
+	}
 	if file != "" {
 		v.SetConfigFile(file)
 		if err := v.ReadInConfig(); err != nil {
 			return nil, fmt.Errorf("config file %s: %w", file, err)
-		}
-	} else {
-		v.SetConfigName("zsync")
-		v.SetConfigType("yaml")
-		v.AddConfigPath(".")
-		if err := v.ReadInConfig(); err != nil {
-			var nf viper.ConfigFileNotFoundError
-			if !errors.As(err, &nf) {
-				return nil, fmt.Errorf("config file zsync.yaml: %w", err)
-			}
 		}
 	}
 	if flags != nil {

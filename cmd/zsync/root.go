@@ -15,7 +15,7 @@ func newRootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().String("config", "", "configuration file (default ./zsync.yaml when present)")
-	root.AddCommand(newSandboxCmd())
+	root.AddCommand(newServeCmd(), newWorkCmd(), newDevCmd(), newSandboxCmd())
 	return root
 }
 

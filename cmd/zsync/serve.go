@@ -1,0 +1,93 @@
+package main
+
+import (
+	"fmt"
+	"net"
+
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+
+	"github.com/zsync/zsync/api"
+	"github.com/zsync/zsync/config"
+)
+
+func newServeCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the callout ingress, the operator API and asynqmon",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := loadConfig(cmd, config.Need{Ingress: true})
+			if err != nil {
+				return err
+			}
+			log, err := newLogger(c.Log)
+			if err != nil {
+				return usageError{err}
+			}
+			defer func() { _ = log.Sync() }()
+			redisOpt, rdb, err := redisConn(c.Redis)
+			if err != nil {
+				return usageError{err}
+			}
+			defer rdb.Close()
+
+			// The dry-run endpoint needs the upstream APIs; without them it answers 501.
+			var planner api.Planner
+			if c.Validate(config.Need{Upstream: true}) == nil {
+				s, err := newSyncer(c, rdb, log)
+				if err != nil {
+					return usageError{err}
+				}
+				planner = s
+			}
+			in, err := newIngress(c, redisOpt, rdb, planner, log)
+			if err != nil {
+				return err
+			}
+			defer in.close()
+			l, err := net.Listen("tcp", c.HTTP.Addr)
+			if err != nil {
+				return fmt.Errorf("http.addr: %w", err)
+			}
+			log.Info("ingress listening", zap.String("addr", l.Addr().String()))
+			return serveHTTP(cmd.Context(), l, in.handler, c.HTTP.ShutdownTimeout)
+		},
+	}
+	cmd.Flags().String("http.addr", "", "listen address (default :8080)")
+	cmd.Flags().String("redis.addr", "", "Redis address (default 127.0.0.1:6379)")
+	return cmd
+}
+
+func newWorkCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "work",
+		Short: "Run the sync worker pool",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := loadConfig(cmd, config.Need{Upstream: true})
+			if err != nil {
+				return err
+			}
+			log, err := newLogger(c.Log)
+			if err != nil {
+				return usageError{err}
+			}
+			defer func() { _ = log.Sync() }()
+			redisOpt, rdb, err := redisConn(c.Redis)
+			if err != nil {
+				return usageError{err}
+			}
+			defer rdb.Close()
+			s, err := newSyncer(c, rdb, log)
+			if err != nil {
+				return usageError{err}
+			}
+			log.Info("worker starting", zap.Int("concurrency", c.Worker.Concurrency))
+			return runWorker(cmd.Context(), c, redisOpt, rdb, s, log)
+		},
+	}
+	cmd.Flags().String("redis.addr", "", "Redis address (default 127.0.0.1:6379)")
+	cmd.Flags().Int("worker.concurrency", 0, "syncs at once in this process (default 20)")
+	return cmd
+}
