@@ -144,4 +144,3 @@ func advanceClock(ctx context.Context, mr *miniredis.Miniredis) {
 		}
 	}
 }
-
