@@ -48,6 +48,7 @@ type Deps struct {
 	Ready    func(ctx context.Context) error // /readyz; nil: always ready
 	Monitor  http.Handler                    // optional asynqmon, served at /monitor with its RootPath "/monitor"
 	Metrics  http.Handler                    // optional Prometheus handler at /metrics
+	Resyncs  Resyncs                         // optional: /v1/resyncs answers 501 without it
 }
 
 // MonitorPath is where asynqmon is mounted; set asynqmon's RootPath to it.
@@ -131,6 +132,8 @@ func New(cfg Config, deps Deps, logger *zap.Logger) (*echo.Echo, error) {
 	e.POST("/v1/subscriptions/:id/sync", s.manualSync, auth)
 	e.GET("/v1/subscriptions/:id/sync", s.status, auth)
 	e.GET("/v1/subscriptions/:id/plan", s.plan, auth)
+	e.POST("/v1/resyncs", s.startResync, auth)
+	e.GET("/v1/resyncs/:id", s.resyncProgress, auth)
 	if deps.Metrics != nil {
 		e.GET("/metrics", echo.WrapHandler(deps.Metrics), auth)
 	}

@@ -207,6 +207,7 @@ func (h *handler) finish(ctx context.Context, t *asynq.Task, run *taskRun, start
 	if serr := h.store.Record(sctx, rec); serr != nil {
 		h.log.Warn("record outcome", zap.String("subscription", rec.Subscription), zap.Error(serr))
 	}
+	h.settleJobs(sctx, rec) // bulk.go: credit the resync jobs waiting on this key
 	if b, merr := json.Marshal(rec); merr == nil {
 		if rw := t.ResultWriter(); rw != nil {
 			_, _ = rw.Write(b) // best effort: fails when the task's context is done

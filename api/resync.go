@@ -1,0 +1,169 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/zsync/zsync/worker"
+)
+
+// ResyncSelection says which subscriptions a bulk re-sync covers: either IDs,
+// or the Zuora subscriptions matching Status and/or UpdatedSince.
+type ResyncSelection struct {
+	IDs          []string
+	Status       string
+	UpdatedSince time.Time
+}
+
+// Resyncs starts bulk re-sync jobs and reports their progress.
+type Resyncs interface {
+	// StartResync creates the job and returns once it exists; the job then
+	// runs in the background of the implementation, not of the request.
+	StartResync(ctx context.Context, sel ResyncSelection) (worker.JobProgress, error)
+	// ResyncProgress returns worker.ErrJobNotFound for an unknown id.
+	ResyncProgress(ctx context.Context, id string) (worker.JobProgress, error)
+}
+
+// Errors a Resyncs implementation returns for the ingress to map.
+var (
+	// ErrResyncBusy: too many jobs running in this process (429).
+	ErrResyncBusy = errors.New("too many resync jobs running; try again later")
+	// ErrResyncUnsupported: the selection needs something this process
+	// lacks, e.g. a Zuora query without Zuora configured (501).
+	ErrResyncUnsupported = errors.New("this selection is not available in this process")
+)
+
+// resyncRequest is the body of POST /v1/resyncs.
+type resyncRequest struct {
+	IDs          []string `json:"ids"`
+	Status       string   `json:"status"`
+	UpdatedSince string   `json:"updated_since"` // YYYY-MM-DD or RFC 3339
+}
+
+type resyncAccepted struct {
+	ID       string          `json:"id"`
+	State    worker.JobState `json:"state"`
+	Progress string          `json:"progress"` // where to follow it
+}
+
+const maxInvalidShown = 10
+
+func (s *server) startResync(c echo.Context) error {
+	if s.deps.Resyncs == nil {
+		return errStatus(http.StatusNotImplemented, "bulk re-sync not available in this process")
+	}
+	body, err := readBody(c.Request())
+	if err != nil {
+		return err
+	}
+	sel, err := parseResync(body)
+	if err != nil {
+		return errStatus(http.StatusBadRequest, err.Error())
+	}
+	p, err := s.deps.Resyncs.StartResync(c.Request().Context(), sel)
+	switch {
+	case errors.Is(err, ErrResyncBusy):
+		return errStatus(http.StatusTooManyRequests, err.Error())
+	case errors.Is(err, ErrResyncUnsupported):
+		return errStatus(http.StatusNotImplemented, err.Error())
+	case err != nil:
+		c.Set(ctxCause, "start resync: "+err.Error())
+		return errStatus(http.StatusServiceUnavailable, "queue unavailable")
+	}
+	c.Set(ctxStatus, string(p.State))
+	loc := "/v1/resyncs/" + p.ID
+	c.Response().Header().Set(echo.HeaderLocation, loc)
+	return c.JSON(http.StatusAccepted, resyncAccepted{ID: p.ID, State: p.State, Progress: loc})
+}
+
+// parseResync reads and validates the body: ids, or a Zuora selection.
+func parseResync(body []byte) (ResyncSelection, error) {
+	var r resyncRequest
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&r); err != nil {
+		return ResyncSelection{}, fmt.Errorf("body must be JSON {\"ids\":[...]} or {\"status\":...,\"updated_since\":...}: %v", err)
+	}
+	query := r.Status != "" || r.UpdatedSince != ""
+	switch {
+	case r.IDs != nil && query:
+		return ResyncSelection{}, errors.New("send either ids or status/updated_since, not both")
+	case r.IDs == nil && !query:
+		return ResyncSelection{}, errors.New("send ids, or status and/or updated_since")
+	case r.IDs != nil:
+		if len(r.IDs) == 0 {
+			return ResyncSelection{}, errors.New("ids is empty")
+		}
+		var bad []string
+		for _, id := range r.IDs {
+			if _, err := validateID(id); err != nil {
+				bad = append(bad, fmt.Sprintf("%q", truncate(id, 70)))
+			}
+		}
+		if n := len(bad); n > 0 {
+			more := ""
+			if len(bad) > maxInvalidShown {
+				more, bad = fmt.Sprintf(" and %d more", len(bad)-maxInvalidShown), bad[:maxInvalidShown]
+			}
+			return ResyncSelection{}, fmt.Errorf("%d invalid ids: %s%s", n, strings.Join(bad, ", "), more)
+		}
+		return ResyncSelection{IDs: r.IDs}, nil
+	}
+	sel := ResyncSelection{Status: r.Status}
+	if r.Status != "" && !validStatus(r.Status) {
+		return sel, errors.New("invalid status: letters and spaces only (e.g. Active)")
+	}
+	if r.UpdatedSince != "" {
+		t, err := parseSince(r.UpdatedSince)
+		if err != nil {
+			return sel, err
+		}
+		sel.UpdatedSince = t
+	}
+	return sel, nil
+}
+
+// validStatus is what the Zuora query accepts in its status filter.
+func validStatus(s string) bool {
+	return len(s) <= 40 && strings.IndexFunc(s, func(r rune) bool {
+		return !(r == ' ' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z')
+	}) < 0
+}
+
+// parseSince reads a date (midnight UTC) or an RFC 3339 time.
+func parseSince(v string) (time.Time, error) {
+	if t, err := time.Parse(time.DateOnly, v); err == nil {
+		return t, nil
+	}
+	if t, err := time.Parse(time.RFC3339, v); err == nil {
+		return t.UTC(), nil
+	}
+	return time.Time{}, errors.New("updated_since must be YYYY-MM-DD or an RFC 3339 time")
+}
+
+func (s *server) resyncProgress(c echo.Context) error {
+	if s.deps.Resyncs == nil {
+		return errStatus(http.StatusNotImplemented, "bulk re-sync not available in this process")
+	}
+	id := c.Param("id")
+	if !worker.ValidJobID(id) {
+		return errStatus(http.StatusBadRequest, "invalid resync job id: want rs-<time>-<hex>")
+	}
+	p, err := s.deps.Resyncs.ResyncProgress(c.Request().Context(), id)
+	switch {
+	case errors.Is(err, worker.ErrJobNotFound):
+		return errStatus(http.StatusNotFound, "no resync job "+id)
+	case err != nil:
+		c.Set(ctxCause, "resync progress: "+err.Error())
+		return errStatus(http.StatusServiceUnavailable, "job store unavailable")
+	}
+	return c.JSON(http.StatusOK, p)
+}

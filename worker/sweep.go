@@ -1,0 +1,324 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+	"github.com/robfig/cron/v3"
+	"go.uber.org/zap"
+
+	"github.com/zsync/zsync/syncer"
+	"github.com/zsync/zsync/zuora"
+)
+
+// Periodic sweep (DESIGN "Periodic sweep"): Zuora gives up on a callout after
+// its retries, so on a schedule zsync asks Zuora which subscriptions changed
+// since the last successful sweep and enqueues them through the same epoch
+// dedup as callouts.
+//
+// Every worker process runs an asynq Scheduler with the sweep entry, so the
+// sweep survives the loss of any process. Several schedulers must still give
+// one sweep per tick. asynq's Scheduler enqueues the same task and options on
+// every tick (scheduler.go, enqueueJob.Run), so a TaskID can't name the tick,
+// and a fixed TaskID would block the entry for good once a sweep is archived
+// (asynq #842). Instead:
+//   - the task is Unique for one interval: ticks while a sweep waits or
+//     retries are rejected as duplicates;
+//   - "@every" schedules tick relative to each scheduler's start, so two
+//     processes tick at different moments; the handler therefore sweeps at
+//     most once per schedule window (the wall clock truncated to the interval)
+//     and a tick whose window was already swept is a no-op;
+//   - a Redis lock keeps two sweeps from running at once.
+//
+// The state, one hash <prefix>sweep, holds the high-water mark: the next sweep
+// asks for changes at or after it. It moves only when a sweep succeeded, to
+// that sweep's start minus Overlap (clock skew between zsync and Zuora's
+// UpdatedDate); a failed sweep leaves it and asynq retries the task.
+
+// TaskTypeSweep is the asynq type of the periodic sweep task.
+const TaskTypeSweep = "zsync:sweep"
+
+const (
+	defaultSweepOverlap  = time.Minute
+	defaultSweepMaxRetry = 5
+	defaultSweepTimeout  = 10 * time.Minute
+	defaultSweepLockTTL  = 30 * time.Second
+)
+
+// SweepConfig configures the Sweeper. Zero values take the defaults.
+type SweepConfig struct {
+	Schedule string        // asynq scheduler spec: cron ("*/15 * * * *") or "@every 15m"; required
+	Lookback time.Duration // the first sweep asks for changes since now - Lookback; default one interval
+	Overlap  time.Duration // the mark is set to a sweep's start minus this; default 1m
+	Prefix   string        // Redis key prefix; default "zsync:"
+	Queue    string        // queue of the sweep task and of the syncs it enqueues; default bulk
+	MaxRetry int           // retries of a failed sweep; default 5
+	Timeout  time.Duration // per sweep attempt; default 10m
+	LockTTL  time.Duration // the sweep lock, extended while a sweep runs; default 30s
+}
+
+// SweepState is what the sweep keeps in Redis.
+type SweepState struct {
+	Mark        time.Time `json:"mark"`         // the next sweep asks for changes since this; zero before the first
+	Window      time.Time `json:"window"`       // the schedule window last swept
+	LastSuccess time.Time `json:"last_success"` // start of the last successful sweep
+	Enqueued    int64     `json:"enqueued"`     // of the last successful sweep: new tasks
+	Coalesced   int64     `json:"coalesced"`    // and ids that joined a waiting task
+}
+
+// SweepMetrics is told about each sweep that ran (not the no-op ticks). A
+// Metrics passed with WithMetrics that also implements it receives them.
+type SweepMetrics interface {
+	Sweep(ok bool, subscriptions int, d time.Duration)
+}
+
+// Sweeper runs the sweep task. Register it with Server.Handle(TaskTypeSweep, s)
+// and start its Scheduler in every worker process.
+type Sweeper struct {
+	src      SubscriptionQuerier
+	enq      *Enqueuer
+	rdb      redis.UniversalClient
+	cfg      SweepConfig
+	interval time.Duration
+	keys     keyspace
+	log      *zap.Logger
+	metrics  SweepMetrics
+	now      func() time.Time
+}
+
+// NewSweeper returns a Sweeper that queries src (*zuora.Client) and enqueues
+// through enq. rdb must be the Redis of enq.
+func NewSweeper(src SubscriptionQuerier, enq *Enqueuer, rdb redis.UniversalClient, cfg SweepConfig,
+	logger *zap.Logger, opts ...Option) (*Sweeper, error) {
+	interval, err := scheduleInterval(cfg.Schedule, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Lookback <= 0 {
+		cfg.Lookback = interval
+	}
+	if cfg.Overlap <= 0 {
+		cfg.Overlap = defaultSweepOverlap
+	}
+	if cfg.Prefix == "" {
+		cfg.Prefix = DefaultPrefix
+	}
+	if cfg.Queue == "" {
+		cfg.Queue = QueueBulk
+	}
+	if cfg.MaxRetry <= 0 {
+		cfg.MaxRetry = defaultSweepMaxRetry
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = defaultSweepTimeout
+	}
+	if cfg.LockTTL <= 0 {
+		cfg.LockTTL = defaultSweepLockTTL
+	}
+	s := &Sweeper{src: src, enq: enq, rdb: rdb, cfg: cfg, interval: interval,
+		keys: keyspace{cfg.Prefix}, log: logger.Named("sweep"), now: time.Now}
+	if m, ok := applyOptions(opts).metrics.(SweepMetrics); ok {
+		s.metrics = m
+	}
+	return s, nil
+}
+
+// scheduleInterval is the time between two ticks of spec, parsed the way
+// asynq's Scheduler parses it (robfig/cron's standard parser).
+func scheduleInterval(spec string, now time.Time) (time.Duration, error) {
+	if spec == "" {
+		return 0, errors.New("sweep.schedule: empty")
+	}
+	sched, err := cron.ParseStandard(spec)
+	if err != nil {
+		return 0, fmt.Errorf("sweep.schedule %q: %w", spec, err)
+	}
+	if cd, ok := sched.(cron.ConstantDelaySchedule); ok {
+		return cd.Delay, nil
+	}
+	a := sched.Next(now)
+	b := sched.Next(a)
+	if a.IsZero() || !b.After(a) {
+		return 0, fmt.Errorf("sweep.schedule %q: never fires", spec)
+	}
+	return b.Sub(a), nil
+}
+
+// Interval is the time between two ticks of the schedule.
+func (s *Sweeper) Interval() time.Duration { return s.interval }
+
+// task is what the scheduler enqueues on every tick.
+func (s *Sweeper) task() (*asynq.Task, []asynq.Option) {
+	return asynq.NewTask(TaskTypeSweep, nil), []asynq.Option{
+		asynq.Queue(s.cfg.Queue),
+		asynq.Unique(max(s.interval, time.Second)),
+		asynq.MaxRetry(s.cfg.MaxRetry),
+		asynq.Timeout(s.cfg.Timeout),
+	}
+}
+
+// Enqueue does what one scheduler tick does (an operator's "sweep now", tests).
+func (s *Sweeper) Enqueue(ctx context.Context, client *asynq.Client) (*asynq.TaskInfo, error) {
+	task, opts := s.task()
+	return client.EnqueueContext(ctx, task, opts...)
+}
+
+// Scheduler returns an asynq scheduler that enqueues the sweep on the
+// schedule. Start it after the worker server and Shutdown it before; it uses
+// its own Redis connection from redisOpt.
+func (s *Sweeper) Scheduler(redisOpt asynq.RedisConnOpt) (*asynq.Scheduler, error) {
+	sch := asynq.NewScheduler(redisOpt, &asynq.SchedulerOpts{
+		Logger:   asynqLogger{s.log.Named("scheduler").Sugar()},
+		LogLevel: asynq.WarnLevel,
+		PostEnqueueFunc: func(info *asynq.TaskInfo, err error) {
+			switch {
+			case err == nil:
+				s.log.Debug("sweep enqueued", zap.String("task_id", info.ID))
+			case errors.Is(err, asynq.ErrDuplicateTask):
+				// Another process's tick, or a sweep still retrying.
+				s.log.Debug("sweep tick: a sweep is already waiting")
+			default:
+				s.log.Warn("sweep tick: enqueue failed", zap.Error(err))
+			}
+		},
+	})
+	task, opts := s.task()
+	if _, err := sch.Register(s.cfg.Schedule, task, opts...); err != nil {
+		return nil, fmt.Errorf("sweep.schedule %q: %w", s.cfg.Schedule, err)
+	}
+	return sch, nil
+}
+
+// ProcessTask implements asynq.Handler: one sweep, unless this schedule
+// window was swept already or another sweep is running.
+func (s *Sweeper) ProcessTask(ctx context.Context, _ *asynq.Task) error {
+	start := s.now()
+	window := start.Truncate(s.interval)
+	st, err := s.State(ctx)
+	if err != nil {
+		return err
+	}
+	if !st.Window.Before(window) {
+		s.log.Debug("sweep: window already swept", zap.Time("window", window))
+		return nil
+	}
+	l, err := tryLock(ctx, s.rdb, s.keys.sweepLock(), s.cfg.LockTTL)
+	if err != nil {
+		return err
+	}
+	if l == nil {
+		// The running sweep covers this tick; if it fails, asynq retries it.
+		s.log.Debug("sweep: another sweep is running")
+		return nil
+	}
+	defer func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := l.release(rctx); err != nil {
+			s.log.Warn("sweep: release lock", zap.Error(err))
+		}
+	}()
+	// Read again under the lock: a sweep may have finished meanwhile.
+	if st, err = s.State(ctx); err != nil {
+		return err
+	}
+	if !st.Window.Before(window) {
+		return nil
+	}
+	since := st.Mark
+	if since.IsZero() {
+		since = start.Add(-s.cfg.Lookback)
+	}
+
+	sctx, stop := l.keep(ctx)
+	enq, coal, err := s.sweep(sctx, since)
+	if cause := context.Cause(sctx); err != nil && errors.Is(cause, ErrLockLost) {
+		err = fmt.Errorf("%w: %w", err, cause)
+	}
+	stop()
+	d := s.now().Sub(start)
+	if err != nil {
+		s.observe(false, enq+coal, d)
+		s.log.Warn("sweep failed; the mark stays", zap.Time("since", since), zap.Int("enqueued", enq),
+			zap.Int("coalesced", coal), zap.Duration("duration", d), zap.Error(err))
+		return fmt.Errorf("sweep since %s: %w", since.UTC().Format(time.RFC3339), err)
+	}
+	mark := start.Add(-s.cfg.Overlap)
+	if err := commitScript.Run(context.WithoutCancel(ctx), s.rdb, []string{s.keys.sweep()},
+		mark.UnixMilli(), window.UnixMilli(), start.UnixMilli(), enq, coal).Err(); err != nil {
+		// The enqueued syncs stand; the next sweep asks again from the old mark.
+		return fmt.Errorf("sweep: record the mark: %w", err)
+	}
+	s.observe(true, enq+coal, d)
+	s.log.Info("sweep", zap.Time("since", since), zap.Time("mark", mark), zap.Int("enqueued", enq),
+		zap.Int("coalesced", coal), zap.Duration("duration", d))
+	return nil
+}
+
+// sweep enqueues every subscription Zuora changed since.
+func (s *Sweeper) sweep(ctx context.Context, since time.Time) (enqueued, coalesced int, err error) {
+	err = s.src.QuerySubscriptions(ctx, zuora.SubscriptionQuery{UpdatedSince: since}, func(number string) error {
+		st, _, err := s.enq.Enqueue(ctx, number, syncer.Trigger{Source: syncer.SourceSweep}, s.cfg.Queue)
+		switch {
+		case errors.Is(err, ErrInvalidKey):
+			// Not ours to sync; failing the sweep would stall the mark forever.
+			s.log.Warn("sweep: skipping an invalid subscription number", zap.String("subscription", number))
+			return nil
+		case err != nil:
+			return err
+		case st == Coalesced:
+			coalesced++
+		default:
+			enqueued++
+		}
+		return nil
+	})
+	return enqueued, coalesced, err
+}
+
+func (s *Sweeper) observe(ok bool, n int, d time.Duration) {
+	if s.metrics != nil {
+		s.metrics.Sweep(ok, n, d)
+	}
+}
+
+// commitScript records a successful sweep; mark and window only move forward.
+var commitScript = redis.NewScript(`
+local function raise(field, v)
+  local cur = tonumber(redis.call('HGET', KEYS[1], field) or '0')
+  if tonumber(v) > cur then redis.call('HSET', KEYS[1], field, v) end
+end
+raise('mark', ARGV[1])
+raise('window', ARGV[2])
+redis.call('HSET', KEYS[1], 'last', ARGV[3], 'enqueued', ARGV[4], 'coalesced', ARGV[5])
+return 1
+`)
+
+// State reads the sweep's state.
+func (s *Sweeper) State(ctx context.Context) (SweepState, error) {
+	m, err := s.rdb.HGetAll(ctx, s.keys.sweep()).Result()
+	if err != nil {
+		return SweepState{}, fmt.Errorf("read sweep state: %w", err)
+	}
+	ms := func(k string) time.Time {
+		v, err := strconv.ParseInt(m[k], 10, 64)
+		if err != nil || v <= 0 {
+			return time.Time{}
+		}
+		return time.UnixMilli(v).UTC()
+	}
+	n := func(k string) int64 {
+		v, _ := strconv.ParseInt(m[k], 10, 64)
+		return v
+	}
+	return SweepState{Mark: ms("mark"), Window: ms("window"), LastSuccess: ms("last"),
+		Enqueued: n("enqueued"), Coalesced: n("coalesced")}, nil
+}
+
+func (k keyspace) sweep() string     { return k.prefix + "sweep" }
+func (k keyspace) sweepLock() string { return k.prefix + "sweep:lock" }
