@@ -129,11 +129,16 @@ type Worker struct {
 	Retention       time.Duration `mapstructure:"retention"`
 	BulkWeight      int           `mapstructure:"bulk_weight"`
 	CalloutsWeight  int           `mapstructure:"callouts_weight"`
+	// MetricsAddr, when set, makes `zsync work` serve /metrics there (behind
+	// the operator credentials); the ingress serves its own on http.addr.
+	MetricsAddr string `mapstructure:"metrics_addr"`
 }
 
 // Sweep is the periodic catch-up for callouts Zuora gave up on.
 type Sweep struct {
-	Schedule string `mapstructure:"schedule"` // cron spec or "@every 15m"; "" disables
+	Schedule string        `mapstructure:"schedule"` // cron spec or "@every 15m"; "" disables
+	Lookback time.Duration `mapstructure:"lookback"` // the first sweep looks this far back; 0: one interval
+	Overlap  time.Duration `mapstructure:"overlap"`  // each sweep re-asks this far before the last one started (clock skew)
 }
 
 // Log is the zap logger.
@@ -191,7 +196,10 @@ var defaults = map[string]any{
 	"worker.retention":               24 * time.Hour,
 	"worker.callouts_weight":         9,
 	"worker.bulk_weight":             1,
+	"worker.metrics_addr":            "",
 	"sweep.schedule":                 "@every 15m",
+	"sweep.lookback":                 time.Duration(0),
+	"sweep.overlap":                  time.Minute,
 	"log.level":                      "info",
 	"log.format":                     "json",
 }
@@ -348,6 +356,17 @@ func (c *Config) Validate(need Need) error {
 		if c.Callout.MaxBodyBytes < 1024 {
 			bad("callout.max_body_bytes", "must be at least 1024")
 		}
+	}
+	if c.Worker.MetricsAddr != "" {
+		if _, _, err := net.SplitHostPort(c.Worker.MetricsAddr); err != nil {
+			bad("worker.metrics_addr", "must be host:port (e.g. :9090): %v", err)
+		}
+		if c.Operator.Token == "" && (c.Operator.Username == "" || c.Operator.Password == "") {
+			bad("worker.metrics_addr", "/metrics is served behind the operator credentials: set operator.token and/or operator.username/password")
+		}
+	}
+	if c.Sweep.Lookback < 0 || c.Sweep.Overlap < 0 {
+		bad("sweep.lookback", "sweep.lookback and sweep.overlap must not be negative")
 	}
 	switch strings.ToLower(c.Log.Level) {
 	case "debug", "info", "warn", "error":

@@ -3,6 +3,7 @@ package syncer
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Result is what one sync did to a subscription.
@@ -28,6 +29,9 @@ type Trigger struct {
 	OrderSource     string `json:"order_source,omitempty"`     // Source__c
 	InitiatedSource string `json:"initiated_source,omitempty"` // InitiatedSource__c
 	NotificationID  string `json:"notification_id,omitempty"`  // Zuora-Notification-Id
+	// Received is when the ingress took the request (the first of those a
+	// task coalesced), for the event-to-sync lag metric; zero for bulk and sweep.
+	Received time.Time `json:"received,omitzero"`
 }
 
 // Trigger sources.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/zsync/zsync/config"
 	"github.com/zsync/zsync/internal/sandbox"
+	"github.com/zsync/zsync/metrics"
 )
 
 func newDevCmd() *cobra.Command {
@@ -84,11 +85,12 @@ func runDev(ctx context.Context, out io.Writer, c *config.Config, log *zap.Logge
 	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
 	defer rdb.Close()
 
-	s, err := newSyncer(c, rdb, log)
+	m := metrics.New()
+	s, zc, err := newUpstream(c, rdb, log, m)
 	if err != nil {
 		return err
 	}
-	in, err := newIngress(c, redisOpt, rdb, s, log)
+	in, err := newIngress(c, redisOpt, rdb, s, log, ingressMetrics(m, rdb, log))
 	if err != nil {
 		return err
 	}
@@ -98,7 +100,7 @@ func runDev(ctx context.Context, out io.Writer, c *config.Config, log *zap.Logge
 	g.Go(func() error { return sandbox.ServeListener(ctx, listeners["zuora sandbox"], zs.Handler()) })
 	g.Go(func() error { return sandbox.ServeListener(ctx, listeners["limio sandbox"], ls.Handler()) })
 	g.Go(func() error { return serveHTTP(ctx, listeners["ingress"], in.handler, 5*time.Second) })
-	g.Go(func() error { return runWorker(ctx, c, redisOpt, rdb, s, log) })
+	g.Go(func() error { return runWorker(ctx, c, redisOpt, rdb, s, zc, m, log) })
 	g.Go(func() error { advanceClock(ctx, mr); return nil })
 
 	base := "http://" + listeners["ingress"].Addr().String()

@@ -16,6 +16,8 @@ func newRootCmd() *cobra.Command {
 	}
 	root.PersistentFlags().String("config", "", "configuration file (default ./zsync.yaml when present)")
 	root.AddCommand(newServeCmd(), newWorkCmd(), newDevCmd(), newSandboxCmd())
+	root.AddCommand(newPlanCmd(), newStatusCmd())
+	root.AddCommand(newResyncCmd(), newAuditCmd())
 	return root
 }
 

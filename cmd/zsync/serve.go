@@ -9,6 +9,7 @@ import (
 
 	"github.com/zsync/zsync/api"
 	"github.com/zsync/zsync/config"
+	"github.com/zsync/zsync/metrics"
 )
 
 func newServeCmd() *cobra.Command {
@@ -33,15 +34,18 @@ func newServeCmd() *cobra.Command {
 			defer rdb.Close()
 
 			// The dry-run endpoint needs the upstream APIs; without them it answers 501.
+			m := metrics.New()
 			var planner api.Planner
 			if c.Validate(config.Need{Upstream: true}) == nil {
-				s, err := newSyncer(c, rdb, log)
+				s, _, err := newUpstream(c, rdb, log, m)
 				if err != nil {
 					return usageError{err}
 				}
 				planner = s
 			}
-			in, err := newIngress(c, redisOpt, rdb, planner, log)
+			resyncs := newResyncService(cmd.Context(), c, rdb, log) // jobs end with the process
+			defer resyncs.stop()
+			in, err := newIngress(c, redisOpt, rdb, planner, log, func(d *api.Deps) { d.Resyncs = resyncs }, ingressMetrics(m, rdb, log))
 			if err != nil {
 				return err
 			}
@@ -79,15 +83,17 @@ func newWorkCmd() *cobra.Command {
 				return usageError{err}
 			}
 			defer rdb.Close()
-			s, err := newSyncer(c, rdb, log)
+			m := metrics.New()
+			s, zc, err := newUpstream(c, rdb, log, m)
 			if err != nil {
 				return usageError{err}
 			}
 			log.Info("worker starting", zap.Int("concurrency", c.Worker.Concurrency))
-			return runWorker(cmd.Context(), c, redisOpt, rdb, s, log)
+			return runWorker(cmd.Context(), c, redisOpt, rdb, s, zc, m, log)
 		},
 	}
 	cmd.Flags().String("redis.addr", "", "Redis address (default 127.0.0.1:6379)")
 	cmd.Flags().Int("worker.concurrency", 0, "syncs at once in this process (default 20)")
+	cmd.Flags().String("worker.metrics_addr", "", "serve /metrics here, behind the operator credentials (default off)")
 	return cmd
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/zsync/zsync/api"
 	"github.com/zsync/zsync/config"
 	"github.com/zsync/zsync/limio"
+	"github.com/zsync/zsync/metrics"
 	"github.com/zsync/zsync/syncer"
 	"github.com/zsync/zsync/worker"
 	"github.com/zsync/zsync/zuora"
@@ -67,6 +68,19 @@ func syncerConfig(c *config.Config) syncer.Config {
 // newSyncer builds the Zuora and Limio clients (sharing Redis for the
 // tenant-wide Zuora limits and the Limio index) and the syncer on top.
 func newSyncer(c *config.Config, rdb redis.UniversalClient, log *zap.Logger) (*syncer.Syncer, error) {
+	s, _, err := newUpstream(c, rdb, log, nil)
+	return s, err
+}
+
+// newUpstream is newSyncer that also reports every API call to m (when not
+// nil) and returns the Zuora client, which answers the sweep's query.
+func newUpstream(c *config.Config, rdb redis.UniversalClient, log *zap.Logger, m *metrics.Metrics) (*syncer.Syncer, *zuora.Client, error) {
+	var zopts []zuora.Option
+	var lopts []limio.Option
+	if m != nil {
+		zopts = append(zopts, zuora.WithObserver(m.Observer("zuora")))
+		lopts = append(lopts, limio.WithObserver(m.Observer("limio")))
+	}
 	limiter := zuora.NewTenantLimiter(rdb, zuora.LimitConfig{
 		Concurrency: c.Zuora.Concurrency,
 		PerMinute:   c.Zuora.RatePerMinute,
@@ -75,18 +89,18 @@ func newSyncer(c *config.Config, rdb redis.UniversalClient, log *zap.Logger) (*s
 	zc, err := zuora.New(zuora.Config{
 		BaseURL: c.Zuora.BaseURL, ClientID: c.Zuora.ClientID, ClientSecret: c.Zuora.ClientSecret,
 		Version: c.Zuora.Version, Timeout: c.Zuora.Timeout,
-	}, zuora.WithLimiter(limiter))
+	}, append(zopts, zuora.WithLimiter(limiter))...)
 	if err != nil {
-		return nil, fmt.Errorf("zuora: %w", err)
+		return nil, nil, fmt.Errorf("zuora: %w", err)
 	}
 	lc, err := limio.New(limio.Config{
 		BaseURL: c.Limio.BaseURL, ClientID: c.Limio.ClientID, ClientSecret: c.Limio.ClientSecret,
 		Timeout: c.Limio.Timeout,
-	}, limio.WithIndex(limio.NewRedisIndex(rdb, "")))
+	}, append(lopts, limio.WithIndex(limio.NewRedisIndex(rdb, "")))...)
 	if err != nil {
-		return nil, fmt.Errorf("limio: %w", err)
+		return nil, nil, fmt.Errorf("limio: %w", err)
 	}
-	return syncer.New(syncerConfig(c), zc, lc, log), nil
+	return syncer.New(syncerConfig(c), zc, lc, log), zc, nil
 }
 
 // ingress is the HTTP side: callouts, operator API, asynqmon.
@@ -96,8 +110,9 @@ type ingress struct {
 }
 
 // newIngress builds the echo ingress on rdb. planner may be nil (no upstream
-// configured): /plan then answers 501.
-func newIngress(c *config.Config, redisOpt asynq.RedisConnOpt, rdb redis.UniversalClient, planner api.Planner, log *zap.Logger) (*ingress, error) {
+// configured): /plan then answers 501. opts add optional dependencies.
+func newIngress(c *config.Config, redisOpt asynq.RedisConnOpt, rdb redis.UniversalClient, planner api.Planner, log *zap.Logger,
+	opts ...func(*api.Deps)) (*ingress, error) {
 	wc := workerConfig(c)
 	client := asynq.NewClientFromRedisClient(rdb)
 	enq := worker.NewEnqueuer(rdb, client, wc.EnqueueConfig(), log)
@@ -111,6 +126,9 @@ func newIngress(c *config.Config, redisOpt asynq.RedisConnOpt, rdb redis.Univers
 	}
 	if planner != nil {
 		deps.Planner = planner
+	}
+	for _, o := range opts {
+		o(&deps)
 	}
 	e, err := api.New(apiConfig(c), deps, log)
 	if err != nil {
@@ -138,20 +156,55 @@ func serveHTTP(ctx context.Context, l net.Listener, h http.Handler, grace time.D
 	return nil
 }
 
-// runWorker starts the worker pool and stops it gracefully when ctx ends.
+// runWorker starts the worker pool, the sweep's scheduler (when sweep is a
+// Zuora client and sweep.schedule is set) and, with worker.metrics_addr, a
+// /metrics listener for m; it stops them gracefully when ctx ends.
 func runWorker(ctx context.Context, c *config.Config, redisOpt asynq.RedisConnOpt, rdb redis.UniversalClient,
-	s worker.Syncer, log *zap.Logger) error {
+	s worker.Syncer, sweep worker.SubscriptionQuerier, m *metrics.Metrics, log *zap.Logger) error {
 	wc := workerConfig(c)
 	store := worker.NewOutcomeStore(rdb, wc.StoreConfig())
-	ws, err := worker.NewServer(redisOpt, s, store, rdb, wc, log)
+	var opts []worker.Option
+	if m != nil {
+		opts = append(opts, worker.WithMetrics(m))
+		s = m.Syncer(s)
+	}
+	ws, err := worker.NewServer(redisOpt, s, store, rdb, wc, log, opts...)
 	if err != nil {
 		return usageError{err}
+	}
+	sched, err := newSweep(c, redisOpt, rdb, ws, sweep, log, opts...)
+	if err != nil {
+		return usageError{err}
+	}
+	var metricsDone chan error
+	if c.Worker.MetricsAddr != "" && m != nil {
+		l, err := net.Listen("tcp", c.Worker.MetricsAddr)
+		if err != nil {
+			return fmt.Errorf("worker.metrics_addr: %w", err)
+		}
+		log.Info("worker metrics listening", zap.String("addr", l.Addr().String()))
+		metricsDone = make(chan error, 1)
+		go func() { metricsDone <- serveHTTP(ctx, l, operatorOnly(c.Operator, m.Handler()), 5*time.Second) }()
 	}
 	if err := ws.Start(); err != nil {
 		return fmt.Errorf("worker: %w", err)
 	}
+	if sched != nil {
+		if err := sched.Start(); err != nil {
+			ws.Shutdown()
+			return fmt.Errorf("sweep scheduler: %w", err)
+		}
+	}
 	<-ctx.Done()
 	log.Info("shutting down worker", zap.Duration("timeout", wc.ShutdownTimeout))
+	if sched != nil {
+		sched.Shutdown()
+	}
 	ws.Shutdown()
+	if metricsDone != nil {
+		if err := <-metricsDone; err != nil {
+			log.Warn("worker metrics listener", zap.Error(err))
+		}
+	}
 	return nil
 }
