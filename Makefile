@@ -32,12 +32,13 @@ lint: vet ## vet + staticcheck when installed
 fmt: ## gofmt the tree
 	gofmt -w $$(git ls-files '*.go')
 
-bench: ## benchmarks; ratios against references measured in the same run
-	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 -timeout 20m $(PKGS)
+bench: ## benchmarks (one package at a time); prints the table README "Performance" explains
+	$(GO) test -p 1 -run '^$$' -bench . -benchtime 1x -count 1 -timeout 20m $(PKGS)
 
 fuzz: ## run each fuzz target for a bounded time
 	@for pkg in $$($(GO) list $(PKGS)); do \
-	  for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
+	  list=$$($(GO) test -list '^Fuzz' $$pkg) || exit 1; \
+	  for f in $$(echo "$$list" | grep '^Fuzz'); do \
 	    echo "fuzz $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime 20s $$pkg || exit 1; \
 	  done; \
 	done

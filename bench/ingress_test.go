@@ -1,0 +1,198 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/labstack/echo/v4"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/zsync/zsync/api"
+	"github.com/zsync/zsync/internal/redistest"
+	"github.com/zsync/zsync/syncer"
+	"github.com/zsync/zsync/worker"
+)
+
+const (
+	ingressConns  = 64
+	ingressRound  = 4 * time.Second // per round; two rounds per target, interleaved
+	ingressWarmup = time.Second
+	calloutUser   = "zuora"
+	calloutPass   = "bench-callout-password"
+	operatorToken = "bench-operator-token"
+)
+
+// BenchmarkIngress: callouts accepted per second by zsync's real ingress
+// (api.New + worker.Enqueuer, Basic auth, production logger) against a bare
+// echo handler doing one asynq Enqueue, same Redis, same load, same run.
+func BenchmarkIngress(b *testing.B) { once(b, "ingress", benchIngress) }
+
+func benchIngress(b *testing.B) {
+	rs := redistest.Start(b)
+	rdb := rs.Client(b)
+	zsyncURL := serveHTTP(b, newZsyncIngress(b, rdb))
+	refURL := serveHTTP(b, newReferenceIngress(rdb))
+
+	client := newLoadClient(ingressConns)
+	ctx := b.Context()
+	run := func(base string, d time.Duration) loadResult {
+		// Each round starts from an empty Redis, so neither target pays for
+		// the other's keys.
+		if err := rdb.FlushDB(ctx).Err(); err != nil {
+			b.Fatal(err)
+		}
+		res := runLoad(ctx, client, ingressConns, d, func(n int64) *http.Request { return calloutRequest(base, n) })
+		if res.ok == 0 {
+			b.Fatalf("%s: nothing accepted: %s", base, res.firstErr)
+		}
+		return res
+	}
+	run(refURL, ingressWarmup)
+	run(zsyncURL, ingressWarmup)
+	var ref, zs loadResult
+	cpu0 := sampleCPU()
+	for i := range 2 {
+		r, z := run(refURL, ingressRound), run(zsyncURL, ingressRound)
+		if i == 0 {
+			ref, zs = r, z
+		} else {
+			ref, zs = ref.merge(r), zs.merge(z)
+		}
+	}
+	cpu1 := sampleCPU()
+
+	// Where the difference goes: the two enqueue paths alone, no HTTP.
+	if err := rdb.FlushDB(ctx).Err(); err != nil {
+		b.Fatal(err)
+	}
+	wc := worker.Config{Retention: 24 * time.Hour}.WithDefaults()
+	enq := worker.NewEnqueuer(rdb, asynq.NewClientFromRedisClient(rdb), wc.EnqueueConfig(), prodLogger(b))
+	trig := syncer.Trigger{Source: syncer.SourceCallout, EventType: "SubscriptionUpdated"}
+	zsEnq := enqueueRate(ingressConns, 2*time.Second, func(n int64) error {
+		_, _, err := enq.Enqueue(ctx, fmt.Sprintf("A-S%09d", n), trig, worker.QueueCallouts)
+		return err
+	})
+	if err := rdb.FlushDB(ctx).Err(); err != nil {
+		b.Fatal(err)
+	}
+	ac := asynq.NewClientFromRedisClient(rdb)
+	refEnq := enqueueRate(ingressConns, 2*time.Second, func(n int64) error {
+		_, err := ac.EnqueueContext(ctx, asynq.NewTask("bench:echo", fmt.Appendf(nil, `{"n":%d}`, n)))
+		return err
+	})
+
+	b.Logf("reference: %s", ref)
+	b.Logf("zsync:     %s", zs)
+	b.ReportMetric(zs.rate(), "callouts/s")
+	b.ReportMetric(ref.rate(), "ref-enqueues/s")
+	b.ReportMetric(float64(percentile(zs.lat, 99).Microseconds())/1000, "p99-ms")
+
+	r := zs.rate() / ref.rate()
+	addRow("ingress: callouts accepted/s @64 conns", fmt.Sprintf("%.0f/s", zs.rate()), fmt.Sprintf("%.0f/s", ref.rate()),
+		fmt.Sprintf("%.2f", r), "≥ 0.75 × ref", check(r >= 0.75 && zs.errs == 0))
+	p99, refP99 := percentile(zs.lat, 99), percentile(ref.lat, 99)
+	addRow("ingress: p99 latency @64 conns", ms(p99), ms(refP99), ratio(float64(p99), float64(refP99)), "≤ 20 ms", check(p99 <= 20*time.Millisecond))
+	addRow("ingress: p50 latency @64 conns", ms(percentile(zs.lat, 50)), ms(percentile(ref.lat, 50)),
+		ratio(float64(percentile(zs.lat, 50)), float64(percentile(ref.lat, 50))), "", nil)
+	addRow("ingress: enqueues/s without HTTP (Enqueuer vs asynq)", fmt.Sprintf("%.0f/s", zsEnq), fmt.Sprintf("%.0f/s", refEnq),
+		ratio(zsEnq, refEnq), "", nil)
+	if zs.errs > 0 || ref.errs > 0 {
+		addNote("ingress: errors zsync %d (%s), reference %d (%s)", zs.errs, zs.firstErr, ref.errs, ref.firstErr)
+	}
+	addNote("ingress: %d closed-loop keep-alive connections, 2 interleaved rounds of %v per target after a %v warm-up, "+
+		"every callout a new subscription (so every request creates a task); the load generator shares the CPUs with the server; %s",
+		ingressConns, ingressRound, ingressWarmup, cpuSince(cpu0, cpu1))
+}
+
+// newZsyncIngress is `zsync serve`'s callout path as wired by cmd/zsync with
+// the default config: Basic callout auth, an operator token, the Enqueuer
+// with the default worker settings (retention 24h) and the production logger.
+func newZsyncIngress(b *testing.B, rdb redis.UniversalClient) http.Handler {
+	log := prodLogger(b)
+	wc := worker.Config{Retention: 24 * time.Hour}.WithDefaults()
+	enq := worker.NewEnqueuer(rdb, asynq.NewClientFromRedisClient(rdb), wc.EnqueueConfig(), log)
+	e, err := api.New(api.Config{CalloutUsername: calloutUser, CalloutPassword: calloutPass, OperatorToken: operatorToken},
+		api.Deps{
+			Enqueuer: enq,
+			Outcomes: worker.NewOutcomeStore(rdb, wc.StoreConfig()),
+			Ready:    func(ctx context.Context) error { return rdb.Ping(ctx).Err() },
+		}, log)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return e
+}
+
+// newReferenceIngress is the bare minimum the target is measured against:
+// echo, one route, the body read, one asynq Enqueue, a JSON answer.
+func newReferenceIngress(rdb redis.UniversalClient) http.Handler {
+	client := asynq.NewClientFromRedisClient(rdb)
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.POST("/v1/callouts/zuora", func(c echo.Context) error {
+		body, err := io.ReadAll(c.Request().Body)
+		if err != nil {
+			return err
+		}
+		info, err := client.EnqueueContext(c.Request().Context(), asynq.NewTask("bench:echo", body))
+		if err != nil {
+			return echo.NewHTTPError(http.StatusServiceUnavailable, err.Error())
+		}
+		return c.JSON(http.StatusOK, map[string]any{"success": true, "task_id": info.ID})
+	})
+	return e
+}
+
+// calloutRequest is a Zuora callout for subscription number n, sent with
+// Basic credentials up front (a client that already saw the challenge).
+func calloutRequest(base string, n int64) *http.Request {
+	body := fmt.Appendf(nil, `{"subscriptionNumber":"A-S%09d","subscriptionId":"8a8%013d","eventType":"SubscriptionUpdated","accountNumber":"A%08d"}`, n, n, n)
+	req, _ := http.NewRequest(http.MethodPost, base+"/v1/callouts/zuora", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Zuora-Notification-Id", fmt.Sprintf("bench-%d", n))
+	req.SetBasicAuth(calloutUser, calloutPass)
+	return req
+}
+
+// serveHTTP serves h on a loopback port the way cmd/zsync does (same
+// http.Server settings) until the benchmark ends.
+func serveHTTP(b testing.TB, h http.Handler) string {
+	b.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	go func() { _ = srv.Serve(l) }()
+	b.Cleanup(func() { _ = srv.Close() })
+	return "http://" + l.Addr().String()
+}
+
+// enqueueRate calls enqueue from conns goroutines for d and returns the
+// successful calls per second.
+func enqueueRate(conns int, d time.Duration, enqueue func(n int64) error) float64 {
+	var seq, ok atomic.Int64
+	deadline := time.Now().Add(d)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range conns {
+		wg.Go(func() {
+			for time.Now().Before(deadline) {
+				if enqueue(seq.Add(1)-1) == nil {
+					ok.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return float64(ok.Load()) / time.Since(start).Seconds()
+}
