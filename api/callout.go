@@ -59,8 +59,10 @@ var calloutFields = []struct {
 func normalizeKey(k string) string {
 	k = strings.ToLower(strings.TrimSpace(k))
 	k = strings.TrimSuffix(k, "__c")
-	return strings.NewReplacer("_", "", "-", "", ".", "").Replace(k)
+	return keySeparators.Replace(k)
 }
+
+var keySeparators = strings.NewReplacer("_", "", "-", "", ".", "")
 
 // Parse errors; the handler maps them to 415 and 400.
 var (

@@ -128,6 +128,9 @@ type Worker struct {
 	LockTTL         time.Duration `mapstructure:"lock_ttl"`
 	Retention       time.Duration `mapstructure:"retention"`
 	BulkWeight      int           `mapstructure:"bulk_weight"`
+	CoalesceWindow  time.Duration `mapstructure:"coalesce_window"`
+	RetryBase       time.Duration `mapstructure:"retry_base"`
+	RetryCap        time.Duration `mapstructure:"retry_cap"`
 	CalloutsWeight  int           `mapstructure:"callouts_weight"`
 	// MetricsAddr, when set, makes `zsync work` serve /metrics there (behind
 	// the operator credentials); the ingress serves its own on http.addr.
@@ -196,6 +199,9 @@ var defaults = map[string]any{
 	"worker.retention":               24 * time.Hour,
 	"worker.callouts_weight":         9,
 	"worker.bulk_weight":             1,
+	"worker.coalesce_window":         time.Second,
+	"worker.retry_base":              time.Second,
+	"worker.retry_cap":               5 * time.Minute,
 	"worker.metrics_addr":            "",
 	"sweep.schedule":                 "@every 15m",
 	"sweep.lookback":                 time.Duration(0),

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -21,18 +22,54 @@ import (
 //	n   callouts accepted during epoch e
 //	pe  the epoch the last advance closed, pn its callout count, so a retry
 //	    of that task still knows how many callouts it carries
+//	s   when the last advance happened (Redis clock, ms): a sync started
+//	j:<e>:<job>  bulk jobs waiting on epoch e (bulk.go)
 //
 // The hash never expires: epochs must only grow, or a retained or archived
 // task id could be reused and swallow a callout.
 
 // claimScript reads the epoch and counts the callout in it, atomically with
 // respect to advanceScript: a callout either lands in the count the handler
-// reads when it closes the epoch, or in the next epoch.
+// reads when it closes the epoch, or in the next epoch. With a job id
+// (ARGV[1], bulk re-sync) it also registers the job as waiting on the key,
+// in the same step (field j:<e>:<job>), so the run that closes epoch e is
+// sure to see it (settleJobs in bulk.go). It returns the epoch, the count,
+// and how many milliseconds ago the last sync of the key started (-1: none).
 var claimScript = redis.NewScript(`
 local e = redis.call('HGET', KEYS[1], 'e') or '0'
 local n = redis.call('HINCRBY', KEYS[1], 'n', 1)
-return {tonumber(e), n}
+if ARGV[1] ~= '' then
+  redis.call('HINCRBY', KEYS[1], 'j:' .. e .. ':' .. ARGV[1], 1)
+end
+local s = tonumber(redis.call('HGET', KEYS[1], 's') or '-1')
+local age = -1
+if s >= 0 then
+  local t = redis.call('TIME')
+  age = math.max(0, tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - s)
+end
+return {tonumber(e), n, age}
 `)
+
+// claim is what claimScript answered.
+type claim struct {
+	epoch    int64
+	callouts int64         // callouts counted in this epoch so far
+	since    time.Duration // since the last sync of the key started; <0 none
+}
+
+func parseClaim(key string, v []int64, err error) (claim, error) {
+	if err == nil && len(v) != 3 {
+		err = fmt.Errorf("unexpected reply %v", v)
+	}
+	if err != nil {
+		return claim{}, fmt.Errorf("read epoch of %s: %w", key, err)
+	}
+	since := time.Duration(v[2]) * time.Millisecond
+	if v[2] < 0 {
+		since = -1
+	}
+	return claim{epoch: v[0], callouts: v[1], since: since}, nil
+}
 
 // advanceScript closes the task's epoch (ARGV[1], -1 when unknown) so later
 // callouts make a new task. With ARGV[2] == "1" it only does so when the
@@ -41,21 +78,23 @@ return {tonumber(e), n}
 // a task whose epoch was already closed (a retry) gets the count remembered
 // when it was closed.
 var advanceScript = redis.NewScript(`
+local now = redis.call('TIME')
+local s = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
 local e = tonumber(redis.call('HGET', KEYS[1], 'e') or '0')
 local n = tonumber(redis.call('HGET', KEYS[1], 'n') or '0')
 local t = tonumber(ARGV[1])
 local cas = ARGV[2] == '1'
 if t < 0 then
   if cas then return {e, -1, 0} end
-  redis.call('HSET', KEYS[1], 'e', e + 1, 'n', 0, 'pe', e, 'pn', n)
+  redis.call('HSET', KEYS[1], 'e', e + 1, 'n', 0, 'pe', e, 'pn', n, 's', s)
   return {e + 1, -1, 1}
 end
 if e == t then
-  redis.call('HSET', KEYS[1], 'e', e + 1, 'n', 0, 'pe', e, 'pn', n)
+  redis.call('HSET', KEYS[1], 'e', e + 1, 'n', 0, 'pe', e, 'pn', n, 's', s)
   return {e + 1, n, 1}
 end
 if e < t then
-  redis.call('HSET', KEYS[1], 'e', t + 1, 'n', 0, 'pe', t, 'pn', -1)
+  redis.call('HSET', KEYS[1], 'e', t + 1, 'n', 0, 'pe', t, 'pn', -1, 's', s)
   return {t + 1, -1, 1}
 end
 if tonumber(redis.call('HGET', KEYS[1], 'pe') or '-1') == t then
@@ -91,7 +130,24 @@ type EnqueueConfig struct {
 	MaxRetry  int           // retries of a failing sync; default 10
 	Timeout   time.Duration // per attempt; default 2m
 	Retention time.Duration // keep completed tasks for asynqmon; 0 = don't
+	// CoalesceWindow holds back a new task for a key whose last sync started
+	// less than this long ago (default 1s; negative: never). Such a task
+	// would only wait for the lock anyway; held back, it collects the rest
+	// of a burst, so a burst costs about 1 + length/window syncs, not one per
+	// sync cycle.
+	CoalesceWindow time.Duration
 }
+
+const defaultCoalesceWindow = time.Second
+
+// republishEvery bounds how stale asynq's queue registry can be: asynq adds a
+// queue to asynq:queues only on a client's first enqueue to it, so after
+// Redis comes back empty the queues are invisible to asynqmon and the
+// Inspector until re-registered.
+const republishEvery = 10 * time.Second
+
+// allQueuesKey is asynq's registry of queue names (base.AllQueues in v0.26).
+const allQueuesKey = "asynq:queues"
 
 func (c EnqueueConfig) withDefaults() EnqueueConfig {
 	if c.Prefix == "" {
@@ -103,18 +159,22 @@ func (c EnqueueConfig) withDefaults() EnqueueConfig {
 	if c.Timeout == 0 {
 		c.Timeout = defaultTaskTimeout
 	}
+	if c.CoalesceWindow == 0 {
+		c.CoalesceWindow = defaultCoalesceWindow
+	}
 	return c
 }
 
 // Enqueuer turns callouts into sync tasks, one per subscription and epoch.
 // The ingress, bulk re-sync and the sweep all enqueue through it.
 type Enqueuer struct {
-	rdb     redis.UniversalClient
-	client  *asynq.Client
-	cfg     EnqueueConfig
-	keys    keyspace
-	log     *zap.Logger
-	metrics Metrics
+	rdb       redis.UniversalClient
+	client    *asynq.Client
+	cfg       EnqueueConfig
+	keys      keyspace
+	log       *zap.Logger
+	metrics   Metrics
+	published sync.Map // queue → time.Time of the last registration
 }
 
 // NewEnqueuer returns an Enqueuer. rdb and client must reach the same Redis.
@@ -137,20 +197,22 @@ func (e *Enqueuer) Enqueue(ctx context.Context, key string, trig syncer.Trigger,
 	if err != nil {
 		return "", "", err
 	}
-	v, err := claimScript.Run(ctx, e.rdb, []string{e.keys.epoch(key)}).Int64Slice()
+	v, err := claimScript.Run(ctx, e.rdb, []string{e.keys.epoch(key)}, "").Int64Slice()
+	c, err := parseClaim(key, v, err)
 	if err != nil {
-		return "", "", fmt.Errorf("read epoch of %s: %w", key, err)
+		return "", "", err
 	}
-	if len(v) != 2 {
-		return "", "", fmt.Errorf("read epoch of %s: unexpected reply %v", key, v)
-	}
-	id := taskID(key, v[0])
-	opts := []asynq.Option{
-		asynq.TaskID(id), asynq.Queue(queue),
-		asynq.MaxRetry(e.cfg.MaxRetry), asynq.Timeout(e.cfg.Timeout),
-	}
-	if e.cfg.Retention > 0 {
-		opts = append(opts, asynq.Retention(e.cfg.Retention))
+	return e.store(ctx, task, key, c, queue, "")
+}
+
+// store enqueues the task of a claimed epoch: a task id conflict means the
+// epoch's task exists and hasn't started reading Zuora, so the callout is in it.
+func (e *Enqueuer) store(ctx context.Context, task *asynq.Task, key string, c claim, queue, job string) (EnqueueStatus, string, error) {
+	e.republish(ctx, queue)
+	id := taskID(key, c.epoch)
+	opts := e.taskOptions(id, queue)
+	if c.since >= 0 && c.since < e.cfg.CoalesceWindow {
+		opts = append(opts, asynq.ProcessIn(e.cfg.CoalesceWindow-c.since))
 	}
 	status := Enqueued
 	if _, err := e.client.EnqueueContext(ctx, task, opts...); err != nil {
@@ -162,7 +224,31 @@ func (e *Enqueuer) Enqueue(ctx context.Context, key string, trig syncer.Trigger,
 	e.metrics.Enqueue(queue, status)
 	if ce := e.log.Check(zap.DebugLevel, "sync requested"); ce != nil {
 		ce.Write(zap.String("subscription", key), zap.String("task_id", id), zap.String("queue", queue),
-			zap.String("status", string(status)), zap.Int64("callouts", v[1]))
+			zap.String("status", string(status)), zap.Int64("callouts", c.callouts), zap.String("job", job))
 	}
 	return status, id, nil
+}
+
+// taskOptions are the options every sync task gets.
+func (e *Enqueuer) taskOptions(id, queue string) []asynq.Option {
+	opts := []asynq.Option{
+		asynq.TaskID(id), asynq.Queue(queue),
+		asynq.MaxRetry(e.cfg.MaxRetry), asynq.Timeout(e.cfg.Timeout),
+	}
+	if e.cfg.Retention > 0 {
+		opts = append(opts, asynq.Retention(e.cfg.Retention))
+	}
+	return opts
+}
+
+// republish re-registers queue with asynq now and then (see republishEvery).
+// A failure is left to the enqueue that follows to report.
+func (e *Enqueuer) republish(ctx context.Context, queue string) {
+	now := time.Now()
+	if last, ok := e.published.Load(queue); ok && now.Sub(last.(time.Time)) < republishEvery {
+		return
+	}
+	if e.rdb.SAdd(ctx, allQueuesKey, queue).Err() == nil {
+		e.published.Store(queue, now)
+	}
 }

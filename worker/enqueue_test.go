@@ -2,8 +2,13 @@ package worker
 
 import (
 	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"go.uber.org/zap"
 
 	"github.com/zsync/zsync/internal/redistest"
+	"github.com/zsync/zsync/syncer"
 )
 
 // The epoch scripts: callouts are counted in the epoch they read, the handler
@@ -14,7 +19,7 @@ func TestEpochScripts(t *testing.T) {
 	ctx := t.Context()
 	k := keyspace{DefaultPrefix}
 	claim := func() (int64, int64) {
-		v, err := claimScript.Run(ctx, rdb, []string{k.epoch("X")}).Int64Slice()
+		v, err := claimScript.Run(ctx, rdb, []string{k.epoch("X")}, "").Int64Slice()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -74,5 +79,86 @@ func TestTaskIDRoundTrip(t *testing.T) {
 	}
 	if id := taskID("A-S1", 9); epochOf(id, "A-S1") != 9 {
 		t.Errorf("taskID/epochOf don't round-trip: %s", id)
+	}
+}
+
+// A callout for a key whose sync started moments ago gets a task held back
+// until the coalesce window has passed (it would only wait for the lock);
+// a key never synced, or synced long ago, is not held back.
+func TestCoalesceWindowHoldsBackFollowUp(t *testing.T) {
+	t.Parallel()
+	rs := redistest.Start(t)
+	rdb := rs.Client(t)
+	ctx := t.Context()
+	enq := NewEnqueuer(rdb, asynq.NewClientFromRedisClient(rdb), EnqueueConfig{CoalesceWindow: 3 * time.Second}, zap.NewNop())
+	insp := asynq.NewInspector(asynq.RedisClientOpt{Addr: rs.Addr, DB: rs.DB})
+	t.Cleanup(func() { _ = insp.Close() })
+	trig := syncer.Trigger{Source: syncer.SourceCallout}
+
+	state := func(id string) asynq.TaskState {
+		info, err := insp.GetTaskInfo(QueueCallouts, id)
+		if err != nil {
+			t.Fatalf("GetTaskInfo(%s): %v", id, err)
+		}
+		return info.State
+	}
+	_, first, err := enq.Enqueue(ctx, "A-S1", trig, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := state(first); st != asynq.TaskStatePending {
+		t.Fatalf("first task of a never-synced key is %v; want pending", st)
+	}
+	// The sync of epoch 0 starts (the handler advances the epoch under the lock).
+	if _, err := runAdvance(ctx, rdb, keyspace{DefaultPrefix}, "A-S1", 0, false); err != nil {
+		t.Fatal(err)
+	}
+	_, follow, err := enq.Enqueue(ctx, "A-S1", trig, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := insp.GetTaskInfo(QueueCallouts, follow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State != asynq.TaskStateScheduled || time.Until(info.NextProcessAt) < time.Second {
+		t.Fatalf("follow-up during a sync: %v at %v; want scheduled ~3s out", info.State, info.NextProcessAt)
+	}
+	// More callouts in the window coalesce into the held-back task.
+	if st, id, _ := enq.Enqueue(ctx, "A-S1", trig, ""); st != Coalesced || id != follow {
+		t.Fatalf("callout in the window: %s %s; want coalesced into %s", st, id, follow)
+	}
+	// A sync that started long ago holds nothing back.
+	if err := rdb.HSet(ctx, keyspace{DefaultPrefix}.epoch("A-S2"), "s", time.Now().Add(-time.Hour).UnixMilli()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	_, old, err := enq.Enqueue(ctx, "A-S2", trig, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := state(old); st != asynq.TaskStatePending {
+		t.Fatalf("task for a key synced an hour ago is %v; want pending", st)
+	}
+}
+
+// asynq registers a queue only on a client's first enqueue to it; after Redis
+// loses its data the Enqueuer registers it again, so asynqmon sees the tasks.
+func TestQueueRegisteredAgainAfterDataLoss(t *testing.T) {
+	t.Parallel()
+	rdb := redistest.Start(t).Client(t)
+	ctx := t.Context()
+	enq := NewEnqueuer(rdb, asynq.NewClientFromRedisClient(rdb), EnqueueConfig{}, zap.NewNop())
+	if _, _, err := enq.Enqueue(ctx, "A-S1", syncer.Trigger{}, QueueBulk); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.FlushDB(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	enq.published.Store(QueueBulk, time.Now().Add(-republishEvery)) // the refresh period has passed
+	if _, _, err := enq.Enqueue(ctx, "A-S2", syncer.Trigger{}, QueueBulk); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := rdb.SIsMember(ctx, allQueuesKey, QueueBulk).Result(); err != nil || !ok {
+		t.Fatalf("queue %s not registered again after data loss (err %v)", QueueBulk, err)
 	}
 }

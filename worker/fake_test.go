@@ -145,6 +145,7 @@ func testConfig() Config {
 		RetryCap:                 200 * time.Millisecond,
 		TaskCheckInterval:        20 * time.Millisecond,
 		DelayedTaskCheckInterval: 50 * time.Millisecond,
+		CoalesceWindow:           100 * time.Millisecond,
 	}
 }
 

@@ -37,6 +37,7 @@ type Config struct {
 	MaxRetry        int            // retries of a failing sync; default 10
 	TaskTimeout     time.Duration  // per attempt; default 2m
 	Retention       time.Duration  // keep completed tasks for asynqmon; default 0
+	CoalesceWindow  time.Duration  // hold back a task for a key synced this recently; default 1s, <0 never
 	ShutdownTimeout time.Duration  // graceful stop; unfinished syncs go back to the queue; default 20s
 	LockTTL         time.Duration  // subscription lock, extended every TTL/3; default 30s
 	LockBusyDelay   time.Duration  // wait for a busy lock: between d and 2d; default 1s
@@ -153,7 +154,8 @@ func (c Config) Validate() error {
 // EnqueueConfig is the matching configuration for an Enqueuer.
 func (c Config) EnqueueConfig() EnqueueConfig {
 	c = c.WithDefaults()
-	return EnqueueConfig{Prefix: c.Prefix, MaxRetry: c.MaxRetry, Timeout: c.TaskTimeout, Retention: c.Retention}
+	return EnqueueConfig{Prefix: c.Prefix, MaxRetry: c.MaxRetry, Timeout: c.TaskTimeout, Retention: c.Retention,
+		CoalesceWindow: c.CoalesceWindow}
 }
 
 // StoreConfig is the matching configuration for an OutcomeStore.

@@ -164,7 +164,8 @@ func TestNotFoundIsRecordedAndArchived(t *testing.T) {
 // lock contention spends no retries.
 func TestTwoServersNeverOverlapAndEndCurrent(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t, func(c *Config) { c.Concurrency = 6 })
+	// No coalesce window: follow-ups must contend for the lock here.
+	e := newTestEnv(t, func(c *Config) { c.Concurrency = 6; c.CoalesceWindow = -1 })
 	e.fake.delay = func() time.Duration { return time.Duration(5+rand.N(20)) * time.Millisecond }
 	m := &countingMetrics{}
 	e.startServer(t, WithMetrics(m))

@@ -34,6 +34,9 @@ func workerConfig(c *config.Config) worker.Config {
 		Retention:       c.Worker.Retention,
 		ShutdownTimeout: c.Worker.ShutdownTimeout,
 		LockTTL:         c.Worker.LockTTL,
+		CoalesceWindow:  c.Worker.CoalesceWindow,
+		RetryBase:       c.Worker.RetryBase,
+		RetryCap:        c.Worker.RetryCap,
 	}.WithDefaults()
 }
 
