@@ -59,20 +59,12 @@ the tenant-wide limits. Exit status 0 even with drift, non-zero when an id faile
 			if concurrency < 1 {
 				return usageError{errors.New("--concurrency must be at least 1")}
 			}
-			c, err := loadConfig(cmd, config.Need{Upstream: true})
+			p, err := start(cmd, config.Need{Upstream: true})
 			if err != nil {
 				return err
 			}
-			log, err := newLogger(c.Log)
-			if err != nil {
-				return usageError{err}
-			}
-			defer func() { _ = log.Sync() }()
-			_, rdb, err := redisConn(c.Redis)
-			if err != nil {
-				return usageError{err}
-			}
-			defer rdb.Close()
+			defer p.close()
+			c, log, rdb := p.cfg, p.log, p.rdb
 			s, err := newSyncer(c, rdb, log)
 			if err != nil {
 				return usageError{err}

@@ -15,7 +15,6 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/zsync/zsync/config"
-	"github.com/zsync/zsync/internal/sandbox"
 	"github.com/zsync/zsync/metrics"
 )
 
@@ -97,8 +96,8 @@ func runDev(ctx context.Context, out io.Writer, c *config.Config, log *zap.Logge
 	defer in.close()
 
 	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return sandbox.ServeListener(ctx, listeners["zuora sandbox"], zs.Handler()) })
-	g.Go(func() error { return sandbox.ServeListener(ctx, listeners["limio sandbox"], ls.Handler()) })
+	g.Go(func() error { return serveHTTP(ctx, listeners["zuora sandbox"], zs.Handler(), time.Second) })
+	g.Go(func() error { return serveHTTP(ctx, listeners["limio sandbox"], ls.Handler(), time.Second) })
 	g.Go(func() error { return serveHTTP(ctx, listeners["ingress"], in.handler, 5*time.Second) })
 	g.Go(func() error { return runWorker(ctx, c, redisOpt, rdb, s, zc, m, log) })
 	g.Go(func() error { advanceClock(ctx, mr); return nil })

@@ -28,20 +28,12 @@ Needs the Zuora and Limio settings of 'zsync work' (and Redis, for the tenant-wi
 			if !worker.ValidID(id) {
 				return usageError{fmt.Errorf("%q is not a subscription number, Limio id or reference", id)}
 			}
-			c, err := loadConfig(cmd, config.Need{Upstream: true})
+			p, err := start(cmd, config.Need{Upstream: true})
 			if err != nil {
 				return err
 			}
-			log, err := newLogger(c.Log)
-			if err != nil {
-				return usageError{err}
-			}
-			defer func() { _ = log.Sync() }()
-			_, rdb, err := redisConn(c.Redis)
-			if err != nil {
-				return usageError{err}
-			}
-			defer rdb.Close()
+			defer p.close()
+			c, log, rdb := p.cfg, p.log, p.rdb
 			s, err := newSyncer(c, rdb, log)
 			if err != nil {
 				return usageError{err}

@@ -103,25 +103,6 @@ func describeQuery(q zuora.SubscriptionQuery) string {
 	return strings.Join(parts, " ")
 }
 
-// newZuoraClient builds a Zuora client for selection queries, under the same
-// Redis-backed tenant limits as newSyncer's (the limiter's state is in Redis,
-// so every client of the tenant shares it).
-func newZuoraClient(c *config.Config, rdb redis.UniversalClient) (*zuora.Client, error) {
-	limiter := zuora.NewTenantLimiter(rdb, zuora.LimitConfig{
-		Concurrency: c.Zuora.Concurrency,
-		PerMinute:   c.Zuora.RatePerMinute,
-		Lease:       c.Zuora.Timeout + 10*time.Second,
-	})
-	zc, err := zuora.New(zuora.Config{
-		BaseURL: c.Zuora.BaseURL, ClientID: c.Zuora.ClientID, ClientSecret: c.Zuora.ClientSecret,
-		Version: c.Zuora.Version, Timeout: c.Zuora.Timeout,
-	}, zuora.WithLimiter(limiter))
-	if err != nil {
-		return nil, usageError{fmt.Errorf("zuora: %w", err)}
-	}
-	return zc, nil
-}
-
 func newJobs(c *config.Config, rdb redis.UniversalClient, log *zap.Logger) *worker.Jobs {
 	wc := workerConfig(c)
 	enq := worker.NewEnqueuer(rdb, asynq.NewClientFromRedisClient(rdb), wc.EnqueueConfig(), log)
@@ -148,20 +129,12 @@ outcome (or only enqueues, with --no-wait), then a summary. Exits non-zero if an
 			if err := sel.parse(args); err != nil {
 				return err
 			}
-			c, err := loadConfig(cmd, config.Need{Upstream: sel.file == ""})
+			p, err := start(cmd, config.Need{Upstream: sel.file == ""})
 			if err != nil {
 				return err
 			}
-			log, err := newLogger(c.Log)
-			if err != nil {
-				return usageError{err}
-			}
-			defer func() { _ = log.Sync() }()
-			_, rdb, err := redisConn(c.Redis)
-			if err != nil {
-				return usageError{err}
-			}
-			defer rdb.Close()
+			defer p.close()
+			c, log, rdb := p.cfg, p.log, p.rdb
 			src, desc, closeSrc, err := sel.source(cmd.InOrStdin(), func() (worker.SubscriptionQuerier, error) {
 				return newZuoraClient(c, rdb)
 			})
@@ -193,11 +166,11 @@ outcome (or only enqueues, with --no-wait), then a summary. Exits non-zero if an
 				_, err := jobs.Run(ctx, job.ID, src)
 				runErr <- err
 			}()
-			p, err := follow(ctx, out, jobs, job.ID, runErr, noWait, interval)
+			progress, err := follow(ctx, out, jobs, job.ID, runErr, noWait, interval)
 			if err != nil {
 				return err
 			}
-			return summarize(out, p, noWait)
+			return summarize(out, progress, noWait)
 		},
 	}
 	addSelectionFlags(cmd, &sel)

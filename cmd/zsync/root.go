@@ -1,8 +1,11 @@
 package main
 
 import (
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"go.uber.org/zap"
 
 	"github.com/zsync/zsync/config"
 )
@@ -35,4 +38,37 @@ func loadConfig(cmd *cobra.Command, need config.Need) (*config.Config, error) {
 		return nil, usageError{err}
 	}
 	return c, nil
+}
+
+// process is what every subcommand that talks to Redis starts from: its
+// validated configuration, the logger, and the Redis connections.
+type process struct {
+	cfg      *config.Config
+	log      *zap.Logger
+	redisOpt asynq.RedisConnOpt
+	rdb      redis.UniversalClient
+}
+
+// start loads and validates the configuration cmd needs, builds the logger
+// and connects to Redis. The caller defers close.
+func start(cmd *cobra.Command, need config.Need) (*process, error) {
+	c, err := loadConfig(cmd, need)
+	if err != nil {
+		return nil, err
+	}
+	log, err := newLogger(c.Log)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	redisOpt, rdb, err := redisConn(c.Redis)
+	if err != nil {
+		_ = log.Sync()
+		return nil, usageError{err}
+	}
+	return &process{cfg: c, log: log, redisOpt: redisOpt, rdb: rdb}, nil
+}
+
+func (p *process) close() {
+	_ = p.rdb.Close()
+	_ = p.log.Sync()
 }

@@ -8,11 +8,11 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/zsync/zsync/internal/sandbox"
 	"github.com/zsync/zsync/limio/limiotest"
 	"github.com/zsync/zsync/zuora/zuoratest"
 )
@@ -107,7 +107,7 @@ func seedFrom(root fs.FS, dir string, seed func(fs.FS) error) error {
 func serveAll(ctx context.Context, hs map[net.Listener]http.Handler) error {
 	g, ctx := errgroup.WithContext(ctx)
 	for l, h := range hs {
-		g.Go(func() error { return sandbox.ServeListener(ctx, l, h) })
+		g.Go(func() error { return serveHTTP(ctx, l, h, 5*time.Second) })
 	}
 	return g.Wait()
 }

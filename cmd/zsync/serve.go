@@ -18,20 +18,13 @@ func newServeCmd() *cobra.Command {
 		Short: "Run the callout ingress, the operator API and asynqmon",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := loadConfig(cmd, config.Need{Ingress: true})
+			p, err := start(cmd, config.Need{Ingress: true})
 			if err != nil {
 				return err
 			}
-			log, err := newLogger(c.Log)
-			if err != nil {
-				return usageError{err}
-			}
-			defer func() { _ = log.Sync() }()
-			redisOpt, rdb, err := redisConn(c.Redis)
-			if err != nil {
-				return usageError{err}
-			}
-			defer rdb.Close()
+			defer p.close()
+			c, log, rdb := p.cfg, p.log, p.rdb
+			redisOpt := p.redisOpt
 
 			// The dry-run endpoint needs the upstream APIs; without them it answers 501.
 			m := metrics.New()
@@ -69,20 +62,13 @@ func newWorkCmd() *cobra.Command {
 		Short: "Run the sync worker pool",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := loadConfig(cmd, config.Need{Upstream: true})
+			p, err := start(cmd, config.Need{Upstream: true})
 			if err != nil {
 				return err
 			}
-			log, err := newLogger(c.Log)
-			if err != nil {
-				return usageError{err}
-			}
-			defer func() { _ = log.Sync() }()
-			redisOpt, rdb, err := redisConn(c.Redis)
-			if err != nil {
-				return usageError{err}
-			}
-			defer rdb.Close()
+			defer p.close()
+			c, log, rdb := p.cfg, p.log, p.rdb
+			redisOpt := p.redisOpt
 			m := metrics.New()
 			s, zc, err := newUpstream(c, rdb, log, m)
 			if err != nil {

@@ -33,15 +33,12 @@ service has seen for the subscription (Zuora number, Limio id or reference).`,
 			if n < 0 || n > maxStatusHistory {
 				return usageError{fmt.Errorf("-n must be 0..%d", maxStatusHistory)}
 			}
-			c, err := loadConfig(cmd, config.Need{})
+			p, err := start(cmd, config.Need{})
 			if err != nil {
 				return err
 			}
-			_, rdb, err := redisConn(c.Redis)
-			if err != nil {
-				return usageError{err}
-			}
-			defer rdb.Close()
+			defer p.close()
+			c, rdb := p.cfg, p.rdb
 			store := worker.NewOutcomeStore(rdb, workerConfig(c).StoreConfig())
 			ctx := cmd.Context()
 			latest, err := store.Latest(ctx, id)

@@ -84,17 +84,9 @@ func newUpstream(c *config.Config, rdb redis.UniversalClient, log *zap.Logger, m
 		zopts = append(zopts, zuora.WithObserver(m.Observer("zuora")))
 		lopts = append(lopts, limio.WithObserver(m.Observer("limio")))
 	}
-	limiter := zuora.NewTenantLimiter(rdb, zuora.LimitConfig{
-		Concurrency: c.Zuora.Concurrency,
-		PerMinute:   c.Zuora.RatePerMinute,
-		Lease:       c.Zuora.Timeout + 10*time.Second, // a slot outlives any request it covers
-	})
-	zc, err := zuora.New(zuora.Config{
-		BaseURL: c.Zuora.BaseURL, ClientID: c.Zuora.ClientID, ClientSecret: c.Zuora.ClientSecret,
-		Version: c.Zuora.Version, Timeout: c.Zuora.Timeout,
-	}, append(zopts, zuora.WithLimiter(limiter))...)
+	zc, err := newZuoraClient(c, rdb, zopts...)
 	if err != nil {
-		return nil, nil, fmt.Errorf("zuora: %w", err)
+		return nil, nil, err
 	}
 	lc, err := limio.New(limio.Config{
 		BaseURL: c.Limio.BaseURL, ClientID: c.Limio.ClientID, ClientSecret: c.Limio.ClientSecret,
@@ -104,6 +96,25 @@ func newUpstream(c *config.Config, rdb redis.UniversalClient, log *zap.Logger, m
 		return nil, nil, fmt.Errorf("limio: %w", err)
 	}
 	return syncer.New(syncerConfig(c), zc, lc, log), zc, nil
+}
+
+// newZuoraClient builds the Zuora client under the tenant-wide limits. The
+// limiter's state is in Redis, so every client of the tenant, in every
+// process, shares it.
+func newZuoraClient(c *config.Config, rdb redis.UniversalClient, opts ...zuora.Option) (*zuora.Client, error) {
+	limiter := zuora.NewTenantLimiter(rdb, zuora.LimitConfig{
+		Concurrency: c.Zuora.Concurrency,
+		PerMinute:   c.Zuora.RatePerMinute,
+		Lease:       c.Zuora.Timeout + 10*time.Second, // a slot outlives any request it covers
+	})
+	zc, err := zuora.New(zuora.Config{
+		BaseURL: c.Zuora.BaseURL, ClientID: c.Zuora.ClientID, ClientSecret: c.Zuora.ClientSecret,
+		Version: c.Zuora.Version, Timeout: c.Zuora.Timeout,
+	}, append(opts, zuora.WithLimiter(limiter))...)
+	if err != nil {
+		return nil, usageError{fmt.Errorf("zuora: %w", err)}
+	}
+	return zc, nil
 }
 
 // ingress is the HTTP side: callouts, operator API, asynqmon.
