@@ -597,11 +597,23 @@ func (p *planner) schedule() {
 		d.text(limio.FieldDescription, e.Data.Description, c.desc)
 		p.emit(d)
 	}
+	// A pending entry the preview no longer holds was either billed (the
+	// preview starts at the next billing period, so on a bill run the period
+	// just billed drops out of it) or is no longer billed at all.
+	billed := p.billedThrough()
 	var cancel []limio.Schedule
 	for i, e := range existing {
-		if !matched[i] && strings.EqualFold(e.Status, limio.SchedulePending) && day(e.Data.Date) >= p.today {
-			cancel = append(cancel, e)
+		if matched[i] || !strings.EqualFold(e.Status, limio.SchedulePending) || day(e.Data.Date) < p.today {
+			continue
 		}
+		charge, _, _ := strings.Cut(e.Data.Reference, ":")
+		if through, ok := billed[charge]; ok && day(e.Data.Date) < through {
+			d := newDiff(limio.RecordSchedule, limio.PathSchedules, e.ID)
+			d.text(limio.FieldStatus, e.Status, limio.ScheduleActive)
+			p.emit(d)
+			continue
+		}
+		cancel = append(cancel, e)
 	}
 	sort.Slice(cancel, func(i, j int) bool {
 		if a, b := day(cancel[i].Data.Date), day(cancel[j].Data.Date); a != b {
@@ -614,6 +626,20 @@ func (p *planner) schedule() {
 		d.set(OpCancel, limio.FieldStatus, e.Status, limio.ScheduleCancelled, limio.ScheduleCancelled)
 		p.emit(d)
 	}
+}
+
+// billedThrough maps each charge number to the date Zuora has billed it
+// through (its chargedThroughDate; the latest across segments).
+func (p *planner) billedThrough() map[string]string {
+	out := map[string]string{}
+	for _, rp := range p.zs.RatePlans {
+		for _, c := range rp.RatePlanCharges {
+			if d := day(c.ChargedThroughDate); c.Number != "" && d > out[c.Number] {
+				out[c.Number] = d
+			}
+		}
+	}
+	return out
 }
 
 // day is the YYYY-MM-DD part of a date or timestamp (Limio's own schedule

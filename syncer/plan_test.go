@@ -223,6 +223,7 @@ func TestPlanGolden(t *testing.T) {
 		{"pending_activation", Updated, 1},
 		{"offers_mapped", Updated, 1},
 		{"cancelled_entry_back", Updated, 1},
+		{"billed_today", Updated, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.give, func(t *testing.T) {
