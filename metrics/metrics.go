@@ -186,6 +186,15 @@ type instrumented struct {
 	m    *Metrics
 }
 
+// Canonical passes through to the wrapped syncer, so wrapping doesn't change
+// how the worker locks.
+func (s instrumented) Canonical(ctx context.Context, key string) (string, error) {
+	if c, ok := s.next.(worker.Canonicalizer); ok {
+		return c.Canonical(ctx, key)
+	}
+	return key, nil
+}
+
 func (s instrumented) Sync(ctx context.Context, key string, trig syncer.Trigger) (syncer.Outcome, error) {
 	start := time.Now()
 	out, err := s.next.Sync(ctx, key, trig)

@@ -387,3 +387,28 @@ func TestGuard(t *testing.T) {
 		}
 	}
 }
+
+// Canonical names a subscription by its Zuora number whatever id it is asked
+// with, so the worker's lock is one per subscription.
+func TestCanonical(t *testing.T) {
+	t.Parallel()
+	b := setup(t, "in_sync")
+	b.l.objs[limio.PathSubscriptions+"/sub-5c3d1e2f8a8b4c7d9e0f1a2b3c4d5e6f"]["reference"] = "3V053CN9SFIG"
+	tests := []struct {
+		give, want string
+	}{
+		{number, number},
+		{"sub-5c3d1e2f8a8b4c7d9e0f1a2b3c4d5e6f", number},
+		{"3V053CN9SFIG", number},
+		{"sub-unknown0000", "sub-unknown0000"}, // unknown to Limio: its own name
+	}
+	for _, tt := range tests {
+		got, err := b.s.Canonical(t.Context(), tt.give)
+		if err != nil || got != tt.want {
+			t.Errorf("Canonical(%s) = %q, %v; want %q", tt.give, got, err, tt.want)
+		}
+	}
+	if n := b.l.calls["resolve"]; n != 3 {
+		t.Errorf("Limio resolves = %d; want 3 (none for a Zuora number)", n)
+	}
+}

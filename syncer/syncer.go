@@ -300,6 +300,28 @@ func zuoraErr(key string, err error) error {
 }
 
 // looksZuora: Zuora subscription numbers are A-S00000271 by default.
+// Canonical is the Zuora subscription number behind key (a Zuora number, a
+// sub-… id or a Limio reference), so the worker locks a subscription under
+// one name whatever id a sync was requested with. An id Limio doesn't know
+// names itself. It costs a Limio lookup only for keys that aren't Zuora
+// numbers.
+func (s *Syncer) Canonical(ctx context.Context, key string) (string, error) {
+	if looksZuora(key) {
+		return key, nil
+	}
+	ls, err := s.limio.Resolve(ctx, key)
+	switch {
+	case errors.Is(err, upstream.ErrNotFound):
+		return key, nil
+	case err != nil:
+		return "", fmt.Errorf("limio resolve %s: %w", key, err)
+	}
+	if n := zuoraNumber(ls); n != "" {
+		return n, nil
+	}
+	return key, nil
+}
+
 func looksZuora(key string) bool { return strings.HasPrefix(key, "A-S") }
 
 // zuoraNumber is the Zuora subscription a Limio subscription mirrors: data.zuora,

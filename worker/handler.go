@@ -22,6 +22,14 @@ type Syncer interface {
 	Sync(ctx context.Context, key string, trig syncer.Trigger) (syncer.Outcome, error)
 }
 
+// Canonicalizer is implemented by a Syncer that can name the subscription
+// behind any id form (its Zuora number for a sub-… id or a Limio reference).
+// Syncs requested under different ids of one subscription then share one
+// lock, so they never write at once. Without it the lock is per id as given.
+type Canonicalizer interface {
+	Canonical(ctx context.Context, key string) (string, error)
+}
+
 // handler runs sync tasks. ProcessTask is its single exit: every run that
 // reaches the syncer (or fails on its way there) is recorded exactly once.
 type handler struct {
@@ -74,7 +82,13 @@ func (h *handler) process(ctx context.Context, t *asynq.Task, run *taskRun) erro
 		}
 	}
 
-	l, err := tryLock(ctx, h.rdb, h.keys.lock(p.Key), h.cfg.LockTTL)
+	lockKey := p.Key
+	if c, ok := h.syncer.(Canonicalizer); ok {
+		if lockKey, err = c.Canonical(ctx, p.Key); err != nil {
+			return fmt.Errorf("resolve %s: %w", p.Key, err)
+		}
+	}
+	l, err := tryLock(ctx, h.rdb, h.keys.lock(lockKey), h.cfg.LockTTL)
 	if err != nil {
 		return err
 	}

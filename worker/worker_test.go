@@ -423,3 +423,40 @@ func TestEnqueueRejectsBadKeysAndReportsRedisDown(t *testing.T) {
 		t.Errorf("Enqueue with Redis down = %s, nil; want an error", st)
 	}
 }
+
+// Syncs requested under two ids of one subscription (its Zuora number and
+// its Limio id) share the lock: the second waits for the first.
+func TestIDFormsShareTheLock(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, nil)
+	e.fake.canonical = map[string]string{"sub-x0000001": "A-X1"}
+	started, release := make(chan struct{}), make(chan struct{})
+	e.fake.block = func(ctx context.Context, key string, n int) error {
+		if key == "A-X1" && n == 1 {
+			close(started)
+			select {
+			case <-release:
+			case <-ctx.Done():
+			}
+		}
+		return nil
+	}
+	e.startServer(t)
+	ctx := t.Context()
+	if _, _, err := e.enq.Enqueue(ctx, "A-X1", syncer.Trigger{Source: syncer.SourceCallout}, ""); err != nil {
+		t.Fatal(err)
+	}
+	<-started
+	if _, _, err := e.enq.Enqueue(ctx, "sub-x0000001", syncer.Trigger{Source: syncer.SourceManual}, ""); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // several lock retries' worth
+	if _, _, n := e.fake.state("sub-x0000001"); n != 0 {
+		t.Fatalf("sync by Limio id ran while the Zuora number's sync held the subscription (%d syncs)", n)
+	}
+	close(release)
+	waitFor(t, 10*time.Second, "the Limio-id sync after the lock is free", func() bool {
+		_, _, n := e.fake.state("sub-x0000001")
+		return n == 1
+	})
+}
