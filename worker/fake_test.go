@@ -34,13 +34,18 @@ type fakeSyncer struct {
 	// block, when set, runs between reading "Zuora" and writing "Limio";
 	// n counts the syncs of key so far (1 for the first).
 	block func(ctx context.Context, key string, n int) error
-	// canonical maps other id forms to a subscription's Zuora number.
-	canonical map[string]string
+	// canonical maps other id forms to a subscription's Zuora number;
+	// canonicalErr fails Canonical (a Limio lookup) for a key.
+	canonical    map[string]string
+	canonicalErr map[string]error
 }
 
 func (f *fakeSyncer) Canonical(_ context.Context, key string) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if err := f.canonicalErr[key]; err != nil {
+		return "", err
+	}
 	if c, ok := f.canonical[key]; ok {
 		return c, nil
 	}

@@ -259,7 +259,12 @@ func (h *handler) handleError(ctx context.Context, t *asynq.Task, err error) {
 	}
 	retried, _ := asynq.GetRetryCount(ctx)
 	maxRetry, _ := asynq.GetMaxRetry(ctx)
-	if !errors.Is(err, asynq.SkipRetry) && retried < maxRetry {
+	// Close the epoch when the task is archived now, and already when the
+	// attempt that follows is its last: if that attempt dies with its worker
+	// before it runs, the recoverer archives it without calling us, and the
+	// archived task id would swallow every later callout.
+	final := errors.Is(err, asynq.SkipRetry) || retried >= maxRetry || (IsFailure(err) && retried+1 >= maxRetry)
+	if !final {
 		return
 	}
 	p, derr := decodePayload(t.Payload())
@@ -279,6 +284,6 @@ func (h *handler) handleError(ctx context.Context, t *asynq.Task, err error) {
 		h.log.Error("archived task could not close its epoch; callouts for the subscription coalesce into it until it is deleted or re-run",
 			zap.String("subscription", p.Key), zap.String("task_id", id), zap.Error(aerr))
 	case adv.advanced:
-		h.log.Info("archived task closed its epoch", zap.String("subscription", p.Key), zap.String("task_id", id))
+		h.log.Info("task on its last attempt closed its epoch", zap.String("subscription", p.Key), zap.String("task_id", id))
 	}
 }

@@ -460,3 +460,25 @@ func TestIDFormsShareTheLock(t *testing.T) {
 		return n == 1
 	})
 }
+
+// A task whose next attempt is its last closes its epoch as soon as that
+// attempt is scheduled: should the attempt die with its worker before it
+// reaches the lock, the recoverer archives it without the handler, and an
+// open epoch would let the archived task swallow later callouts.
+func TestEpochClosedBeforeTheLastAttempt(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, func(c *Config) { c.MaxRetry = 1; c.RetryBase = 5 * time.Second; c.RetryCap = 5 * time.Second })
+	e.fake.canonicalErr = map[string]error{"A-C1": &upstream.Error{API: "limio", Kind: upstream.Retryable, Message: "flaky"}}
+	e.startServer(t)
+	e.enqueue(t, "A-C1", syncer.Trigger{Source: syncer.SourceCallout})
+	waitFor(t, 10*time.Second, "the first attempt to fail before reaching the lock", func() bool {
+		r, _ := e.store.Latest(t.Context(), "A-C1")
+		return r != nil && r.Outcome == syncer.Failed
+	})
+	if got := e.epoch(t, "A-C1"); got != 1 {
+		t.Fatalf("epoch = %d while the last attempt waits; want 1 (closed)", got)
+	}
+	if st, _ := e.enqueue(t, "A-C1", syncer.Trigger{Source: syncer.SourceCallout}); st != Enqueued {
+		t.Fatalf("a callout during the wait was %s; want enqueued as a new task", st)
+	}
+}
