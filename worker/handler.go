@@ -93,11 +93,11 @@ func (h *handler) process(ctx context.Context, t *asynq.Task, run *taskRun) erro
 		return err
 	}
 	if l == nil {
+		run.waited = true
 		if retried >= maxRetry {
 			// asynq archives an exhausted task whatever IsFailure says.
 			return h.handOff(ctx, run)
 		}
-		run.waited = true
 		return &LockBusyError{Key: p.Key, RetryIn: h.cfg.LockBusyDelay + rand.N(h.cfg.LockBusyDelay)}
 	}
 	defer func() {
@@ -129,17 +129,23 @@ func (h *handler) process(ctx context.Context, t *asynq.Task, run *taskRun) erro
 		if errors.Is(cause, ErrLockLost) && !errors.Is(err, ErrLockLost) {
 			err = fmt.Errorf("%w: %w", err, cause)
 		}
-		if classify(err) == classPermanent {
+		switch class := classify(err); {
+		case class == classPermanent:
 			return fmt.Errorf("sync %s: %w: %w", p.Key, err, asynq.SkipRetry)
+		case class == classThrottled && retried >= maxRetry:
+			// Waiting for the upstream limit is not a failure, but asynq
+			// archives a task on its last attempt whatever IsFailure says.
+			return h.handOff(ctx, run)
 		}
 		return fmt.Errorf("sync %s: %w", p.Key, err)
 	}
 	return nil
 }
 
-// handOff ends a task that has no retries left while the lock is busy: asynq
-// would archive it and the callouts coalesced into it would be lost. It closes
-// the task's epoch and enqueues a successor carrying them.
+// handOff ends a task that has no retries left while it waits (for the lock,
+// or for the upstream limit): asynq would archive it and the callouts
+// coalesced into it would be lost. It closes the task's epoch if still open
+// and enqueues a successor carrying them.
 func (h *handler) handOff(ctx context.Context, run *taskRun) error {
 	adv, err := runAdvance(ctx, h.rdb, h.keys, run.key, run.epoch, true)
 	if err != nil {
@@ -155,7 +161,7 @@ func (h *handler) handOff(ctx context.Context, run *taskRun) error {
 		return fmt.Errorf("hand off %s: %w", run.key, err)
 	}
 	run.handedOff = id
-	return fmt.Errorf("lock of %s busy with no retries left; handed off to task %s (%s): %w",
+	return fmt.Errorf("%s waiting with no retries left; handed off to task %s (%s): %w",
 		run.key, id, status, asynq.RevokeTask)
 }
 
@@ -168,7 +174,9 @@ func (h *handler) finish(ctx context.Context, t *asynq.Task, run *taskRun, start
 	maxRetry, _ := asynq.GetMaxRetry(ctx)
 	d := time.Since(start)
 	if run.waited || run.handedOff != "" {
-		h.metrics.LockBusy(queue)
+		if run.waited {
+			h.metrics.LockBusy(queue)
+		}
 		h.log.Debug("subscription locked; task put back", zap.String("subscription", run.key),
 			zap.String("task_id", taskID), zap.String("successor", run.handedOff), zap.Error(err))
 		return

@@ -482,3 +482,24 @@ func TestEpochClosedBeforeTheLastAttempt(t *testing.T) {
 		t.Fatalf("a callout during the wait was %s; want enqueued as a new task", st)
 	}
 }
+
+// A throttle on a task's last attempt is not a failure: the task hands off to
+// a successor instead of being archived.
+func TestThrottleOnLastAttemptHandsOff(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, func(c *Config) { c.MaxRetry = 1 })
+	const key = "A-T1"
+	e.fake.bump(key)
+	e.fake.failNext(key,
+		&upstream.Error{API: "zuora", Kind: upstream.Retryable, Message: "flaky"},                  // spends the one retry
+		&upstream.Error{API: "zuora", Kind: upstream.Throttled, RetryAfter: 10 * time.Millisecond}) // on the last attempt
+	e.startServer(t)
+	e.enqueue(t, key, syncer.Trigger{Source: syncer.SourceCallout})
+	e.waitCurrent(t, 15*time.Second, key)
+	if a := e.archived(t, QueueCallouts); len(a) != 0 {
+		t.Fatalf("archived %d tasks; want none (a throttle is not a failure)", len(a))
+	}
+	if _, _, n := e.fake.state(key); n != 3 {
+		t.Fatalf("syncs = %d; want 3 (failed, throttled, then the successor)", n)
+	}
+}
