@@ -245,7 +245,8 @@ func (c *Client) GetRelated(ctx context.Context, subID string) (*Related, error)
 }
 
 func decodeErr(op string, err error) error {
-	return &upstream.Error{API: api, Op: op, StatusCode: http.StatusOK, Kind: upstream.Permanent,
+	// Retryable, like upstream.Client's own decode failures.
+	return &upstream.Error{API: api, Op: op, StatusCode: http.StatusOK, Kind: upstream.Retryable,
 		Message: "decode response", Err: err}
 }
 

@@ -82,7 +82,10 @@ func (c *Client) Do(ctx context.Context, req Request, out any) error {
 			return nil
 		}
 		if err := json.Unmarshal(body.bytes, out); err != nil {
-			return &Error{API: c.API, Op: req.Op, StatusCode: status, Kind: Permanent,
+			// Retryable: a 2xx that isn't the API's JSON is most often a proxy
+			// or gateway page; a genuinely bad object fails every attempt and
+			// is archived when the retries run out.
+			return &Error{API: c.API, Op: req.Op, StatusCode: status, Kind: Retryable,
 				Message: "decode response", Err: err, RequestID: body.requestID}
 		}
 		return nil

@@ -153,6 +153,9 @@ func TestDoClassifiesAndBoundsBody(t *testing.T) {
 	mux.HandleFunc("GET /big", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, strings.Repeat("x", 2048))
 	})
+	mux.HandleFunc("GET /html", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, "<html>gateway</html>")
+	})
 	mux.HandleFunc("GET /soft", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, `{"success":false}`)
 	})
@@ -175,6 +178,11 @@ func TestDoClassifiesAndBoundsBody(t *testing.T) {
 	err = c.Do(ctx, Request{Method: "GET", Path: "/big", Op: "GET /big"}, nil)
 	if err == nil || !strings.Contains(err.Error(), "larger than 1024") {
 		t.Errorf("oversized body: %v", err)
+	}
+	var out struct{ OK bool }
+	err = c.Do(ctx, Request{Method: "GET", Path: "/html", Op: "GET /html"}, &out)
+	if !IsRetryable(err) {
+		t.Errorf("a 200 that isn't JSON (a proxy page) should be retryable: %v", err)
 	}
 	err = c.Do(ctx, Request{Method: "GET", Path: "/soft", Op: "GET /soft"}, nil)
 	var e *Error
