@@ -217,7 +217,10 @@ func (h *handler) finish(ctx context.Context, t *asynq.Task, run *taskRun, start
 			level = zapcore.InfoLevel
 		}
 	}
-	if err != nil && (class == classPermanent || retried >= maxRetry) {
+	// asynq cancels a run's context when it stops (shutdown) or loses the
+	// task's lease, and runs the task again: neither archived nor over.
+	requeued := err != nil && errors.Is(ctx.Err(), context.Canceled)
+	if err != nil && !requeued && (class == classPermanent || retried >= maxRetry) {
 		rec.Archived = true
 		if rec.Outcome == syncer.Failed {
 			level = zapcore.ErrorLevel
@@ -229,7 +232,9 @@ func (h *handler) finish(ctx context.Context, t *asynq.Task, run *taskRun, start
 	if serr := h.store.Record(sctx, rec); serr != nil {
 		h.log.Warn("record outcome", zap.String("subscription", rec.Subscription), zap.Error(serr))
 	}
-	h.settleJobs(sctx, rec) // bulk.go: credit the resync jobs waiting on this key
+	if !requeued {
+		h.settleJobs(sctx, rec) // bulk.go: credit the resync jobs waiting on this key
+	}
 	if b, merr := json.Marshal(rec); merr == nil {
 		if rw := t.ResultWriter(); rw != nil {
 			_, _ = rw.Write(b) // best effort: fails when the task's context is done
@@ -251,7 +256,7 @@ func (h *handler) finish(ctx context.Context, t *asynq.Task, run *taskRun, start
 			fields = append(fields, zap.Int("changes", len(rec.Changes)))
 		}
 		if err != nil {
-			fields = append(fields, zap.Error(err), zap.Bool("archived", rec.Archived))
+			fields = append(fields, zap.Error(err), zap.Bool("archived", rec.Archived), zap.Bool("requeued", requeued))
 		}
 		ce.Write(fields...)
 	}

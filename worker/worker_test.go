@@ -503,3 +503,35 @@ func TestThrottleOnLastAttemptHandsOff(t *testing.T) {
 		t.Fatalf("syncs = %d; want 3 (failed, throttled, then the successor)", n)
 	}
 }
+
+// A sync cut off by shutdown goes back to the queue: it is recorded failed
+// but not archived, even on its last attempt.
+func TestShutdownRequeuesWithoutArchiving(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, func(c *Config) { c.MaxRetry = 1; c.ShutdownTimeout = 300 * time.Millisecond })
+	const key = "A-Q1"
+	e.fake.failNext(key, &upstream.Error{API: "zuora", Kind: upstream.Retryable, Message: "flaky"}) // the last attempt follows
+	entered := make(chan struct{})
+	var once sync.Once
+	e.fake.block = func(ctx context.Context, _ string, _ int) error {
+		once.Do(func() { close(entered) })
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	srv := e.startServer(t)
+	_, id := e.enqueue(t, key, syncer.Trigger{Source: syncer.SourceCallout})
+	<-entered
+	srv.Shutdown()
+	var r *Record
+	waitFor(t, 5*time.Second, "the cut-off run's record", func() bool {
+		r, _ = e.store.Latest(t.Context(), key)
+		return r != nil && r.Attempt == 1
+	})
+	if r.Outcome != syncer.Failed || r.Archived {
+		t.Fatalf("record = %s archived=%v; want failed, not archived", r.Outcome, r.Archived)
+	}
+	info, err := e.insp.GetTaskInfo(QueueCallouts, id)
+	if err != nil || info.State != asynq.TaskStatePending {
+		t.Fatalf("task after shutdown: %v %v; want pending (back in the queue)", info, err)
+	}
+}
