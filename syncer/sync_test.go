@@ -412,3 +412,18 @@ func TestCanonical(t *testing.T) {
 		t.Errorf("Limio resolves = %d; want 3 (none for a Zuora number)", n)
 	}
 }
+
+// A subscription whose account Zuora can't find is bad data, not a missing
+// subscription: a permanent failure, never a not_found outcome.
+func TestSyncAccountMissing(t *testing.T) {
+	t.Parallel()
+	b := setup(t, "in_sync")
+	b.z.fail = map[string]error{"account": notFound("zuora", "GET /v1/accounts/{key}")}
+	out, err := b.s.Sync(t.Context(), number, manual)
+	if err == nil || errors.Is(err, ErrNotFound) || errors.Is(err, upstream.ErrNotFound) || !IsPermanent(err) {
+		t.Fatalf("Sync error = %v; want permanent, not a not-found", err)
+	}
+	if out.Result == NotFound || b.writes() != 0 {
+		t.Fatalf("Sync = %+v with %d writes; want no not_found result, no writes", out, b.writes())
+	}
+}

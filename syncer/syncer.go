@@ -211,6 +211,11 @@ func (s *Syncer) read(ctx context.Context, key string) (*state, error) {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		acc, err := s.zuora.GetAccount(gctx, firstNonEmpty(zs.AccountNumber, zs.AccountID))
+		if errors.Is(err, upstream.ErrNotFound) {
+			// The subscription exists, its account doesn't: bad data, not a
+			// missing subscription (%v keeps it from reading as not found).
+			return Permanent(fmt.Errorf("zuora account %s of %s: %v", zs.AccountNumber, zs.SubscriptionNumber, err))
+		}
 		if err != nil {
 			return fmt.Errorf("zuora account %s: %w", zs.AccountNumber, err)
 		}
@@ -299,7 +304,6 @@ func zuoraErr(key string, err error) error {
 	return fmt.Errorf("zuora subscription %s: %w", key, err)
 }
 
-// looksZuora: Zuora subscription numbers are A-S00000271 by default.
 // Canonical is the Zuora subscription number behind key (a Zuora number, a
 // sub-… id or a Limio reference), so the worker locks a subscription under
 // one name whatever id a sync was requested with. An id Limio doesn't know
@@ -322,6 +326,7 @@ func (s *Syncer) Canonical(ctx context.Context, key string) (string, error) {
 	return key, nil
 }
 
+// looksZuora: Zuora subscription numbers are A-S00000271 by default.
 func looksZuora(key string) bool { return strings.HasPrefix(key, "A-S") }
 
 // zuoraNumber is the Zuora subscription a Limio subscription mirrors: data.zuora,

@@ -1,7 +1,7 @@
 package main
 
 import (
-	"fmt"
+	"errors"
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
@@ -24,7 +24,8 @@ func redisConn(c config.Redis) (asynq.RedisConnOpt, redis.UniversalClient, error
 	case c.URL != "":
 		opt, err := asynq.ParseRedisURI(c.URL)
 		if err != nil {
-			return nil, nil, fmt.Errorf("redis.url: %w", err)
+			// Not wrapped: the parser's message quotes the URL, password and all.
+			return nil, nil, errors.New("redis.url: not a valid redis:// or rediss:// URL")
 		}
 		return opt, opt.MakeRedisClient().(redis.UniversalClient), nil
 	default:
