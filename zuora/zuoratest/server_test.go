@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -247,23 +248,36 @@ func TestConcurrentUseIsSafe(t *testing.T) {
 	tok := token(t, s)
 	sub, _ := s.Subscription("A-S00000101")
 	var wg sync.WaitGroup
+	var bad atomic.Int32
 	for i := range 8 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for range 20 {
 				if i%2 == 0 {
-					_ = s.PutSubscription(sub)
+					if err := s.PutSubscription(sub); err != nil {
+						bad.Add(1)
+					}
 					continue
 				}
-				call(t, context.Background(), s, tok, "GET", "/v1/subscriptions/A-S00000101", "")
-				call(t, context.Background(), s, tok, "POST", "/v1/operations/billing-preview",
-					`{"accountNumber":"A00000101","targetDate":"2027-01-01"}`)
-				call(t, context.Background(), s, tok, "POST", "/v1/action/query", `{"queryString":"select Name from Subscription"}`)
+				for _, c := range [][3]string{
+					{"GET", "/v1/subscriptions/A-S00000101", ""},
+					{"POST", "/v1/operations/billing-preview", `{"accountNumber":"A00000101","targetDate":"2027-01-01"}`},
+					{"POST", "/v1/action/query", `{"queryString":"select Name from Subscription"}`},
+				} {
+					resp, body := call(t, context.Background(), s, tok, c[0], c[1], c[2])
+					if resp == nil || resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"success":true`) &&
+						!strings.Contains(string(body), `"done"`) {
+						bad.Add(1)
+					}
+				}
 			}
 		}()
 	}
 	wg.Wait()
+	if n := bad.Load(); n != 0 {
+		t.Fatalf("%d concurrent calls failed or answered badly", n)
+	}
 }
 
 func TestPreviewDates(t *testing.T) {
