@@ -174,6 +174,7 @@ type Enqueuer struct {
 	keys      keyspace
 	log       *zap.Logger
 	metrics   Metrics
+	claims    *claimer
 	published sync.Map // queue → time.Time of the last registration
 }
 
@@ -181,7 +182,8 @@ type Enqueuer struct {
 func NewEnqueuer(rdb redis.UniversalClient, client *asynq.Client, cfg EnqueueConfig, logger *zap.Logger, opts ...Option) *Enqueuer {
 	cfg = cfg.withDefaults()
 	o := applyOptions(opts)
-	return &Enqueuer{rdb: rdb, client: client, cfg: cfg, keys: keyspace{cfg.Prefix}, log: logger, metrics: o.metrics}
+	return &Enqueuer{rdb: rdb, client: client, cfg: cfg, keys: keyspace{cfg.Prefix}, log: logger, metrics: o.metrics,
+		claims: &claimer{rdb: rdb, keys: keyspace{cfg.Prefix}}}
 }
 
 // Enqueue asks for a sync of key. It returns Enqueued when it created the task,
@@ -197,8 +199,7 @@ func (e *Enqueuer) Enqueue(ctx context.Context, key string, trig syncer.Trigger,
 	if err != nil {
 		return "", "", err
 	}
-	v, err := claimScript.Run(ctx, e.rdb, []string{e.keys.epoch(key)}, "").Int64Slice()
-	c, err := parseClaim(key, v, err)
+	c, err := e.claims.claim(ctx, key)
 	if err != nil {
 		return "", "", err
 	}

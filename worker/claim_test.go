@@ -1,0 +1,76 @@
+package worker
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/zsync/zsync/internal/redistest"
+)
+
+// Concurrent claims share pipelines yet each is counted once, in order.
+func TestClaimerCountsEveryClaim(t *testing.T) {
+	t.Parallel()
+	rdb := redistest.Start(t).Client(t)
+	cl := &claimer{rdb: rdb, keys: keyspace{DefaultPrefix}}
+	const n = 1000
+	seen := make([]bool, n+1)
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			key := "A-X"
+			if i%2 == 1 {
+				key = "A-Y"
+			}
+			c, err := cl.claim(t.Context(), key)
+			if err != nil {
+				t.Errorf("claim: %v", err)
+				return
+			}
+			if key == "A-X" {
+				mu.Lock()
+				if c.callouts < 1 || c.callouts > n || seen[c.callouts] {
+					t.Errorf("count %d out of range or seen twice", c.callouts)
+				} else {
+					seen[c.callouts] = true
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	for _, key := range []string{"A-X", "A-Y"} {
+		if got, err := rdb.HGet(t.Context(), keyspace{DefaultPrefix}.epoch(key), "n").Int(); err != nil || got != n/2 {
+			t.Errorf("%s counted %d claims (err %v); want %d", key, got, err, n/2)
+		}
+	}
+}
+
+// With Redis gone every waiting claim gets an error; none hangs.
+func TestClaimerFailsWhenRedisIsDown(t *testing.T) {
+	t.Parallel()
+	rs := redistest.Start(t)
+	rdb := rs.Client(t)
+	cl := &claimer{rdb: rdb, keys: keyspace{DefaultPrefix}}
+	rs.Stop()
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := cl.claim(ctx, "A-X"); err == nil {
+				t.Error("claim succeeded with Redis down")
+			}
+		}()
+	}
+	wg.Wait()
+	if ctx.Err() != nil {
+		t.Fatal("claims hung instead of failing")
+	}
+}
