@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -125,12 +126,17 @@ func (c *Client) send(ctx context.Context, req Request, payload []byte) (int, re
 	if c.Prepare != nil {
 		c.Prepare(hreq)
 	}
+	// The limiter's slot covers the exchange with the API, not our parsing
+	// of the answer: it is handed back as soon as the body is read.
+	free := func() {}
 	if c.Limiter != nil {
 		release, err := c.Limiter.Acquire(ctx)
 		if err != nil {
 			return 0, response{}, tok, err
 		}
-		defer release()
+		var once sync.Once
+		free = func() { once.Do(release) }
+		defer free()
 	}
 
 	start := c.now()
@@ -145,6 +151,7 @@ func (c *Client) send(ctx context.Context, req Request, payload []byte) (int, re
 		max = DefaultMaxBody
 	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, max+1))
+	free()
 	c.observe(req.Op, resp.StatusCode, start)
 	if err != nil {
 		return 0, response{}, tok, transportError(ctx, c.API, req.Op, err)
