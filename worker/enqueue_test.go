@@ -162,3 +162,38 @@ func TestQueueRegisteredAgainAfterDataLoss(t *testing.T) {
 		t.Fatalf("queue %s not registered again after data loss (err %v)", QueueBulk, err)
 	}
 }
+
+// An archived task that still holds its subscription's epoch (its worker died
+// on its last attempts) would swallow every later callout; the sweep's
+// safety net closes the epoch.
+func TestReleaseArchivedClosesHeldEpochs(t *testing.T) {
+	t.Parallel()
+	rs := redistest.Start(t)
+	rdb := rs.Client(t)
+	ctx := t.Context()
+	enq := NewEnqueuer(rdb, asynq.NewClientFromRedisClient(rdb), EnqueueConfig{}, zap.NewNop())
+	insp := asynq.NewInspector(asynq.RedisClientOpt{Addr: rs.Addr, DB: rs.DB})
+	t.Cleanup(func() { _ = insp.Close() })
+	trig := syncer.Trigger{Source: syncer.SourceCallout}
+
+	_, id, err := enq.Enqueue(ctx, "A-D1", trig, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := insp.ArchiveTask(QueueCallouts, id); err != nil { // as the recoverer would, without the handler
+		t.Fatal(err)
+	}
+	if st, _, _ := enq.Enqueue(ctx, "A-D1", trig, ""); st != Coalesced {
+		t.Fatalf("before the release a callout is %s; the dead task should be holding the epoch", st)
+	}
+	n, err := releaseArchived(ctx, rdb, keyspace{DefaultPrefix}, QueueCallouts, QueueBulk)
+	if err != nil || n != 1 {
+		t.Fatalf("releaseArchived = %d, %v; want 1 epoch closed", n, err)
+	}
+	if st, newID, _ := enq.Enqueue(ctx, "A-D1", trig, ""); st != Enqueued || newID == id {
+		t.Fatalf("after the release a callout is %s (%s); want a new task", st, newID)
+	}
+	if n, _ := releaseArchived(ctx, rdb, keyspace{DefaultPrefix}, QueueCallouts, QueueBulk); n != 0 {
+		t.Fatalf("second release closed %d epochs; want 0 (already closed)", n)
+	}
+}

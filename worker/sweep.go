@@ -236,6 +236,11 @@ func (s *Sweeper) ProcessTask(ctx context.Context, _ *asynq.Task) error {
 	}
 
 	sctx, stop := l.keep(ctx)
+	if n, err := releaseArchived(sctx, s.rdb, s.keys, QueueCallouts, QueueBulk); err != nil {
+		s.log.Warn("sweep: release the epochs of archived tasks", zap.Error(err))
+	} else if n > 0 {
+		s.log.Warn("sweep: archived tasks held their subscriptions' epochs; released", zap.Int("tasks", n))
+	}
 	enq, coal, err := s.sweep(sctx, since)
 	if cause := context.Cause(sctx); err != nil && errors.Is(cause, ErrLockLost) {
 		err = fmt.Errorf("%w: %w", err, cause)
