@@ -276,35 +276,36 @@ func withSuccess(w http.ResponseWriter, raw map[string]json.RawMessage) {
 }
 
 func (s *Server) getSubscription(w http.ResponseWriter, r *http.Request) {
-	key := r.PathValue("key")
-	s.mu.Lock()
-	rec := s.subs[key]
-	if rec == nil {
-		rec = s.subs[s.subIDs[key]]
-	}
-	var raw map[string]json.RawMessage
-	if rec != nil {
-		raw = rec.raw
-	}
-	s.mu.Unlock()
-	if raw == nil {
-		s.writeNotFound(w, key)
-		return
-	}
-	withSuccess(w, raw)
+	s.getByKey(w, r.PathValue("key"), func(key string) map[string]json.RawMessage {
+		rec := s.subs[key]
+		if rec == nil {
+			rec = s.subs[s.subIDs[key]]
+		}
+		if rec == nil {
+			return nil
+		}
+		return rec.raw
+	})
 }
 
 func (s *Server) getAccount(w http.ResponseWriter, r *http.Request) {
-	key := r.PathValue("key")
+	s.getByKey(w, r.PathValue("key"), func(key string) map[string]json.RawMessage {
+		rec := s.accounts[key]
+		if rec == nil {
+			rec = s.accounts[s.accountIDs[key]]
+		}
+		if rec == nil {
+			return nil
+		}
+		return rec.raw
+	})
+}
+
+// getByKey answers a GET-by-key with what find (called under the lock) holds
+// for key: the stored object, or not found in the configured style.
+func (s *Server) getByKey(w http.ResponseWriter, key string, find func(string) map[string]json.RawMessage) {
 	s.mu.Lock()
-	rec := s.accounts[key]
-	if rec == nil {
-		rec = s.accounts[s.accountIDs[key]]
-	}
-	var raw map[string]json.RawMessage
-	if rec != nil {
-		raw = rec.raw
-	}
+	raw := find(key)
 	s.mu.Unlock()
 	if raw == nil {
 		s.writeNotFound(w, key)
