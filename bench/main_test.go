@@ -14,7 +14,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
+
+	"github.com/zsync/zsync/internal/logging"
 )
 
 // Every scenario adds rows to one table, printed once after the benchmarks
@@ -115,16 +116,16 @@ func machine() string {
 // /dev/null: the encoding and the write cost what they cost in production.
 func prodLogger(b testing.TB) *zap.Logger {
 	b.Helper()
-	zc := zap.NewProductionConfig()
-	zc.EncoderConfig.TimeKey = "ts"
-	zc.EncoderConfig.EncodeTime = zapcore.ISO8601TimeEncoder
-	zc.DisableStacktrace = true
-	zc.OutputPaths = []string{os.DevNull}
-	zc.ErrorOutputPaths = []string{"stderr"}
-	log, err := zc.Build()
+	devNull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
 	if err != nil {
 		b.Fatal(err)
 	}
+	b.Cleanup(func() { _ = devNull.Close() })
+	log, err := logging.New("info", "json", devNull) // exactly what zsync serve and work build
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = log.Sync() })
 	return log
 }
 
