@@ -185,8 +185,8 @@ func TestWorkerSeriesFollowRealEvents(t *testing.T) {
 		`zsync_enqueues_total{queue="callouts",status="coalesced"}`:                                              1,
 		`zsync_syncs_total{outcome="updated",queue="callouts"}`:                                                  2,
 		`zsync_syncs_total{outcome="unchanged",queue="callouts"}`:                                                1,
-		`zsync_syncs_total{outcome="failed",queue="callouts"}`:                                                   1, // the throttled attempt
-		`zsync_sync_duration_seconds_count{queue="callouts"}`:                                                    4,
+		`zsync_syncs_total{outcome="failed",queue="callouts"}`:                                                   0, // a throttled attempt is a wait, not an outcome
+		`zsync_sync_duration_seconds_count{queue="callouts"}`:                                                    3,
 		`zsync_upstream_throttled_total{api="zuora"}`:                                                            1,
 		`zsync_event_to_sync_seconds_count{source="callout"}`:                                                    2,
 		`zsync_upstream_requests_total{api="zuora",op="GET /v1/subscriptions/{key}",status="404"}`:               1,

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/zsync/zsync/internal/upstream"
 	"github.com/zsync/zsync/syncer"
 )
 
@@ -181,6 +182,13 @@ func (h *handler) finish(ctx context.Context, t *asynq.Task, run *taskRun, start
 			zap.String("task_id", taskID), zap.String("successor", run.handedOff), zap.Error(err))
 		return
 	}
+	if err != nil && classify(err) == classThrottled {
+		// Waiting for the upstream limit is not an outcome: the next
+		// attempt records one (throttles are counted by the metrics).
+		h.log.Debug("upstream limit; task put back", zap.String("subscription", run.key),
+			zap.String("task_id", taskID), zap.Duration("retry_after", upstream.RetryAfter(err)), zap.Error(err))
+		return
+	}
 
 	out := run.outcome
 	rec := Record{
@@ -213,9 +221,6 @@ func (h *handler) finish(ctx context.Context, t *asynq.Task, run *taskRun, start
 		rec.Outcome, rec.Error, level = syncer.NotFound, err.Error(), zapcore.WarnLevel
 	default:
 		rec.Outcome, rec.Error, level = syncer.Failed, err.Error(), zapcore.WarnLevel
-		if class == classThrottled {
-			level = zapcore.InfoLevel
-		}
 	}
 	// asynq cancels a run's context when it stops (shutdown) or loses the
 	// task's lease, and runs the task again: neither archived nor over.
