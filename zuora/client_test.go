@@ -171,6 +171,24 @@ func TestHeadersAndObserver(t *testing.T) {
 	}
 }
 
+// A failed call names the track id it was sent with, for both sides' logs.
+func TestErrorCarriesTrackID(t *testing.T) {
+	t.Parallel()
+	rec := &recorder{}
+	_, c := setup(t, nil, zuora.WithHTTPClient(&http.Client{Transport: rec}))
+	_, err := c.GetSubscription(context.Background(), "A-S09999999")
+	var ue *upstream.Error
+	if !errors.As(err, &ue) {
+		t.Fatalf("err = %v; want *upstream.Error", err)
+	}
+	rec.mu.Lock()
+	sent := rec.headers[len(rec.headers)-1].Get("Zuora-Track-Id")
+	rec.mu.Unlock()
+	if ue.TrackID == "" || ue.TrackID != sent || !strings.Contains(err.Error(), sent) {
+		t.Errorf("error %v: track id %q; sent %q", err, ue.TrackID, sent)
+	}
+}
+
 func TestTokenCachedAndRefreshed(t *testing.T) {
 	t.Parallel()
 	var mu sync.Mutex

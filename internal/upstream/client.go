@@ -183,6 +183,7 @@ func (c *Client) send(ctx context.Context, req Request, payload []byte) (int, re
 		if apiErr.RequestID == "" {
 			apiErr.RequestID = r.requestID
 		}
+		apiErr.TrackID = hreq.Header.Get("Zuora-Track-Id")
 		if apiErr.RetryAfter == 0 {
 			apiErr.RetryAfter = retryAfter
 		}

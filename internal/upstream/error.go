@@ -55,6 +55,7 @@ type Error struct {
 	Code       string        // the API's own error code, when it sent one
 	Message    string        // the API's message, or a description of the failure
 	RequestID  string        // the API's request id, for support tickets
+	TrackID    string        // the id zsync sent (Zuora-Track-Id), to find the call in both sides' logs
 	RetryAfter time.Duration // from a Retry-After header, when sent
 	Kind       Kind
 	Err        error // the underlying transport or decode error, if any
@@ -78,6 +79,9 @@ func (e *Error) Error() string {
 	}
 	if e.RequestID != "" {
 		s += " (request " + e.RequestID + ")"
+	}
+	if e.TrackID != "" {
+		s += " (track " + e.TrackID + ")"
 	}
 	return s
 }
