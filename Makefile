@@ -12,8 +12,8 @@ help: ## list targets
 build: ## build bin/zsync
 	$(GO) build -o $(BIN) ./cmd/zsync
 
-run: ## run everything in one process on embedded defaults (zsync dev)
-	$(GO) run ./cmd/zsync dev
+run: ## run everything in one process on embedded defaults (zsync dev; ARGS="--http-addr 127.0.0.1:9080" to move it)
+	$(GO) run ./cmd/zsync dev $(ARGS)
 
 test: vet ## vet, then every test with the race detector (needs redis-server on PATH or REDIS_ADDR)
 	$(GO) test $(TEST_FLAGS) $(PKGS)
