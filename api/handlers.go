@@ -80,7 +80,7 @@ func readBody(r *http.Request) ([]byte, error) {
 // (optional) only adds the trigger details.
 func (s *server) calloutByPath(c echo.Context) error {
 	id := c.Param("*")
-	if _, err := validateID(id); err != nil {
+	if err := validateID(id); err != nil {
 		return errStatus(http.StatusBadRequest, err.Error())
 	}
 	co, err := s.parseBody(c)
@@ -99,7 +99,7 @@ func (s *server) calloutByBody(c echo.Context) error {
 	if co.Subscription == "" {
 		return errStatus(http.StatusBadRequest, "no subscription in body: send subscriptionNumber (or subscriptionName)")
 	}
-	if _, err := validateID(co.Subscription); err != nil {
+	if err := validateID(co.Subscription); err != nil {
 		return errStatus(http.StatusBadRequest, err.Error())
 	}
 	return s.callout(c, co.Subscription, co)
@@ -183,7 +183,7 @@ func normalizeValue(s string) string { return strings.ToLower(strings.TrimSpace(
 // operatorID validates the :id of an operator route.
 func operatorID(c echo.Context) (string, error) {
 	id := c.Param("id")
-	if _, err := validateID(id); err != nil {
+	if err := validateID(id); err != nil {
 		return "", errStatus(http.StatusBadRequest, err.Error())
 	}
 	c.Set(ctxSubscription, id)

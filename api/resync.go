@@ -104,7 +104,7 @@ func parseResync(body []byte) (ResyncSelection, error) {
 		}
 		var bad []string
 		for _, id := range r.IDs {
-			if _, err := validateID(id); err != nil {
+			if err := validateID(id); err != nil {
 				bad = append(bad, fmt.Sprintf("%q", truncate(id, 70)))
 			}
 		}

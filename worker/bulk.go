@@ -155,24 +155,36 @@ func ZuoraSource(z SubscriptionQuerier, q zuora.SubscriptionQuery) IDSource {
 	}
 }
 
-// The patterns the ingress accepts (api/ids.go). The worker can't import api
-// (api imports worker), so they are repeated here, and only here.
+// Subscription keys. They reach log lines, Redis keys and the URLs the
+// clients build, so every entry point (the ingress, bulk re-sync, the CLI)
+// checks them with ValidID first.
 var (
-	bulkZuoraNumberRE = regexp.MustCompile(`^[A-Z][A-Z0-9]*(?:-[A-Z0-9]+)+$`) // and ending in a digit
-	bulkLimioIDRE     = regexp.MustCompile(`^sub-[0-9a-zA-Z]{8,64}$`)
-	bulkLimioRefRE    = regexp.MustCompile(`^[A-Z0-9]{12}$`)
-	jobIDRE           = regexp.MustCompile(`^rs-[0-9]{8}T[0-9]{6}-[0-9a-f]{8}$`)
+	// Zuora's default subscription number is A-S plus digits. Tenants can
+	// change the prefix in their numbering settings, so accept uppercase
+	// alphanumeric groups joined by single hyphens, starting with a letter,
+	// with at least one hyphen and ending in a digit: A-S00000271,
+	// SUB-000123, GB-S00001234. Lowercase, dots, slashes, '%' and anything
+	// non-ASCII are refused, so the id is safe as a URL path segment.
+	zuoraNumberRE = regexp.MustCompile(`^[A-Z][A-Z0-9]*(?:-[A-Z0-9]+)+$`)
+	limioIDRE     = regexp.MustCompile(`^sub-[0-9a-zA-Z]{8,64}$`)
+	// Limio's 12-character reference; Limio also sends it to Zuora as the
+	// subscription number of the subscriptions it creates.
+	limioRefRE = regexp.MustCompile(`^[A-Z0-9]{12}$`)
+	jobIDRE    = regexp.MustCompile(`^rs-[0-9]{8}T[0-9]{6}-[0-9a-f]{8}$`)
 )
 
-// ValidID reports whether id is a subscription id the ingress would accept: a
-// Zuora subscription number (A-S00000271), a Limio id (sub-…) or a Limio
-// reference (12 characters A-Z0-9), at most 64 characters.
+// MaxIDLen is the longest subscription key accepted.
+const MaxIDLen = 64
+
+// ValidID reports whether id is a subscription key zsync accepts: a Zuora
+// subscription number (A-S00000271), a Limio id (sub-…) or a Limio reference
+// (12 characters A-Z0-9), at most MaxIDLen characters.
 func ValidID(id string) bool {
-	if id == "" || len(id) > 64 {
+	if id == "" || len(id) > MaxIDLen {
 		return false
 	}
-	return bulkLimioIDRE.MatchString(id) || bulkLimioRefRE.MatchString(id) ||
-		(bulkZuoraNumberRE.MatchString(id) && id[len(id)-1] >= '0' && id[len(id)-1] <= '9')
+	return limioIDRE.MatchString(id) || limioRefRE.MatchString(id) ||
+		(zuoraNumberRE.MatchString(id) && id[len(id)-1] >= '0' && id[len(id)-1] <= '9')
 }
 
 // ValidJobID reports whether id has the form of a job id (rs-<time>-<rand>).
