@@ -121,19 +121,9 @@ func (s *server) operatorAuth(next echo.HandlerFunc) echo.HandlerFunc {
 		r := c.Request()
 		browser := true
 		if !s.cfg.AuthDisabled {
-			ok := false
-			if tok, found := bearerToken(r); found {
-				ok = s.cfg.OperatorToken != "" && secretEqual(tok, s.cfg.OperatorToken)
-				browser = false
-			} else if s.cfg.OperatorUsername != "" {
-				_, ok = basicMatches(r, s.cfg.OperatorUsername, s.cfg.OperatorPassword)
-			}
-			if !ok {
-				if s.cfg.OperatorUsername != "" {
-					c.Response().Header().Set(echo.HeaderWWWAuthenticate, operatorRealm)
-				} else {
-					c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="zsync operator"`)
-				}
+			var ok bool
+			if ok, browser = operatorAllowed(s.cfg, r); !ok {
+				c.Response().Header().Set(echo.HeaderWWWAuthenticate, operatorChallenge(s.cfg))
 				return errStatus(http.StatusUnauthorized, "unauthorized")
 			}
 		}
@@ -144,6 +134,48 @@ func (s *server) operatorAuth(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		return next(c)
 	}
+}
+
+// operatorAllowed checks the operator credentials of r: the bearer token, or
+// Basic username and password. browser is false for a bearer token, which a
+// browser never sends on its own.
+func operatorAllowed(cfg Config, r *http.Request) (ok, browser bool) {
+	if tok, found := bearerToken(r); found {
+		return cfg.OperatorToken != "" && secretEqual(tok, cfg.OperatorToken), false
+	}
+	if cfg.OperatorUsername != "" {
+		_, ok = basicMatches(r, cfg.OperatorUsername, cfg.OperatorPassword)
+	}
+	return ok, true
+}
+
+func operatorChallenge(cfg Config) string {
+	if cfg.OperatorUsername != "" {
+		return operatorRealm
+	}
+	return `Bearer realm="zsync operator"`
+}
+
+// MetricsOnly serves h at GET /metrics, to the operator credentials and
+// nothing else: the listener of a process that has no ingress (zsync work).
+func MetricsOnly(cfg Config, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/metrics" {
+			http.NotFound(w, r)
+			return
+		}
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		if ok, _ := operatorAllowed(cfg, r); !ok && !cfg.AuthDisabled {
+			w.Header().Set(echo.HeaderWWWAuthenticate, operatorChallenge(cfg))
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 func bearerToken(r *http.Request) (string, bool) {

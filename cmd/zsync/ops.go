@@ -2,9 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/subtle"
-	"net/http"
-	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -61,42 +58,6 @@ type countedOutcomes struct {
 func (o countedOutcomes) RecordSkipped(ctx context.Context, key string, trig syncer.Trigger) error {
 	o.m.Enqueue(worker.QueueCallouts, worker.SkippedStatus)
 	return o.Outcomes.RecordSkipped(ctx, key, trig)
-}
-
-// operatorOnly serves h at GET /metrics only, to the operator credentials
-// (the ingress's rules: a bearer token, or Basic username and password).
-// It is the work process's metrics listener; nothing else is exposed there.
-func operatorOnly(op config.Operator, h http.Handler) http.Handler {
-	eq := func(got, want string) bool {
-		return want != "" && subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
-	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/metrics" {
-			http.NotFound(w, r)
-			return
-		}
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			w.Header().Set("Allow", "GET, HEAD")
-			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-			return
-		}
-		ok := false
-		if scheme, tok, found := strings.Cut(r.Header.Get("Authorization"), " "); found && strings.EqualFold(scheme, "Bearer") {
-			ok = eq(strings.TrimSpace(tok), op.Token)
-		} else if u, p, found := r.BasicAuth(); found {
-			ok = eq(u, op.Username) && eq(p, op.Password)
-		}
-		if !ok {
-			if op.Username != "" {
-				w.Header().Set("WWW-Authenticate", `Basic realm="zsync operator"`)
-			} else {
-				w.Header().Set("WWW-Authenticate", `Bearer realm="zsync operator"`)
-			}
-			http.Error(w, "unauthorized", http.StatusUnauthorized)
-			return
-		}
-		h.ServeHTTP(w, r)
-	})
 }
 
 func sweepConfig(c *config.Config) worker.SweepConfig {

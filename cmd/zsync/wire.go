@@ -198,7 +198,7 @@ func runWorker(ctx context.Context, c *config.Config, redisOpt asynq.RedisConnOp
 		}
 		log.Info("worker metrics listening", zap.String("addr", l.Addr().String()))
 		metricsDone = make(chan error, 1)
-		go func() { metricsDone <- serveHTTP(ctx, l, operatorOnly(c.Operator, m.Handler()), 5*time.Second) }()
+		go func() { metricsDone <- serveHTTP(ctx, l, api.MetricsOnly(apiConfig(c), m.Handler()), 5*time.Second) }()
 	}
 	if err := ws.Start(); err != nil {
 		return fmt.Errorf("worker: %w", err)
