@@ -74,3 +74,45 @@ func TestClaimerFailsWhenRedisIsDown(t *testing.T) {
 		t.Fatal("claims hung instead of failing")
 	}
 }
+
+// The claimer's transaction answers what claimScript (the bulk path's claim)
+// answers, through advances: the same epoch, the same count, and the time
+// since the last sync started (none before the first).
+func TestClaimerAgreesWithClaimScript(t *testing.T) {
+	t.Parallel()
+	rdb := redistest.Start(t).Client(t)
+	k := keyspace{DefaultPrefix}
+	cl := &claimer{rdb: rdb, keys: k}
+	ctx := t.Context()
+	for step := range 6 {
+		for range step + 1 {
+			got, err := cl.claim(ctx, "A-TX")
+			if err != nil {
+				t.Fatal(err)
+			}
+			v, err := claimScript.Run(ctx, rdb, []string{k.epoch("A-SCRIPT")}, "").Int64Slice()
+			want, err := parseClaim("A-SCRIPT", v, err)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.epoch != want.epoch || got.callouts != want.callouts {
+				t.Fatalf("step %d: claimer %+v, script %+v", step, got, want)
+			}
+			if (got.since < 0) != (want.since < 0) || got.since > want.since+50*time.Millisecond || want.since > got.since+50*time.Millisecond {
+				t.Fatalf("step %d: since: claimer %v, script %v", step, got.since, want.since)
+			}
+			if step == 0 && got.since >= 0 {
+				t.Fatalf("a key never synced has since %v; want none", got.since)
+			}
+		}
+		for _, key := range []string{"A-TX", "A-SCRIPT"} {
+			if _, err := runAdvance(ctx, rdb, k, key, int64(step), false); err != nil {
+				t.Fatal(err)
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if c, _ := cl.claim(ctx, "A-TX"); c.epoch != 6 || c.since < 20*time.Millisecond {
+		t.Fatalf("after 6 advances: %+v; want epoch 6, since ≥ 20ms", c)
+	}
+}
