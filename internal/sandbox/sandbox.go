@@ -4,6 +4,8 @@
 package sandbox
 
 import (
+	"bytes"
+	"context"
 	crand "crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -181,9 +183,20 @@ func (b *Base) Wrap(next http.Handler) http.Handler {
 		}
 		f := b.match(r)
 		if f != nil && f.LatencyMS > 0 {
-			select {
-			case <-time.After(time.Duration(f.LatencyMS) * time.Millisecond):
-			case <-r.Context().Done():
+			// The answer leaves LatencyMS after the request arrived: the
+			// handler's own work counts toward it, as a real API's latency
+			// includes its work, so a 50 ms fault makes a 50 ms call.
+			deadline := time.Now().Add(time.Duration(f.LatencyMS) * time.Millisecond)
+			if f.Status == 0 {
+				rec := &recorder{header: http.Header{}, status: http.StatusOK}
+				next.ServeHTTP(rec, r)
+				if !sleepUntil(r.Context(), deadline) {
+					return
+				}
+				rec.copyTo(w)
+				return
+			}
+			if !sleepUntil(r.Context(), deadline) {
 				return
 			}
 		}
@@ -294,4 +307,45 @@ func DecodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 		return false
 	}
 	return true
+}
+
+// sleepUntil waits until t; false if ctx ended first.
+func sleepUntil(ctx context.Context, t time.Time) bool {
+	timer := time.NewTimer(time.Until(t))
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// recorder holds a handler's answer until the injected latency has passed.
+type recorder struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+	wrote  bool
+}
+
+func (r *recorder) Header() http.Header { return r.header }
+
+func (r *recorder) WriteHeader(code int) {
+	if !r.wrote {
+		r.status, r.wrote = code, true
+	}
+}
+
+func (r *recorder) Write(p []byte) (int, error) {
+	r.wrote = true
+	return r.body.Write(p)
+}
+
+func (r *recorder) copyTo(w http.ResponseWriter) {
+	for k, v := range r.header {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(r.status)
+	_, _ = w.Write(r.body.Bytes())
 }

@@ -115,3 +115,35 @@ func TestFaultsCountAndClear(t *testing.T) {
 		t.Fatalf("bad fault accepted: %d", resp.StatusCode)
 	}
 }
+
+// A latency fault sets how long a call takes, the handler's own work
+// included: the answer (status, headers, body as the handler wrote them)
+// leaves LatencyMS after the request arrived, not LatencyMS plus the work.
+func TestLatencyIncludesTheHandlersWork(t *testing.T) {
+	t.Parallel()
+	b := NewBase("", "")
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/slow", func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(60 * time.Millisecond)
+		w.Header().Set("X-Work", "done")
+		WriteJSON(w, http.StatusCreated, map[string]string{"ok": "yes"})
+	})
+	srv := httptest.NewServer(b.Wrap(mux))
+	t.Cleanup(srv.Close)
+	b.AddFault(Fault{Path: "/v1/", LatencyMS: 100})
+	start := time.Now()
+	resp, err := http.Get(srv.URL + "/v1/slow")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var body map[string]string
+	_ = json.NewDecoder(resp.Body).Decode(&body)
+	resp.Body.Close()
+	took := time.Since(start)
+	if took < 100*time.Millisecond || took >= 155*time.Millisecond {
+		t.Fatalf("call took %v; want 100 ms (the 60 ms of work inside it), not 160 ms", took)
+	}
+	if resp.StatusCode != http.StatusCreated || resp.Header.Get("X-Work") != "done" || body["ok"] != "yes" {
+		t.Fatalf("answer not passed through: %d %v %v", resp.StatusCode, resp.Header, body)
+	}
+}
