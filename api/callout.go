@@ -9,8 +9,8 @@ import (
 	"mime"
 	"net/url"
 	"sort"
-	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // Callout is what zsync reads from a callout body. The body decides whether
@@ -127,27 +127,32 @@ func bodyKind(contentType string, body []byte) (string, error) {
 // string, but a hand-written template may use numbers or booleans: those are
 // kept as their JSON text. Nested objects and arrays are ignored.
 func jsonParams(body []byte) (map[string]string, error) {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	var obj map[string]any
-	if err := dec.Decode(&obj); err != nil {
+	// RawMessage values: only the scalars are decoded, and a nested object
+	// costs a scan, not a tree of interfaces. Unmarshal also refuses data
+	// after the object.
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(body, &obj); err != nil {
 		return nil, fmt.Errorf("%w: json: %v", errMalformed, err)
 	}
 	if obj == nil {
 		return nil, fmt.Errorf("%w: json: want an object", errMalformed)
 	}
-	if dec.More() {
-		return nil, fmt.Errorf("%w: json: data after the object", errMalformed)
-	}
 	out := make(map[string]string, len(obj))
 	for k, v := range obj {
-		switch v := v.(type) {
-		case string:
-			out[k] = v
-		case json.Number:
-			out[k] = v.String()
-		case bool:
-			out[k] = strconv.FormatBool(v)
+		switch v[0] {
+		case '"':
+			if raw := v[1 : len(v)-1]; bytes.IndexByte(raw, '\\') < 0 && utf8.Valid(raw) {
+				out[k] = string(raw) // no escapes, valid UTF-8: the text is the value
+				continue
+			}
+			var str string
+			if err := json.Unmarshal(v, &str); err == nil {
+				out[k] = str
+			}
+		case 't', 'f':
+			out[k] = string(v) // true, false
+		case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
+			out[k] = string(v) // a number, as its JSON text
 		}
 	}
 	return out, nil
