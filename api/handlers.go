@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -132,6 +133,7 @@ func (s *server) callout(c echo.Context, key string, co Callout) error {
 		OrderSource:     co.OrderSource,
 		InitiatedSource: co.InitiatedSource,
 		NotificationID:  truncate(c.Request().Header.Get(headerNotificationID), 128),
+		Received:        time.Now().UTC(), // where the event-to-sync lag starts
 	}
 	if reason := s.loopReason(co); reason != "" {
 		if err := s.deps.Outcomes.RecordSkipped(ctx, key, trig); err != nil {
@@ -196,7 +198,7 @@ func (s *server) manualSync(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.enqueue(c, id, syncer.Trigger{Source: syncer.SourceManual})
+	return s.enqueue(c, id, syncer.Trigger{Source: syncer.SourceManual, Received: time.Now().UTC()})
 }
 
 type statusResponse struct {

@@ -504,6 +504,7 @@ func TestCalloutBodies(t *testing.T) {
 			if len(calls) != 1 {
 				t.Fatalf("enqueued %d; want 1", len(calls))
 			}
+			calls[0].Trig.Received = time.Time{} // TestTriggersStampedWhenReceived checks it
 			if calls[0].Key != tt.wantKey || calls[0].Trig != tt.wantTrig || calls[0].Queue != worker.QueueCallouts {
 				t.Fatalf("Enqueue(%q, %+v, %q); want (%q, %+v, callouts)", calls[0].Key, calls[0].Trig, calls[0].Queue, tt.wantKey, tt.wantTrig)
 			}
@@ -807,6 +808,9 @@ func TestOperatorEndpoints(t *testing.T) {
 			t.Fatalf("body = %s", rec.Body.String())
 		}
 		calls := b.enq.Calls()
+		if len(calls) == 1 {
+			calls[0].Trig.Received = time.Time{} // TestTriggersStampedWhenReceived checks it
+		}
 		if len(calls) != 1 || calls[0].Trig != (syncer.Trigger{Source: syncer.SourceManual}) || calls[0].Queue != worker.QueueCallouts {
 			t.Fatalf("enqueued %+v", calls)
 		}
@@ -946,4 +950,25 @@ func TestUnknownRouteIsJSON404(t *testing.T) {
 	b := setup(t, baseConfig())
 	wantError(t, b.do(t, req{method: http.MethodGet, path: "/nope"}), http.StatusNotFound)
 	wantError(t, b.do(t, req{method: http.MethodGet, path: limioPath + "A-S1"}), http.StatusMethodNotAllowed)
+}
+
+// The ingress stamps every trigger it hands on with the time it took the
+// request: the event-to-sync lag metric starts there.
+func TestTriggersStampedWhenReceived(t *testing.T) {
+	t.Parallel()
+	b := setup(t, baseConfig())
+	before := time.Now()
+	wantStatus(t, b.do(t, callout(limioPath+"A-S1", "", "")), http.StatusOK)
+	wantStatus(t, b.do(t, callout(limioPath+"A-S2", "application/json", `{"Source__c":"shop"}`)), http.StatusOK)
+	wantStatus(t, b.do(t, req{method: http.MethodPost, path: "/v1/subscriptions/A-S3/sync", bearer: opToken}), http.StatusAccepted)
+	after := time.Now()
+	calls := append(b.enq.Calls(), b.out.Skipped()...)
+	if len(calls) != 3 {
+		t.Fatalf("%d triggers handed on; want 3 (2 enqueued, 1 skipped)", len(calls))
+	}
+	for _, c := range calls {
+		if r := c.Trig.Received; r.Before(before) || r.After(after) || r.Location() != time.UTC {
+			t.Errorf("%s (%s): Received = %v; want a UTC time within the request", c.Key, c.Trig.Source, r)
+		}
+	}
 }

@@ -89,7 +89,7 @@ func runDev(ctx context.Context, out io.Writer, c *config.Config, log *zap.Logge
 	if err != nil {
 		return err
 	}
-	in, err := newIngress(c, redisOpt, rdb, s, log, ingressMetrics(m, rdb, log))
+	in, err := newIngress(c, redisOpt, rdb, s, m, log)
 	if err != nil {
 		return err
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
@@ -16,38 +15,6 @@ import (
 )
 
 // Operations wiring: metrics for the ingress and the worker, and the sweep.
-
-// ingressMetrics is a newIngress option: /metrics (with asynq's queue
-// series: the ingress is the one exporter of those), callouts counted by what
-// became of them, and the received time the event-to-sync lag starts from.
-func ingressMetrics(m *metrics.Metrics, rdb redis.UniversalClient, log *zap.Logger) func(*api.Deps) {
-	return func(d *api.Deps) {
-		if err := m.WatchQueues(asynq.NewInspectorFromRedisClient(rdb)); err != nil {
-			log.Warn("asynq queue metrics unavailable", zap.Error(err))
-		}
-		d.Metrics = m.Handler()
-		d.Enqueuer = stampedEnqueuer{next: d.Enqueuer, m: m}
-		d.Outcomes = countedOutcomes{Outcomes: d.Outcomes, m: m}
-	}
-}
-
-// stampedEnqueuer sets Trigger.Received (once, at the ingress) and counts
-// enqueued and coalesced requests.
-type stampedEnqueuer struct {
-	next api.Enqueuer
-	m    *metrics.Metrics
-}
-
-func (e stampedEnqueuer) Enqueue(ctx context.Context, key string, trig syncer.Trigger, queue string) (worker.EnqueueStatus, string, error) {
-	if trig.Received.IsZero() {
-		trig.Received = time.Now().UTC()
-	}
-	st, id, err := e.next.Enqueue(ctx, key, trig, queue)
-	if err == nil {
-		e.m.Enqueue(queue, st)
-	}
-	return st, id, err
-}
 
 // countedOutcomes counts the callouts the ingress loop guard skipped.
 type countedOutcomes struct {

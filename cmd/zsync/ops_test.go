@@ -265,7 +265,7 @@ func TestMonitorServesUIAndRerunsThroughTheHandler(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	in, err := newIngress(c, redisOpt, rdb, syn, log, ingressMetrics(m, rdb, log))
+	in, err := newIngress(c, redisOpt, rdb, syn, m, log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -124,13 +124,19 @@ type ingress struct {
 }
 
 // newIngress builds the echo ingress on rdb. planner may be nil (no upstream
-// configured): /plan then answers 501. opts add optional dependencies.
-func newIngress(c *config.Config, redisOpt asynq.RedisConnOpt, rdb redis.UniversalClient, planner api.Planner, log *zap.Logger,
-	opts ...func(*api.Deps)) (*ingress, error) {
+// configured): /plan then answers 501. With m, the ingress serves /metrics
+// (asynq's queue series too: the ingress is the one exporter of those) and
+// counts callouts by what became of them. opts add optional dependencies.
+func newIngress(c *config.Config, redisOpt asynq.RedisConnOpt, rdb redis.UniversalClient, planner api.Planner,
+	m *metrics.Metrics, log *zap.Logger, opts ...func(*api.Deps)) (*ingress, error) {
 	wc := workerConfig(c)
+	var enqOpts []worker.Option
+	if m != nil {
+		enqOpts = append(enqOpts, worker.WithMetrics(m))
+	}
 	client := asynq.NewClientFromRedisClient(rdb)
-	enq := worker.NewEnqueuer(rdb, client, wc.EnqueueConfig(), log)
-	store := worker.NewOutcomeStore(rdb, wc.StoreConfig())
+	enq := worker.NewEnqueuer(rdb, client, wc.EnqueueConfig(), log, enqOpts...)
+	var store api.Outcomes = worker.NewOutcomeStore(rdb, wc.StoreConfig())
 	mon := asynqmon.New(asynqmon.Options{RootPath: api.MonitorPath, RedisConnOpt: redisOpt})
 	deps := api.Deps{
 		Enqueuer: enq,
@@ -140,6 +146,13 @@ func newIngress(c *config.Config, redisOpt asynq.RedisConnOpt, rdb redis.Univers
 	}
 	if planner != nil {
 		deps.Planner = planner
+	}
+	if m != nil {
+		if err := m.WatchQueues(asynq.NewInspectorFromRedisClient(rdb)); err != nil {
+			log.Warn("asynq queue metrics unavailable", zap.Error(err))
+		}
+		deps.Metrics = m.Handler()
+		deps.Outcomes = countedOutcomes{Outcomes: store, m: m}
 	}
 	for _, o := range opts {
 		o(&deps)
