@@ -83,7 +83,7 @@ func benchIngress(b *testing.B) {
 		b.Fatal(err)
 	}
 	wc := worker.Config{Retention: 24 * time.Hour}.WithDefaults()
-	enq := worker.NewEnqueuer(rdb, asynq.NewClientFromRedisClient(rdb), wc.EnqueueConfig(), prodLogger(b))
+	enq := worker.NewEnqueuer(rdb, pipelinedClient(b, rdb), wc.EnqueueConfig(), prodLogger(b))
 	trig := syncer.Trigger{Source: syncer.SourceCallout, EventType: "SubscriptionUpdated"}
 	zsEnq := enqueueRate(ingressConns, 2*time.Second, func(n int64) error {
 		_, _, err := enq.Enqueue(ctx, fmt.Sprintf("A-S%09d", n), trig, worker.QueueCallouts)
@@ -128,7 +128,7 @@ func benchIngress(b *testing.B) {
 func newZsyncIngress(b *testing.B, rdb redis.UniversalClient) http.Handler {
 	log := prodLogger(b)
 	wc := worker.Config{Retention: 24 * time.Hour}.WithDefaults()
-	enq := worker.NewEnqueuer(rdb, asynq.NewClientFromRedisClient(rdb), wc.EnqueueConfig(), log)
+	enq := worker.NewEnqueuer(rdb, pipelinedClient(b, rdb), wc.EnqueueConfig(), log)
 	e, err := api.New(api.Config{CalloutUsername: calloutUser, CalloutPassword: calloutPass, OperatorToken: operatorToken},
 		api.Deps{
 			Enqueuer: enq,
@@ -139,6 +139,18 @@ func newZsyncIngress(b *testing.B, rdb redis.UniversalClient) http.Handler {
 		b.Fatal(err)
 	}
 	return e
+}
+
+// pipelinedClient is the ingress's asynq client as cmd/zsync makes it, on
+// rdb's server.
+func pipelinedClient(b *testing.B, rdb redis.UniversalClient) *asynq.Client {
+	o := rdb.(*redis.Client).Options()
+	c, closeFn, err := worker.NewPipelinedClient(asynq.RedisClientOpt{Addr: o.Addr, DB: o.DB})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = closeFn() })
+	return c
 }
 
 // newReferenceIngress is the bare minimum the target is measured against:

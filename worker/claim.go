@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -14,24 +13,25 @@ import (
 // can't use any one callout's context.
 const claimTimeout = 5 * time.Second
 
-// claimer runs the epoch claims of concurrent callouts in shared pipelines.
-// Under load a callout costs two Redis round trips (the claim, then asynq's
-// enqueue, which needs the claimed epoch); batching the claims removes most
-// of the first. Batching is opportunistic: a pipeline takes every claim
-// waiting when it starts, and a lone claim goes at once, so nothing waits for
-// a batch to fill. One pipeline is in flight at a time.
+// claimer runs the epoch claims of concurrent callouts in shared
+// transactions. Under load a callout costs two Redis round trips (the claim,
+// then asynq's enqueue, which needs the claimed epoch); batching the claims
+// removes most of the first. One batch is in flight at a time.
 type claimer struct {
-	rdb  redis.UniversalClient
-	keys keyspace
+	rdb   redis.UniversalClient
+	keys  keyspace
+	batch batcher[*claimReq]
+}
 
-	mu      sync.Mutex
-	pending []*claimReq
-	running bool
+func newClaimer(rdb redis.UniversalClient, keys keyspace) *claimer {
+	cl := &claimer{rdb: rdb, keys: keys}
+	cl.batch = batcher[*claimReq]{send: cl.send, maxInFlight: 1}
+	return cl
 }
 
 type claimReq struct {
 	key  string
-	done chan claimRes // buffered: the loop never blocks on a caller that left
+	done chan claimRes // buffered: send never blocks on a caller that left
 }
 
 type claimRes struct {
@@ -42,13 +42,7 @@ type claimRes struct {
 // claim counts one callout for key in its current epoch.
 func (cl *claimer) claim(ctx context.Context, key string) (claim, error) {
 	req := &claimReq{key: key, done: make(chan claimRes, 1)}
-	cl.mu.Lock()
-	cl.pending = append(cl.pending, req)
-	if !cl.running {
-		cl.running = true
-		go cl.loop()
-	}
-	cl.mu.Unlock()
+	cl.batch.add(req)
 	select {
 	case r := <-req.done:
 		return r.c, r.err
@@ -56,22 +50,6 @@ func (cl *claimer) claim(ctx context.Context, key string) (claim, error) {
 		// The claim may still run: a callout counted but not enqueued only
 		// makes the epoch's task skip the loop guard (a full sync).
 		return claim{}, ctx.Err()
-	}
-}
-
-// loop sends the waiting claims, batch after batch, until none are left.
-func (cl *claimer) loop() {
-	for {
-		cl.mu.Lock()
-		batch := cl.pending
-		cl.pending = nil
-		if len(batch) == 0 {
-			cl.running = false
-			cl.mu.Unlock()
-			return
-		}
-		cl.mu.Unlock()
-		cl.send(batch)
 	}
 }
 

@@ -13,7 +13,7 @@ import (
 func TestClaimerCountsEveryClaim(t *testing.T) {
 	t.Parallel()
 	rdb := redistest.Start(t).Client(t)
-	cl := &claimer{rdb: rdb, keys: keyspace{DefaultPrefix}}
+	cl := newClaimer(rdb, keyspace{DefaultPrefix})
 	const n = 1000
 	seen := make([]bool, n+1)
 	var mu sync.Mutex
@@ -55,7 +55,7 @@ func TestClaimerFailsWhenRedisIsDown(t *testing.T) {
 	t.Parallel()
 	rs := redistest.Start(t)
 	rdb := rs.Client(t)
-	cl := &claimer{rdb: rdb, keys: keyspace{DefaultPrefix}}
+	cl := newClaimer(rdb, keyspace{DefaultPrefix})
 	rs.Stop()
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
@@ -82,7 +82,7 @@ func TestClaimerAgreesWithClaimScript(t *testing.T) {
 	t.Parallel()
 	rdb := redistest.Start(t).Client(t)
 	k := keyspace{DefaultPrefix}
-	cl := &claimer{rdb: rdb, keys: k}
+	cl := newClaimer(rdb, k)
 	ctx := t.Context()
 	for step := range 6 {
 		for range step + 1 {

@@ -185,7 +185,7 @@ func NewEnqueuer(rdb redis.UniversalClient, client *asynq.Client, cfg EnqueueCon
 	cfg = cfg.withDefaults()
 	o := applyOptions(opts)
 	return &Enqueuer{rdb: rdb, client: client, cfg: cfg, keys: keyspace{cfg.Prefix}, log: logger, metrics: o.metrics,
-		claims: &claimer{rdb: rdb, keys: keyspace{cfg.Prefix}}}
+		claims: newClaimer(rdb, keyspace{cfg.Prefix})}
 }
 
 // Enqueue asks for a sync of key. It returns Enqueued when it created the task,

@@ -134,7 +134,10 @@ func newIngress(c *config.Config, redisOpt asynq.RedisConnOpt, rdb redis.Univers
 	if m != nil {
 		enqOpts = append(enqOpts, worker.WithMetrics(m))
 	}
-	client := asynq.NewClientFromRedisClient(rdb)
+	client, closeClient, err := worker.NewPipelinedClient(redisOpt)
+	if err != nil {
+		return nil, err
+	}
 	enq := worker.NewEnqueuer(rdb, client, wc.EnqueueConfig(), log, enqOpts...)
 	var store api.Outcomes = worker.NewOutcomeStore(rdb, wc.StoreConfig())
 	mon := asynqmon.New(asynqmon.Options{RootPath: api.MonitorPath, RedisConnOpt: redisOpt})
@@ -160,9 +163,10 @@ func newIngress(c *config.Config, redisOpt asynq.RedisConnOpt, rdb redis.Univers
 	e, err := api.New(apiConfig(c), deps, log)
 	if err != nil {
 		_ = mon.Close()
+		_ = closeClient()
 		return nil, usageError{err}
 	}
-	return &ingress{handler: e, close: mon.Close}, nil
+	return &ingress{handler: e, close: func() error { return errors.Join(mon.Close(), closeClient()) }}, nil
 }
 
 // serveHTTP serves h on l until ctx ends, then drains for up to grace.
