@@ -2,8 +2,6 @@ package worker
 
 import (
 	"context"
-	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -14,7 +12,7 @@ import (
 const claimTimeout = 5 * time.Second
 
 // claimer runs the epoch claims of concurrent callouts in shared
-// transactions. Under load a callout costs two Redis round trips (the claim,
+// pipelines. Under load a callout costs two Redis round trips (the claim,
 // then asynq's enqueue, which needs the claimed epoch); batching the claims
 // removes most of the first. One batch is in flight at a time.
 type claimer struct {
@@ -53,61 +51,32 @@ func (cl *claimer) claim(ctx context.Context, key string) (claim, error) {
 	}
 }
 
-// send claims a batch in one MULTI/EXEC of plain commands: per key HINCRBY
-// n and HMGET e s, then one TIME. The transaction makes each claim atomic
-// with respect to advanceScript, as claimScript is, at a fraction of a Lua
-// call's cost on the Redis side (Redis's CPU is what a burst of callouts
-// spends). go-redis splits a transaction by hash slot on Redis Cluster, and
-// each claim names one key, so the batch needs no hash tags.
+// send claims a batch in one pipeline of claimScript calls. (A MULTI/EXEC of
+// plain commands would cost Redis less, but a transaction can't span hash
+// slots on Redis Cluster, and a batch's keys do.)
 func (cl *claimer) send(batch []*claimReq) {
 	ctx, cancel := context.WithTimeout(context.Background(), claimTimeout)
 	defer cancel()
-	type cmds struct {
-		n  *redis.IntCmd
-		es *redis.SliceCmd
+	if len(batch) == 1 {
+		req := batch[0]
+		v, err := claimScript.Run(ctx, cl.rdb, []string{cl.keys.epoch(req.key)}, "").Int64Slice()
+		c, err := parseClaim(req.key, v, err)
+		req.done <- claimRes{c, err}
+		return
 	}
-	per := make([]cmds, len(batch))
-	var now *redis.TimeCmd
-	_, err := cl.rdb.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
-		for i, req := range batch {
-			k := cl.keys.epoch(req.key)
-			per[i] = cmds{n: pipe.HIncrBy(ctx, k, "n", 1), es: pipe.HMGet(ctx, k, "e", "s")}
-		}
-		now = pipe.Time(ctx)
-		return nil
-	})
+	pipe := cl.rdb.Pipeline()
+	cmds := make([]*redis.Cmd, len(batch))
 	for i, req := range batch {
-		var c claim
-		if err == nil {
-			c, err = claimOf(per[i].n.Val(), per[i].es.Val(), now.Val())
+		cmds[i] = claimScript.EvalSha(ctx, pipe, []string{cl.keys.epoch(req.key)}, "")
+	}
+	_, _ = pipe.Exec(ctx) // errors are read per command
+	for i, req := range batch {
+		v, err := cmds[i].Int64Slice()
+		if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+			// The script cache was flushed: this command did not run.
+			v, err = claimScript.Run(ctx, cl.rdb, []string{cl.keys.epoch(req.key)}, "").Int64Slice()
 		}
-		if err != nil {
-			err = fmt.Errorf("read epoch of %s: %w", req.key, err)
-		}
+		c, err := parseClaim(req.key, v, err)
 		req.done <- claimRes{c, err}
 	}
-}
-
-// claimOf builds a claim from the transaction's replies: e and s are absent
-// until the key's first sync.
-func claimOf(n int64, es []any, now time.Time) (claim, error) {
-	if len(es) != 2 {
-		return claim{}, fmt.Errorf("unexpected reply %v", es)
-	}
-	c := claim{callouts: n, since: -1}
-	if v, ok := es[0].(string); ok {
-		e, err := strconv.ParseInt(v, 10, 64)
-		if err != nil {
-			return claim{}, fmt.Errorf("epoch %q: %w", v, err)
-		}
-		c.epoch = e
-	}
-	if v, ok := es[1].(string); ok {
-		ms, err := strconv.ParseInt(v, 10, 64)
-		if err != nil {
-			return claim{}, fmt.Errorf("sync start %q: %w", v, err)
-		}
-		c.since = max(0, now.Sub(time.UnixMilli(ms)).Truncate(time.Millisecond))
-	}
-	return c, nil
 }

@@ -75,9 +75,9 @@ func TestClaimerFailsWhenRedisIsDown(t *testing.T) {
 	}
 }
 
-// The claimer's transaction answers what claimScript (the bulk path's claim)
-// answers, through advances: the same epoch, the same count, and the time
-// since the last sync started (none before the first).
+// The claimer answers what claimScript run on its own answers, through
+// advances: the same epoch, the same count, and the time since the last sync
+// started (none before the first).
 func TestClaimerAgreesWithClaimScript(t *testing.T) {
 	t.Parallel()
 	rdb := redistest.Start(t).Client(t)

@@ -35,8 +35,6 @@ import (
 // in the same step (field j:<e>:<job>), so the run that closes epoch e is
 // sure to see it (settleJobs in bulk.go). It returns the epoch, the count,
 // and how many milliseconds ago the last sync of the key started (-1: none).
-// Callouts (no job) claim through the claimer's MULTI/EXEC instead, which
-// answers the same for less Redis CPU (claim.go).
 var claimScript = redis.NewScript(`
 local e = redis.call('HGET', KEYS[1], 'e') or '0'
 local n = redis.call('HINCRBY', KEYS[1], 'n', 1)
