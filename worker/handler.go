@@ -50,7 +50,7 @@ type taskRun struct {
 	trig      syncer.Trigger // as passed to the syncer
 	epoch     int64          // the task's epoch, -1 when unknown
 	outcome   syncer.Outcome
-	waited    bool   // lock busy: put back, not recorded
+	waited    bool   // lock busy: put back, not recorded (unless a last attempt's hand-off failed)
 	handedOff string // the successor task, when the task gave up waiting
 }
 
@@ -174,7 +174,11 @@ func (h *handler) finish(ctx context.Context, t *asynq.Task, run *taskRun, start
 	retried, _ := asynq.GetRetryCount(ctx)
 	maxRetry, _ := asynq.GetMaxRetry(ctx)
 	d := time.Since(start)
-	if run.waited || run.handedOff != "" {
+	// A wait on the last attempt that could not hand off ends archived, with
+	// its callouts: that is an outcome (failed, archived, at Error level), so
+	// an operator sees it and can run the task again from asynqmon.
+	handOffFailed := run.waited && run.handedOff == "" && err != nil && retried >= maxRetry
+	if (run.waited || run.handedOff != "") && !handOffFailed {
 		if run.waited {
 			h.metrics.LockBusy(queue)
 		}

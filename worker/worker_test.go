@@ -6,12 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/zsync/zsync/internal/upstream"
 	"github.com/zsync/zsync/syncer"
@@ -533,5 +535,51 @@ func TestShutdownRequeuesWithoutArchiving(t *testing.T) {
 	info, err := e.insp.GetTaskInfo(QueueCallouts, id)
 	if err != nil || info.State != asynq.TaskStatePending {
 		t.Fatalf("task after shutdown: %v %v; want pending (back in the queue)", info, err)
+	}
+}
+
+// failClaims makes every epoch claim on rdb fail, as a Redis error would.
+type failClaims struct{}
+
+func (failClaims) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (failClaims) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if args := cmd.Args(); len(args) > 1 && args[1] == claimScript.Hash() {
+			cmd.SetErr(errors.New("injected: claim failed"))
+			return cmd.Err()
+		}
+		return next(ctx, cmd)
+	}
+}
+func (failClaims) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+// A task waiting for the lock on its last attempt whose hand-off fails (the
+// successor can't be enqueued) is archived by asynq: that is recorded as a
+// failed, archived outcome, not dropped as a lock wait, so it can be seen and
+// run again.
+func TestFailedHandOffIsRecorded(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, nil)
+	const key = "A-S00000021"
+	if err := e.rdb.Set(t.Context(), e.cfg.Prefix+"lock:"+key, "someone-else", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	e.enq.cfg.MaxRetry = 0 // this task must not wait
+	e.fake.bump(key)
+	_, first := e.enqueue(t, key, callout)
+	e.rdb.AddHook(failClaims{})
+	e.startServer(t)
+
+	waitFor(t, 10*time.Second, "the task archived", func() bool { return len(e.archived(t, QueueCallouts)) == 1 })
+	var rec *Record
+	waitFor(t, 10*time.Second, "an outcome recorded", func() bool {
+		r, err := e.store.Latest(t.Context(), key)
+		rec = r
+		return err == nil && r != nil
+	})
+	if rec.Outcome != syncer.Failed || !rec.Archived || rec.TaskID != first || !strings.Contains(rec.Error, "hand off") {
+		t.Fatalf("recorded %+v; want failed, archived, task %s, a hand-off error", rec, first)
 	}
 }
