@@ -32,7 +32,7 @@ type subLock struct {
 	key   string
 	token string
 	ttl   time.Duration
-	at    time.Time // when the lock was last known held
+	at    time.Time // when the last successful take or extend was sent
 }
 
 // tryLock takes the lock, or returns nil when someone else holds it.
@@ -88,16 +88,30 @@ func (l *subLock) keep(parent context.Context) (ctx context.Context, stop func()
 				return
 			case <-t.C:
 			}
-			ectx, ecancel := context.WithTimeout(ctx, interval)
+			// The lock expires no sooner than ttl after the last successful
+			// extend was sent (l.at), and no later than we can know: stop
+			// trusting it a margin before that, however slow the answers.
+			sent := time.Now()
+			safe := l.at.Add(l.ttl - interval/2)
+			if !sent.Before(safe) {
+				cancel(fmt.Errorf("%w: not confirmed since %v", ErrLockLost, l.at.Format(time.RFC3339Nano)))
+				return
+			}
+			deadline := sent.Add(interval)
+			if safe.Before(deadline) {
+				deadline = safe
+			}
+			ectx, ecancel := context.WithDeadline(ctx, deadline)
 			ok, err := l.extend(ectx)
 			ecancel()
 			switch {
 			case err == nil && ok:
-				l.at = time.Now()
+				l.at = sent
 			case err == nil:
 				cancel(ErrLockLost)
 				return
-			case time.Since(l.at)+interval >= l.ttl:
+			case !time.Now().Add(interval).Before(safe):
+				// The next extend would come too late.
 				cancel(fmt.Errorf("%w: %w", ErrLockLost, err))
 				return
 			}

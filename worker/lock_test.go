@@ -3,8 +3,11 @@ package worker
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/zsync/zsync/internal/redistest"
 )
@@ -86,5 +89,67 @@ func TestLockLossOnRedisDown(t *testing.T) {
 		}
 	case <-time.After(3 * time.Second):
 		t.Fatal("context not cancelled while the lock could not be confirmed")
+	}
+}
+
+// slowThenFailExtends delays the answer to the first lock extension (it runs
+// in Redis at once) and lets every later one hang until its context ends, as
+// a stalling connection would.
+type slowThenFailExtends struct {
+	delay time.Duration
+	n     atomic.Int32
+}
+
+func (h *slowThenFailExtends) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h *slowThenFailExtends) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if args := cmd.Args(); len(args) < 2 || args[1] != extendScript.Hash() {
+			return next(ctx, cmd)
+		}
+		if h.n.Add(1) > 1 {
+			<-ctx.Done()
+			cmd.SetErr(ctx.Err())
+			return cmd.Err()
+		}
+		err := next(ctx, cmd)
+		time.Sleep(h.delay)
+		return err
+	}
+}
+func (h *slowThenFailExtends) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+// How long the lock is trusted counts from when an extension was sent, not
+// from when its answer came, and no extension is waited for past that: after
+// a slow answer and then hanging ones, the sync is stopped while the lock is
+// still ours, not when it may already have expired.
+func TestLockTrustedFromWhenExtendWasSent(t *testing.T) {
+	t.Parallel()
+	rs := redistest.Start(t)
+	rdb := rs.Client(t)
+	const ttl = 1500 * time.Millisecond // extends every 500 ms
+	l, err := tryLock(t.Context(), rdb, "zsync:lock:W", ttl)
+	if err != nil || l == nil {
+		t.Fatalf("tryLock = %v, %v", l, err)
+	}
+	// A second client on the same server watches the key without the hook.
+	watch := redis.NewClient(&redis.Options{Addr: rs.Addr, DB: rs.DB})
+	t.Cleanup(func() { _ = watch.Close() })
+	rdb.AddHook(&slowThenFailExtends{delay: 450 * time.Millisecond})
+	ctx, stop := l.keep(t.Context())
+	defer stop()
+	select {
+	case <-ctx.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("sync not stopped while its lock went unconfirmed")
+	}
+	left, err := watch.PTTL(context.Background(), "zsync:lock:W").Result()
+	t.Logf("stopped with %v left on the lock", left)
+	if err != nil || left < 700*time.Millisecond { // trusting the answer's time instead left ~450 ms
+		t.Fatalf("stopped with %v (%v) left on the lock; want the sync stopped well before it can expire", left, err)
+	}
+	if c := context.Cause(ctx); !errors.Is(c, ErrLockLost) {
+		t.Fatalf("cause = %v; want ErrLockLost", c)
 	}
 }
