@@ -98,10 +98,10 @@ func Start(t testing.TB) *Server {
 	return nil
 }
 
-func launch(port string) (*exec.Cmd, error) {
-	cmd := exec.Command("redis-server",
-		"--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-		"--daemonize", "no", "--loglevel", "warning", "--dir", os.TempDir())
+func launch(port string, extra ...string) (*exec.Cmd, error) {
+	args := append([]string{"--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+		"--daemonize", "no", "--loglevel", "warning", "--dir", os.TempDir()}, extra...)
+	cmd := exec.Command("redis-server", args...)
 	// The server dies with the test binary even if the test is killed.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
@@ -185,4 +185,70 @@ func lease(t testing.TB, addr string) *Server {
 	}
 	t.Fatalf("REDIS_ADDR=%s: no free database to lease", addr)
 	return nil
+}
+
+// StartCluster starts a private three-master Redis Cluster (no replicas) for
+// this test and returns its node addresses; it stops when the test ends. It
+// needs redis-server on PATH (REDIS_ADDR can't stand in for a cluster).
+func StartCluster(t testing.TB) []string {
+	t.Helper()
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		if os.Getenv("REDIS_ADDR") != "" {
+			t.Skip("a Redis Cluster needs redis-server on PATH")
+		}
+		t.Fatalf("redis-server not on PATH: install redis-server (see .ci/run)")
+	}
+	dir := t.TempDir()
+	const nodes = 3
+	var addrs []string
+	for i := 0; len(addrs) < nodes; i++ {
+		if i >= 5*nodes {
+			t.Fatalf("start cluster nodes: only %d of %d started", len(addrs), nodes)
+		}
+		port, err := freePort()
+		if err != nil {
+			t.Fatalf("free port: %v", err)
+		}
+		cmd, err := launch(port, "--cluster-enabled", "yes", "--cluster-node-timeout", "2000",
+			"--cluster-config-file", dir+"/nodes-"+port+".conf")
+		if err != nil {
+			continue // the port was taken between probe and bind
+		}
+		s := &Server{Addr: net.JoinHostPort("127.0.0.1", port), cmd: cmd}
+		t.Cleanup(s.Stop)
+		addrs = append(addrs, s.Addr)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	clients := make([]*redis.Client, nodes)
+	for i, a := range addrs {
+		clients[i] = redis.NewClient(&redis.Options{Addr: a})
+		defer clients[i].Close()
+	}
+	// The 16384 slots split in three ranges, then the nodes meet.
+	for i, c := range clients {
+		lo, hi := i*16384/nodes, (i+1)*16384/nodes-1
+		if err := c.Do(ctx, "CLUSTER", "ADDSLOTSRANGE", lo, hi).Err(); err != nil {
+			t.Fatalf("cluster addslotsrange on %s: %v", addrs[i], err)
+		}
+	}
+	for _, a := range addrs[1:] {
+		host, port, _ := net.SplitHostPort(a)
+		if err := clients[0].Do(ctx, "CLUSTER", "MEET", host, port).Err(); err != nil {
+			t.Fatalf("cluster meet %s: %v", a, err)
+		}
+	}
+	for _, c := range clients {
+		for {
+			info, err := c.ClusterInfo(ctx).Result()
+			if err == nil && strings.Contains(info, "cluster_state:ok") && strings.Contains(info, "cluster_known_nodes:3") {
+				break
+			}
+			if ctx.Err() != nil {
+				t.Fatalf("cluster never became ready: %v %q", err, info)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	return addrs
 }
