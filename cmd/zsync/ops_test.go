@@ -321,9 +321,14 @@ func TestMonitorServesUIAndRerunsThroughTheHandler(t *testing.T) {
 		}
 		return r
 	}
+	// The outcome is recorded before asynq moves the task to archived: wait
+	// for both, or asynqmon's "run" finds the task still active.
+	insp := asynq.NewInspectorFromRedisClient(rdb)
 	eventually(t, 20*time.Second, "the sync archived", func() bool {
 		r := store(sub)
-		return r != nil && r.Outcome == syncer.Failed && r.Archived && r.TaskID == enq.TaskID
+		info, err := insp.GetTaskInfo(worker.QueueCallouts, enq.TaskID)
+		return r != nil && r.Outcome == syncer.Failed && r.Archived && r.TaskID == enq.TaskID &&
+			err == nil && info.State == asynq.TaskStateArchived
 	})
 	zs.ClearFaults()
 
