@@ -119,7 +119,7 @@ func benchIngress(b *testing.B) {
 	addNote("ingress: %d closed-loop keep-alive connections, %d interleaved rounds of %v per target after a %v warm-up, "+
 		"every callout a new subscription (so every request creates a task); rates are totals over the rounds, the ratio "+
 		"is the median of the %d back-to-back (reference, zsync) pairs' ratios %s; the load generator shares the CPUs with the server; %s",
-		ingressConns, ingressRounds, ingressRound, ingressWarmup, ingressRounds, fmtRatios(pairs), cpuSince(cpu0, cpu1))
+		ingressConns, ingressRounds, ingressRound, ingressWarmup, ingressRounds, fmtList("%.2f", pairs), cpuSince(cpu0, cpu1))
 }
 
 // newZsyncIngress is `zsync serve`'s callout path as wired by cmd/zsync with
@@ -231,10 +231,11 @@ func median(xs []float64) float64 {
 	}
 }
 
-func fmtRatios(xs []float64) string {
+// fmtList prints xs as [x1 x2 …], each with format.
+func fmtList(format string, xs []float64) string {
 	parts := make([]string, len(xs))
 	for i, x := range xs {
-		parts[i] = fmt.Sprintf("%.2f", x)
+		parts[i] = fmt.Sprintf(format, x)
 	}
 	return "[" + strings.Join(parts, " ") + "]"
 }
