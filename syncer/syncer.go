@@ -284,7 +284,12 @@ func (s *Syncer) createdID(ctx context.Context, number string) (*limio.Subscript
 // ahead for an evergreen subscription. No request when that is already past.
 func (s *Syncer) previewRequest(zs *zuora.Subscription) (zuora.BillingPreviewRequest, bool) {
 	now := s.now()
+	// The preview is of the account Zuora invoices: the invoice owner when
+	// another account pays for the subscription, else the subscription's own.
 	req := zuora.BillingPreviewRequest{AccountNumber: zs.AccountNumber, AccountID: zs.AccountID}
+	if zs.InvoiceOwnerAccountNumber != "" || zs.InvoiceOwnerAccountID != "" {
+		req = zuora.BillingPreviewRequest{AccountNumber: zs.InvoiceOwnerAccountNumber, AccountID: zs.InvoiceOwnerAccountID}
+	}
 	if req.AccountNumber != "" {
 		req.AccountID = ""
 	}

@@ -12,6 +12,7 @@ type Subscription struct {
 	AccountID                 string          `json:"accountId"`
 	AccountNumber             string          `json:"accountNumber"`
 	AccountName               string          `json:"accountName,omitempty"`
+	InvoiceOwnerAccountID     string          `json:"invoiceOwnerAccountId,omitempty"`
 	InvoiceOwnerAccountNumber string          `json:"invoiceOwnerAccountNumber,omitempty"`
 	Status                    string          `json:"status"`   // Draft | Pending Activation | Pending Acceptance | Active | Cancelled | Suspended
 	TermType                  string          `json:"termType"` // TERMED | EVERGREEN
