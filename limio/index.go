@@ -177,7 +177,7 @@ func (c *Client) scan(ctx context.Context, key string) (string, error) {
 	for {
 		items, next, err := c.ListSubscriptions(ctx, cursor, scanPageSize)
 		if err != nil {
-			return "", err
+			return "", listingError(err)
 		}
 		m := map[string]string{}
 		for i := range items {
@@ -210,6 +210,22 @@ func (c *Client) scan(ctx context.Context, key string) (string, error) {
 		return foundByZuora, nil
 	}
 	return found, nil
+}
+
+// listingError keeps a failed listing from reading as "no such
+// subscription": a 404 there means the listing itself is missing (a tenant
+// without the path, say), and taking it for an unknown subscription would
+// create a duplicate. It becomes a permanent error of its own, without the
+// original in its chain (whose kind would still match ErrNotFound).
+func listingError(err error) error {
+	var e *upstream.Error
+	if !errors.As(err, &e) || e.Kind != upstream.NotFound {
+		return err
+	}
+	cp := *e
+	cp.Kind, cp.Err = upstream.Permanent, nil
+	cp.Message = "subscription listing not found (not a missing subscription; check the Objects API path): " + e.Message
+	return &cp
 }
 
 // remember writes a scan's mappings; failures only cost a later scan.
