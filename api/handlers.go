@@ -254,7 +254,7 @@ func (s *server) plan(c echo.Context) error {
 	if err != nil {
 		code := http.StatusBadGateway
 		switch {
-		case errors.Is(err, syncer.ErrNotFound), errors.Is(err, upstream.ErrNotFound):
+		case errors.Is(err, syncer.ErrNotFound):
 			code = http.StatusNotFound
 		case upstream.IsRetryable(err):
 			code = http.StatusServiceUnavailable

@@ -56,9 +56,12 @@ func classify(err error) errClass {
 	return classRetry
 }
 
-// isNotFound reports an error that means the subscription doesn't exist.
+// isNotFound reports an error that means the subscription doesn't exist:
+// the syncer's verdict, not any 404 on the way (a Limio write or a related
+// objects read answering 404 is a failure to look at, not a missing
+// subscription).
 func isNotFound(err error) bool {
-	return errors.Is(err, syncer.ErrNotFound) || errors.Is(err, upstream.ErrNotFound)
+	return errors.Is(err, syncer.ErrNotFound)
 }
 
 // IsFailure is asynq.Config.IsFailure: waiting for the lock or for an upstream

@@ -146,18 +146,29 @@ func TestArchivedTaskDoesNotBlockLaterCallouts(t *testing.T) {
 	}
 }
 
-// A not-found subscription is archived and recorded as not_found.
+// A subscription the syncer found in neither system is archived and recorded
+// as not_found; any other 404 on the way (a Limio write, say) is archived as
+// a failure, not taken for a missing subscription.
 func TestNotFoundIsRecordedAndArchived(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t, nil)
-	const key = "sub-missing"
-	e.fake.failNext(key, fmt.Errorf("read zuora: %w", &upstream.Error{API: "zuora", Op: "GET /v1/subscriptions/{key}", StatusCode: 404, Kind: upstream.NotFound}))
 	e.startServer(t)
-	e.enqueue(t, key, callout)
-	waitFor(t, 10*time.Second, "archive", func() bool { return len(e.archived(t, QueueCallouts)) == 1 })
-	r, err := e.store.Latest(t.Context(), key)
-	if err != nil || r == nil || r.Outcome != syncer.NotFound || !r.Archived {
-		t.Errorf("Latest = %+v, %v; want archived not_found", r, err)
+	http404 := &upstream.Error{API: "zuora", Op: "GET /v1/subscriptions/{key}", StatusCode: 404, Kind: upstream.NotFound}
+	for i, tc := range []struct {
+		key  string
+		err  error
+		want syncer.Result
+	}{
+		{"sub-missing", syncer.Permanent(fmt.Errorf("zuora sub-missing: %w (%w)", syncer.ErrNotFound, http404)), syncer.NotFound},
+		{"A-S00000404", fmt.Errorf("limio update schedule s-1: %w", &upstream.Error{API: "limio", Op: "PUT", StatusCode: 404, Kind: upstream.NotFound}), syncer.Failed},
+	} {
+		e.fake.failNext(tc.key, tc.err)
+		e.enqueue(t, tc.key, callout)
+		waitFor(t, 10*time.Second, "archive", func() bool { return len(e.archived(t, QueueCallouts)) == i+1 })
+		r, err := e.store.Latest(t.Context(), tc.key)
+		if err != nil || r == nil || r.Outcome != tc.want || !r.Archived {
+			t.Errorf("%s: Latest = %+v, %v; want archived %s", tc.key, r, err, tc.want)
+		}
 	}
 }
 

@@ -14,7 +14,6 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/zsync/zsync/config"
-	"github.com/zsync/zsync/internal/upstream"
 	"github.com/zsync/zsync/syncer"
 	"github.com/zsync/zsync/worker"
 )
@@ -202,7 +201,7 @@ func planRow(ctx context.Context, p planner, id string) auditRow {
 	}
 	switch {
 	case err == nil:
-	case errors.Is(err, syncer.ErrNotFound), errors.Is(err, upstream.ErrNotFound):
+	case errors.Is(err, syncer.ErrNotFound):
 		row.Outcome, row.Error = string(syncer.NotFound), err.Error()
 	default:
 		row.Outcome, row.Error = string(syncer.Failed), err.Error()
