@@ -351,11 +351,12 @@ func wantStatus(zs *zuora.Subscription, today string) string {
 	return ""
 }
 
-// outOfTerm: a termed subscription past its term end that won't renew, or one
-// whose status history says OutOfTerm today.
+// outOfTerm: a termed subscription that won't renew, on or after its term end
+// (Zuora's termEndDate is the first day outside the term, as the schedule
+// also reads it), or one whose status history says OutOfTerm today.
 func outOfTerm(zs *zuora.Subscription, today string) bool {
 	end := day(zs.TermEndDate)
-	if strings.EqualFold(zs.TermType, "TERMED") && end != "" && end < today && !bool(zs.AutoRenew) {
+	if strings.EqualFold(zs.TermType, "TERMED") && end != "" && end <= today && !bool(zs.AutoRenew) {
 		return true
 	}
 	for _, h := range zs.StatusHistory {

@@ -330,7 +330,9 @@ func TestWantStatus(t *testing.T) {
 	}{
 		{zuora.Subscription{Status: "Active", TermType: "TERMED", TermEndDate: "2027-03-01"}, limio.StatusActive},
 		{zuora.Subscription{Status: "Active", TermType: "TERMED", TermEndDate: "2026-11-23"}, limio.StatusExpired},
-		{zuora.Subscription{Status: "Active", TermType: "TERMED", TermEndDate: "2026-11-24"}, limio.StatusActive},
+		// termEndDate is the first day outside the term (the next term's start).
+		{zuora.Subscription{Status: "Active", TermType: "TERMED", TermEndDate: "2026-11-24"}, limio.StatusExpired},
+		{zuora.Subscription{Status: "Active", TermType: "TERMED", TermEndDate: "2026-11-25"}, limio.StatusActive},
 		{zuora.Subscription{Status: "Active", TermType: "TERMED", TermEndDate: "2026-11-23", AutoRenew: true}, limio.StatusActive},
 		{zuora.Subscription{Status: "Active", TermType: "EVERGREEN"}, limio.StatusActive},
 		{zuora.Subscription{Status: "Active", TermType: "TERMED", TermEndDate: "2027-03-01", AutoRenew: true,
