@@ -635,8 +635,12 @@ func (p *planner) billedThrough() map[string]string {
 	out := map[string]string{}
 	for _, rp := range p.zs.RatePlans {
 		for _, c := range rp.RatePlanCharges {
-			if d := day(c.ChargedThroughDate); c.Number != "" && d > out[c.Number] {
-				out[c.Number] = d
+			if c.Number == "" {
+				continue
+			}
+			out[c.Number] = max(out[c.Number], day(c.ChargedThroughDate))
+			for _, sg := range c.ChargeSegments {
+				out[c.Number] = max(out[c.Number], day(sg.ChargedThroughDate))
 			}
 		}
 	}

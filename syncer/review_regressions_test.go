@@ -7,6 +7,7 @@ import (
 
 	"github.com/zsync/zsync/internal/sandbox"
 	"github.com/zsync/zsync/internal/upstream"
+	"github.com/zsync/zsync/zuora"
 )
 
 // When another account pays for the subscription, Zuora invoices that
@@ -70,5 +71,52 @@ func TestWrite404IsNotNotFound(t *testing.T) {
 	}
 	if !errors.Is(err, upstream.ErrNotFound) {
 		t.Fatalf("the 404 itself should stay visible in the chain: %v", err)
+	}
+}
+
+// A charge billed through an earlier segment while its last segment (a price
+// change from January) is not billed yet: Zuora's default answer carries only
+// the last segment, without a chargedThroughDate. With all segments read,
+// December, billed today, is marked billed, not cancelled.
+func TestBilledThroughAnEarlierSegment(t *testing.T) {
+	t.Parallel()
+	plan := func(segments []zuora.ChargeSegment) *Changeset {
+		f := loadCase(t, "billed_today")
+		zs := *f.z.Subscription
+		rp := zs.RatePlans[0]
+		c := rp.RatePlanCharges[0]
+		c.Segment, c.EffectiveStartDate, c.ChargedThroughDate, c.Price = 2, "2027-01-01", "", zuora.NewAmount("24.99")
+		c.ChargeSegments = segments
+		rp.RatePlanCharges = []zuora.Charge{c}
+		zs.RatePlans = []zuora.RatePlan{rp}
+		f.z.Subscription = &zs
+		for i := range f.z.Preview {
+			f.z.Preview[i].ChargeAmount = zuora.NewAmount("24.99")
+		}
+		cs, err := Plan(f.cfg, f.z, f.l, f.now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cs
+	}
+	december := func(cs *Changeset) (op string, found bool) {
+		for _, c := range cs.Changes {
+			if c.ID == "schedule-dec" && c.Field == "status" {
+				return c.Op, true
+			}
+		}
+		return "", false
+	}
+	// Only the last segment known: December looks unbilled (the defect the
+	// segments fix; kept so this test can tell).
+	if op, _ := december(plan(nil)); op != OpCancel {
+		t.Fatalf("without segments December is %q; this case no longer shows the problem", op)
+	}
+	op, found := december(plan([]zuora.ChargeSegment{
+		{Segment: 1, EffectiveStartDate: "2025-03-01", EffectiveEndDate: "2027-01-01", ChargedThroughDate: "2027-01-01"},
+		{Segment: 2, EffectiveStartDate: "2027-01-01", EffectiveEndDate: "2027-03-01"},
+	}))
+	if !found || op == OpCancel {
+		t.Fatalf("December: %q (found %v); want marked billed (active), not cancelled", op, found)
 	}
 }

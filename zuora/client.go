@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -170,8 +171,11 @@ func (c *Client) GetSubscription(ctx context.Context, key string) (*Subscription
 		return nil, err
 	}
 	var s Subscription
+	// All segments: the default (last segment) has no chargedThroughDate for
+	// a charge whose last segment starts later, say after a price change,
+	// while earlier segments are billed.
 	err := c.up.Do(ctx, upstream.Request{Method: http.MethodGet, Op: op,
-		Path: "/v1/subscriptions/" + upstream.PathEscape(key)}, &s)
+		Path: "/v1/subscriptions/" + upstream.PathEscape(key), Query: url.Values{"charge-detail": {"all-segments"}}}, &s)
 	if err != nil {
 		return nil, err
 	}

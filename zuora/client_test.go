@@ -2,8 +2,11 @@ package zuora_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -418,5 +421,56 @@ func TestCancelledContextIsNotRetryable(t *testing.T) {
 	_, err := c.GetSubscription(ctx, "A-S00000101")
 	if !errors.Is(err, context.Canceled) || upstream.IsRetryable(err) {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// GetSubscription asks for every charge segment (charge-detail=all-segments),
+// which Zuora only then returns; without it the sandbox, like Zuora, leaves
+// chargeSegments out.
+func TestGetSubscriptionReadsAllSegments(t *testing.T) {
+	t.Parallel()
+	srv, c := setup(t, nil)
+	ctx := context.Background()
+	s, err := c.GetSubscription(ctx, "A-S00000101")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.RatePlans[0].RatePlanCharges[0].ChargeSegments = []zuora.ChargeSegment{
+		{Segment: 1, EffectiveStartDate: "2026-01-01", EffectiveEndDate: "2027-01-01", ChargedThroughDate: "2026-12-01"},
+		{Segment: 2, EffectiveStartDate: "2027-01-01"},
+	}
+	if err := srv.PutSubscription(*s); err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.GetSubscription(ctx, "A-S00000101")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sg := got.RatePlans[0].RatePlanCharges[0].ChargeSegments; len(sg) != 2 || sg[0].ChargedThroughDate != "2026-12-01" || int(sg[1].Segment) != 2 {
+		t.Fatalf("segments read back: %+v", sg)
+	}
+
+	// The same subscription asked for without the parameter.
+	cfg := srv.Config()
+	resp, err := http.PostForm(cfg.BaseURL+"/oauth/token", url.Values{"grant_type": {"client_credentials"},
+		"client_id": {cfg.ClientID}, "client_secret": {cfg.ClientSecret}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&tok)
+	resp.Body.Close()
+	req, _ := http.NewRequest(http.MethodGet, cfg.BaseURL+"/v1/subscriptions/A-S00000101", nil)
+	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || strings.Contains(string(body), "chargeSegments") || !strings.Contains(string(body), "C-") {
+		t.Fatalf("default answer (%d) should be the subscription without chargeSegments: %.300s", resp.StatusCode, body)
 	}
 }

@@ -64,40 +64,53 @@ type RatePlan struct {
 
 // Charge is one of RatePlan.RatePlanCharges.
 type Charge struct {
-	ID                      string       `json:"id"`
-	OriginalChargeID        string       `json:"originalChargeId,omitempty"`
-	ProductRatePlanChargeID string       `json:"productRatePlanChargeId,omitempty"`
-	Number                  string       `json:"number"` // C-…, stable across versions
-	Name                    string       `json:"name"`
-	Description             string       `json:"description,omitempty"`
-	Version                 Int          `json:"version,omitempty"`
-	Segment                 Int          `json:"segment,omitempty"`
-	Type                    string       `json:"type"`  // OneTime | Recurring | Usage
-	Model                   string       `json:"model"` // FlatFee | PerUnit | DiscountFixedAmount | DiscountPercentage | …
-	UOM                     string       `json:"uom,omitempty"`
-	Currency                string       `json:"currency,omitempty"`
-	Price                   Amount       `json:"price"`
-	Quantity                Amount       `json:"quantity"`
-	DiscountAmount          Amount       `json:"discountAmount"`
-	DiscountPercentage      Amount       `json:"discountPercentage"`
-	ApplyDiscountTo         string       `json:"applyDiscountTo,omitempty"`
-	DiscountLevel           string       `json:"discountLevel,omitempty"`
-	BillingDay              String       `json:"billingDay,omitempty"`
-	BillingPeriod           string       `json:"billingPeriod,omitempty"` // Month | Quarter | Semi_Annual | Annual | …
-	BillingTiming           string       `json:"billingTiming,omitempty"` // IN_ADVANCE | IN_ARREARS
-	BillingPeriodAlignment  string       `json:"billingPeriodAlignment,omitempty"`
-	EffectiveStartDate      string       `json:"effectiveStartDate,omitempty"`
-	EffectiveEndDate        string       `json:"effectiveEndDate,omitempty"`
-	ChargedThroughDate      string       `json:"chargedThroughDate,omitempty"`
-	ProcessedThroughDate    string       `json:"processedThroughDate,omitempty"`
-	TriggerEvent            string       `json:"triggerEvent,omitempty"`
-	EndDateCondition        string       `json:"endDateCondition,omitempty"`
-	UpToPeriods             Int          `json:"upToPeriods,omitempty"`
-	UpToPeriodsType         string       `json:"upToPeriodsType,omitempty"`
-	MRR                     Amount       `json:"mrr"`
-	TCV                     Amount       `json:"tcv"`
-	Done                    Bool         `json:"done,omitempty"`
-	CustomFields            CustomFields `json:"-"`
+	ID                      string `json:"id"`
+	OriginalChargeID        string `json:"originalChargeId,omitempty"`
+	ProductRatePlanChargeID string `json:"productRatePlanChargeId,omitempty"`
+	Number                  string `json:"number"` // C-…, stable across versions
+	Name                    string `json:"name"`
+	Description             string `json:"description,omitempty"`
+	Version                 Int    `json:"version,omitempty"`
+	Segment                 Int    `json:"segment,omitempty"`
+	Type                    string `json:"type"`  // OneTime | Recurring | Usage
+	Model                   string `json:"model"` // FlatFee | PerUnit | DiscountFixedAmount | DiscountPercentage | …
+	UOM                     string `json:"uom,omitempty"`
+	Currency                string `json:"currency,omitempty"`
+	Price                   Amount `json:"price"`
+	Quantity                Amount `json:"quantity"`
+	DiscountAmount          Amount `json:"discountAmount"`
+	DiscountPercentage      Amount `json:"discountPercentage"`
+	ApplyDiscountTo         string `json:"applyDiscountTo,omitempty"`
+	DiscountLevel           string `json:"discountLevel,omitempty"`
+	BillingDay              String `json:"billingDay,omitempty"`
+	BillingPeriod           string `json:"billingPeriod,omitempty"` // Month | Quarter | Semi_Annual | Annual | …
+	BillingTiming           string `json:"billingTiming,omitempty"` // IN_ADVANCE | IN_ARREARS
+	BillingPeriodAlignment  string `json:"billingPeriodAlignment,omitempty"`
+	EffectiveStartDate      string `json:"effectiveStartDate,omitempty"`
+	EffectiveEndDate        string `json:"effectiveEndDate,omitempty"`
+	ChargedThroughDate      string `json:"chargedThroughDate,omitempty"`
+	ProcessedThroughDate    string `json:"processedThroughDate,omitempty"`
+	TriggerEvent            string `json:"triggerEvent,omitempty"`
+	EndDateCondition        string `json:"endDateCondition,omitempty"`
+	UpToPeriods             Int    `json:"upToPeriods,omitempty"`
+	UpToPeriodsType         string `json:"upToPeriodsType,omitempty"`
+	MRR                     Amount `json:"mrr"`
+	TCV                     Amount `json:"tcv"`
+	Done                    Bool   `json:"done,omitempty"`
+	// ChargeSegments are the charge's segments (a price change makes a new
+	// one), returned with charge-detail=all-segments; the fields above are
+	// the last segment's.
+	ChargeSegments []ChargeSegment `json:"chargeSegments,omitempty"`
+	CustomFields   CustomFields    `json:"-"`
+}
+
+// ChargeSegment is one segment of a charge (what zsync reads of it).
+type ChargeSegment struct {
+	Segment              Int    `json:"segment,omitempty"`
+	EffectiveStartDate   string `json:"effectiveStartDate,omitempty"`
+	EffectiveEndDate     string `json:"effectiveEndDate,omitempty"`
+	ChargedThroughDate   string `json:"chargedThroughDate,omitempty"`
+	ProcessedThroughDate string `json:"processedThroughDate,omitempty"`
 }
 
 // Account is GET /v1/accounts/{key} (reference §4).

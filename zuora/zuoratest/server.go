@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -276,6 +277,7 @@ func withSuccess(w http.ResponseWriter, raw map[string]json.RawMessage) {
 }
 
 func (s *Server) getSubscription(w http.ResponseWriter, r *http.Request) {
+	allSegments := r.URL.Query().Get("charge-detail") == "all-segments"
 	s.getByKey(w, r.PathValue("key"), func(key string) map[string]json.RawMessage {
 		rec := s.subs[key]
 		if rec == nil {
@@ -284,8 +286,33 @@ func (s *Server) getSubscription(w http.ResponseWriter, r *http.Request) {
 		if rec == nil {
 			return nil
 		}
-		return rec.raw
+		if allSegments {
+			return rec.raw
+		}
+		return withoutSegments(rec.raw)
 	})
+}
+
+// withoutSegments is raw as Zuora answers without charge-detail=all-segments:
+// no chargeSegments on the charges.
+func withoutSegments(raw map[string]json.RawMessage) map[string]json.RawMessage {
+	var plans []map[string]json.RawMessage
+	if json.Unmarshal(raw["ratePlans"], &plans) != nil {
+		return raw
+	}
+	for _, rp := range plans {
+		var charges []map[string]json.RawMessage
+		if json.Unmarshal(rp["ratePlanCharges"], &charges) != nil {
+			continue
+		}
+		for _, c := range charges {
+			delete(c, "chargeSegments")
+		}
+		rp["ratePlanCharges"], _ = json.Marshal(charges)
+	}
+	out := maps.Clone(raw)
+	out["ratePlans"], _ = json.Marshal(plans)
+	return out
 }
 
 func (s *Server) getAccount(w http.ResponseWriter, r *http.Request) {
