@@ -52,6 +52,20 @@ func kindForCategory(cat int) upstream.Kind {
 	}
 }
 
+// kindForName classifies the named codes of the action and object-CRUD
+// calls (Zuora's ErrorCode enumeration, docs.zuora.com "SOAP API / Errors"):
+// lock competition, temporary and server errors retry, the request limits
+// throttle, anything else (INVALID_VALUE, MALFORMED_QUERY, …) is permanent.
+func kindForName(code string) upstream.Kind {
+	switch strings.ToUpper(strings.TrimSpace(code)) {
+	case "LOCK_COMPETITION", "TEMPORARY_ERROR", "SERVER_UNAVAILABLE", "TRANSACTION_TIMEOUT", "UNKNOWN_ERROR":
+		return upstream.Retryable
+	case "REQUEST_EXCEEDED_LIMIT", "REQUEST_EXCEEDED_RATE":
+		return upstream.Throttled
+	}
+	return upstream.Permanent
+}
+
 // envelope covers both error shapes Zuora uses: the REST one
 // {"success":false,"processId","reasons":[{"code","message"}]} and the
 // object-CRUD / action one {"Success":false,"Errors":[{"Code","Message"}]}.
@@ -119,6 +133,8 @@ func checkBody(status int, body []byte) *upstream.Error {
 	case status == http.StatusNotFound, status == http.StatusTooManyRequests,
 		status == http.StatusRequestTimeout, status >= 500:
 		e.Kind = upstream.KindForStatus(status)
+	case e.Code != "" && Category(e.Code) < 0:
+		e.Kind = kindForName(e.Code)
 	case e.Code != "":
 		e.Kind = kindForCategory(Category(e.Code))
 	case ok:
