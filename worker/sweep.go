@@ -265,9 +265,11 @@ func (s *Sweeper) ProcessTask(ctx context.Context, _ *asynq.Task) error {
 	return nil
 }
 
-// sweep enqueues every subscription Zuora changed since.
+// sweep enqueues every subscription Zuora changed since, and every termed
+// subscription whose term ended since (a lapse changes nothing in Zuora, but
+// Limio must show the subscription expired).
 func (s *Sweeper) sweep(ctx context.Context, since time.Time) (enqueued, coalesced int, err error) {
-	err = s.src.QuerySubscriptions(ctx, zuora.SubscriptionQuery{UpdatedSince: since}, func(number string) error {
+	enq := func(number string) error {
 		st, _, err := s.enq.Enqueue(ctx, number, syncer.Trigger{Source: syncer.SourceSweep}, s.cfg.Queue)
 		switch {
 		case errors.Is(err, ErrInvalidKey):
@@ -282,7 +284,17 @@ func (s *Sweeper) sweep(ctx context.Context, since time.Time) (enqueued, coalesc
 			enqueued++
 		}
 		return nil
-	})
+	}
+	if err := s.src.QuerySubscriptions(ctx, zuora.SubscriptionQuery{UpdatedSince: since}, enq); err != nil {
+		return enqueued, coalesced, err
+	}
+	// A term lapses when its termEndDate begins (the first day outside the
+	// term): ask once per day rolled over since the last sweep, for the
+	// terms that ended on those days.
+	from, to := since.UTC().AddDate(0, 0, 1).Format(time.DateOnly), s.now().UTC().Format(time.DateOnly)
+	if from <= to {
+		err = s.src.QuerySubscriptions(ctx, zuora.SubscriptionQuery{TermEndFrom: from, TermEndTo: to}, enq)
+	}
 	return enqueued, coalesced, err
 }
 

@@ -14,6 +14,10 @@ import (
 type SubscriptionQuery struct {
 	Status       string    // e.g. "Active"
 	UpdatedSince time.Time // UpdatedDate >= this
+	// TermEndFrom and TermEndTo (YYYY-MM-DD, both or neither) select termed
+	// subscriptions whose term ends in [from, to]: a term that lapses changes
+	// nothing in Zuora (no UpdatedDate, no callout), yet Limio must show it.
+	TermEndFrom, TermEndTo string
 }
 
 // zoqlTime is how a datetime literal is written in ZOQL (UTC, explicit offset).
@@ -106,6 +110,16 @@ func subscriptionZOQL(q SubscriptionQuery) (string, error) {
 	}
 	if !q.UpdatedSince.IsZero() {
 		where = append(where, "UpdatedDate >= '"+q.UpdatedSince.UTC().Format(zoqlTime)+"'")
+	}
+	if q.TermEndFrom != "" || q.TermEndTo != "" {
+		from, errF := time.Parse(time.DateOnly, q.TermEndFrom)
+		to, errT := time.Parse(time.DateOnly, q.TermEndTo)
+		if errF != nil || errT != nil || to.Before(from) {
+			return "", &upstream.Error{API: "zuora", Op: "POST /v1/action/query", Kind: upstream.Permanent,
+				Message: "invalid term end range"}
+		}
+		where = append(where, "TermType = 'TERMED'",
+			"TermEndDate >= '"+from.Format(time.DateOnly)+"'", "TermEndDate <= '"+to.Format(time.DateOnly)+"'")
 	}
 	s := "select Name, Status, UpdatedDate from Subscription"
 	if len(where) > 0 {

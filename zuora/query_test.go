@@ -84,3 +84,41 @@ func TestQuerySubscriptionsPagesAndDedupes(t *testing.T) {
 		t.Fatalf("err %v calls %d", err, calls)
 	}
 }
+
+// Termed subscriptions whose term ends in a date range, both ends included;
+// evergreen ones never match; a bad range is refused before any request.
+func TestQuerySubscriptionsByTermEnd(t *testing.T) {
+	t.Parallel()
+	srv := zuoratest.NewServer(t)
+	for number, sub := range map[string]zuora.Subscription{
+		"A-S1": {TermType: "TERMED", TermEndDate: "2026-11-23"},
+		"A-S2": {TermType: "TERMED", TermEndDate: "2026-11-24"},
+		"A-S3": {TermType: "TERMED", TermEndDate: "2026-11-25"},
+		"A-S4": {TermType: "EVERGREEN"},
+	} {
+		sub.SubscriptionNumber, sub.Status = number, "Active"
+		if err := srv.PutSubscription(sub); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := zuora.New(srv.Config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	err = c.QuerySubscriptions(context.Background(), zuora.SubscriptionQuery{TermEndFrom: "2026-11-23", TermEndTo: "2026-11-24"},
+		func(n string) error { got = append(got, n); return nil })
+	sort.Strings(got)
+	if err != nil || !slices.Equal(got, []string{"A-S1", "A-S2"}) {
+		t.Fatalf("term end in [23, 24]: %v, %v; want A-S1 A-S2", got, err)
+	}
+	before := srv.Count(http.MethodPost, "/v1/action/query")
+	for _, q := range []zuora.SubscriptionQuery{{TermEndFrom: "2026-11-24", TermEndTo: "2026-11-23"}, {TermEndFrom: "2026-11-24"}, {TermEndFrom: "x' or '1'='1", TermEndTo: "2026-11-24"}} {
+		if err := c.QuerySubscriptions(context.Background(), q, func(string) error { return nil }); err == nil {
+			t.Errorf("%+v accepted", q)
+		}
+	}
+	if srv.Count(http.MethodPost, "/v1/action/query") != before {
+		t.Error("a refused range was sent")
+	}
+}

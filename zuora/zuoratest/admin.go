@@ -124,7 +124,8 @@ func (s *Server) putSubscription(b []byte, want string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	rec := s.subs[sub.SubscriptionNumber]
-	row := queryRow{ID: sub.ID, Name: sub.SubscriptionNumber, Status: sub.Status, Version: int(sub.Version), Updated: now}
+	row := queryRow{ID: sub.ID, Name: sub.SubscriptionNumber, Status: sub.Status, Version: int(sub.Version), Updated: now,
+		TermType: sub.TermType, TermEndDate: dateOnly(sub.TermEndDate)}
 	switch {
 	case rec == nil:
 		rec = &subRecord{versions: []queryRow{row}}
@@ -255,4 +256,12 @@ func (s *Server) registerAdmin(mux *http.ServeMux) {
 		}
 		sandbox.WriteJSON(w, http.StatusOK, v)
 	})
+}
+
+// dateOnly is the YYYY-MM-DD part of a Zuora date.
+func dateOnly(s string) string {
+	if len(s) > 10 {
+		return s[:10]
+	}
+	return s
 }

@@ -12,16 +12,19 @@ import (
 )
 
 // The sandbox understands the ZOQL the client sends: select fields from
-// Subscription, with conditions on Name, Id, Status and UpdatedDate joined by
+// Subscription, with conditions on Name, Id, Status, UpdatedDate, TermType and
+// TermEndDate joined by
 // "and" (=, !=, >, >=, <, <=, single-quoted literals). Like Zuora, it returns
 // one row per subscription version.
 
 type queryRow struct {
-	ID      string
-	Name    string
-	Status  string
-	Version int
-	Updated time.Time
+	ID          string
+	Name        string
+	Status      string
+	Version     int
+	Updated     time.Time
+	TermType    string
+	TermEndDate string // YYYY-MM-DD; empty for evergreen
 }
 
 const zoqlTime = "2006-01-02T15:04:05.000-07:00"
@@ -86,7 +89,11 @@ func parseQuery(q string) (fields []string, conds []cond, err error) {
 				return nil, nil, fmt.Errorf("invalid datetime: %s", c.value)
 			}
 			c.at = t
-		case "id", "name", "status":
+		case "termenddate":
+			if _, err := time.Parse(time.DateOnly, c.value); err != nil {
+				return nil, nil, fmt.Errorf("invalid date: %s", c.value)
+			}
+		case "id", "name", "status", "termtype":
 		default:
 			return nil, nil, fmt.Errorf("unsupported filter field: %s", cm[1])
 		}
@@ -120,6 +127,10 @@ func (c cond) match(r queryRow) bool {
 		return compare(c.op, strings.Compare(r.ID, c.value))
 	case "name":
 		return compare(c.op, strings.Compare(r.Name, c.value))
+	case "termenddate":
+		return r.TermEndDate != "" && compare(c.op, strings.Compare(r.TermEndDate, c.value))
+	case "termtype":
+		return compare(c.op, strings.Compare(strings.ToLower(r.TermType), strings.ToLower(c.value)))
 	default: // status: ZOQL compares picklists case-insensitively
 		return compare(c.op, strings.Compare(strings.ToLower(r.Status), strings.ToLower(c.value)))
 	}
