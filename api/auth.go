@@ -113,14 +113,14 @@ func ipAllowed(allow []netip.Prefix, ip string) bool {
 
 // operatorAuth guards the operator API, /monitor and /metrics: a bearer
 // token (scripts) or Basic credentials (browsers). Browsers send Basic
-// credentials on their own, so those requests (and all requests when auth is
-// disabled) get a cross-site check on unsafe methods; a bearer token is never
+// credentials on their own, so those requests (and all requests when the
+// operator endpoints are open) get a cross-site check on unsafe methods; a bearer token is never
 // sent by a browser on its own, so it needs none.
 func (s *server) operatorAuth(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
 		browser := true
-		if !s.cfg.AuthDisabled {
+		if !s.cfg.operatorOpen() {
 			var ok bool
 			if ok, browser = operatorAllowed(s.cfg, r); !ok {
 				c.Response().Header().Set(echo.HeaderWWWAuthenticate, operatorChallenge(s.cfg))
@@ -169,7 +169,7 @@ func MetricsOnly(cfg Config, h http.Handler) http.Handler {
 			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 			return
 		}
-		if ok, _ := operatorAllowed(cfg, r); !ok && !cfg.AuthDisabled {
+		if ok, _ := operatorAllowed(cfg, r); !ok && !cfg.operatorOpen() {
 			w.Header().Set(echo.HeaderWWWAuthenticate, operatorChallenge(cfg))
 			http.Error(w, "unauthorized", http.StatusUnauthorized)
 			return

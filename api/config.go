@@ -30,8 +30,10 @@ type Config struct {
 	// TCP peer is the client (X-Forwarded-For is ignored, it is spoofable).
 	TrustedProxies []string
 
-	// AuthDisabled turns off callout and operator authentication (zsync dev).
-	// It must be set explicitly; an empty config is refused.
+	// AuthDisabled turns off callout authentication (zsync dev), and operator
+	// authentication too unless operator credentials are set: those are
+	// always required once configured. It must be set explicitly; an empty
+	// config is refused.
 	AuthDisabled bool
 
 	// Operator API, /monitor and /metrics: a bearer token for scripts and/or
@@ -161,4 +163,11 @@ func parsePrefixes(list []string) ([]netip.Prefix, error) {
 		out = append(out, netip.PrefixFrom(a, a.BitLen()))
 	}
 	return out, nil
+}
+
+// operatorOpen reports whether the operator endpoints take requests without
+// credentials: only with authentication disabled and no operator credential
+// configured (zsync dev).
+func (c Config) operatorOpen() bool {
+	return c.AuthDisabled && c.OperatorToken == "" && c.OperatorUsername == ""
 }

@@ -84,6 +84,10 @@ func New(cfg Config, deps Deps, logger *zap.Logger) (*echo.Echo, error) {
 		logger = zap.NewNop()
 	}
 	cfg = cfg.withDefaults()
+	if cfg.AuthDisabled {
+		logger.Warn("callout authentication is disabled: anyone who can reach this port can trigger syncs (zsync dev only)",
+			zap.Bool("operator_endpoints_open", cfg.operatorOpen()))
+	}
 	allow, _ := parsePrefixes(cfg.AllowIPs) // validated above
 	proxies, _ := parsePrefixes(cfg.TrustedProxies)
 	s := &server{

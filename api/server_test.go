@@ -935,6 +935,32 @@ func TestAuthDisabled(t *testing.T) {
 	wantError(t, b.do(t, r), http.StatusForbidden)
 }
 
+// Disabling callout authentication leaves configured operator credentials in
+// force: the operator API, /monitor and /metrics still refuse anonymous
+// requests, while callouts need none.
+func TestAuthDisabledKeepsOperatorCredentials(t *testing.T) {
+	t.Parallel()
+	cfg := Config{AuthDisabled: true, OperatorToken: opToken}
+	b := setup(t, cfg)
+	wantStatus(t, b.do(t, req{method: http.MethodPost, path: limioPath + "A-S1"}), http.StatusOK)
+	for _, r := range []req{
+		{method: http.MethodPost, path: "/v1/subscriptions/A-S1/sync"},
+		{method: http.MethodGet, path: "/monitor"},
+		{method: http.MethodGet, path: "/metrics"},
+	} {
+		wantError(t, b.do(t, r), http.StatusUnauthorized)
+		r.bearer = opToken
+		if rec := b.do(t, r); rec.Code/100 != 2 {
+			t.Errorf("%s %s with the token: %d", r.method, r.path, rec.Code)
+		}
+	}
+	rec := httptest.NewRecorder()
+	MetricsOnly(cfg, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {})).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if rec.Code != http.StatusUnauthorized {
+		t.Errorf("work's /metrics anonymous with auth disabled but a token set: %d; want 401", rec.Code)
+	}
+}
+
 func TestNewRefusesBadConfig(t *testing.T) {
 	t.Parallel()
 	if _, err := New(Config{}, Deps{Enqueuer: &fakeEnqueuer{}, Outcomes: &fakeOutcomes{}}, nil); err == nil {
