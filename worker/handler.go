@@ -66,7 +66,11 @@ func (h *handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 func (h *handler) process(ctx context.Context, t *asynq.Task, run *taskRun) error {
 	p, err := decodePayload(t.Payload())
 	if err != nil {
-		// Without a key there is no epoch to advance and nothing to retry.
+		// Nothing to retry: archived, recorded under the key its id names,
+		// and handleError closes that epoch so later callouts aren't
+		// swallowed by this task.
+		id, _ := asynq.GetTaskID(ctx)
+		run.key, run.epoch, _ = taskEpoch(id, t.Payload())
 		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 	}
 	run.key, run.trig = p.Key, p.Trigger
@@ -289,23 +293,19 @@ func (h *handler) handleError(ctx context.Context, t *asynq.Task, err error) {
 	if !final {
 		return
 	}
-	p, derr := decodePayload(t.Payload())
-	if derr != nil {
-		return
-	}
 	id, _ := asynq.GetTaskID(ctx)
-	epoch := epochOf(id, p.Key)
-	if epoch < 0 {
+	key, epoch, ok := taskEpoch(id, t.Payload())
+	if !ok {
 		return
 	}
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	adv, aerr := runAdvance(actx, h.rdb, h.keys, p.Key, epoch, true)
+	adv, aerr := runAdvance(actx, h.rdb, h.keys, key, epoch, true)
 	switch {
 	case aerr != nil:
 		h.log.Error("archived task could not close its epoch; callouts for the subscription coalesce into it until it is deleted or re-run",
-			zap.String("subscription", p.Key), zap.String("task_id", id), zap.Error(aerr))
+			zap.String("subscription", key), zap.String("task_id", id), zap.Error(aerr))
 	case adv.advanced:
-		h.log.Info("task on its last attempt closed its epoch", zap.String("subscription", p.Key), zap.String("task_id", id))
+		h.log.Info("task on its last attempt closed its epoch", zap.String("subscription", key), zap.String("task_id", id))
 	}
 }

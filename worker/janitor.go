@@ -37,15 +37,11 @@ func releaseArchived(ctx context.Context, rdb redis.UniversalClient, keys keyspa
 				if t.Type != TaskTypeSync {
 					continue
 				}
-				p, err := decodePayload(t.Payload)
-				if err != nil {
+				key, epoch, ok := taskEpoch(t.ID, t.Payload)
+				if !ok {
 					continue
 				}
-				epoch := epochOf(t.ID, p.Key)
-				if epoch < 0 {
-					continue
-				}
-				adv, err := runAdvance(ctx, rdb, keys, p.Key, epoch, true)
+				adv, err := runAdvance(ctx, rdb, keys, key, epoch, true)
 				if err != nil {
 					return closed, err
 				}

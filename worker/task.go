@@ -1,7 +1,6 @@
 package worker
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -44,11 +43,12 @@ func NewSyncTask(key string, trig syncer.Trigger, opts ...asynq.Option) (*asynq.
 	return asynq.NewTask(TaskTypeSync, b, opts...), nil
 }
 
+// decodePayload reads a sync task's payload. Unknown fields are ignored: a
+// newer ingress may add some while older workers still run (a rolling
+// upgrade), and refusing them would archive the task.
 func decodePayload(b []byte) (syncPayload, error) {
 	var p syncPayload
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&p); err != nil {
+	if err := json.Unmarshal(b, &p); err != nil {
 		return p, fmt.Errorf("decode sync task payload: %w", err)
 	}
 	if err := validateKey(p.Key); err != nil {
@@ -76,6 +76,27 @@ func taskID(key string, epoch int64) string {
 
 // epochOf reads the epoch back from a task id made by taskID, or -1 when the
 // task was not enqueued through the Enqueuer.
+// taskEpoch is the subscription key and epoch of sync task id: from its
+// payload, or, when that can't be read, from the id itself ("<key>:<epoch>"),
+// so that even a task with a broken payload can close its epoch and not
+// block its subscription's later callouts. ok is false when neither works.
+func taskEpoch(id string, payload []byte) (key string, epoch int64, ok bool) {
+	if p, err := decodePayload(payload); err == nil {
+		if e := epochOf(id, p.Key); e >= 0 {
+			return p.Key, e, true
+		}
+		return p.Key, -1, false
+	}
+	i := strings.LastIndexByte(id, ':')
+	if i <= 0 || validateKey(id[:i]) != nil {
+		return "", -1, false
+	}
+	if e := epochOf(id, id[:i]); e >= 0 {
+		return id[:i], e, true
+	}
+	return "", -1, false
+}
+
 func epochOf(id, key string) int64 {
 	rest, ok := strings.CutPrefix(id, key+":")
 	if !ok {

@@ -594,3 +594,45 @@ func TestFailedHandOffIsRecorded(t *testing.T) {
 		t.Fatalf("recorded %+v; want failed, archived, task %s, a hand-off error", rec, first)
 	}
 }
+
+// A payload with a field this worker doesn't know (a newer ingress during a
+// rolling upgrade) still syncs; one that can't be read at all is archived,
+// recorded under the key its task id names, and closes its epoch, so later
+// callouts for the subscription make a new task instead of coalescing into
+// the dead one.
+func TestUnreadablePayloadDoesNotBlockTheSubscription(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, nil)
+	const newer, broken = "A-S00000777", "A-S00000778"
+	client := asynq.NewClient(e.opt)
+	t.Cleanup(func() { _ = client.Close() })
+	enqueueRaw := func(key, payload string) {
+		t.Helper()
+		// Claimed as a callout would be, then stored with the given payload.
+		if _, err := e.enq.claims.claim(t.Context(), key); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := client.Enqueue(asynq.NewTask(TaskTypeSync, []byte(payload)), asynq.TaskID(key+":0"),
+			asynq.Queue(QueueCallouts), asynq.MaxRetry(3)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.fake.bump(newer)
+	e.fake.bump(broken)
+	enqueueRaw(newer, `{"key":"`+newer+`","trigger":{"source":"callout"},"added_later":{"x":1}}`)
+	enqueueRaw(broken, `{"key": 42`)
+	e.startServer(t)
+
+	waitFor(t, 10*time.Second, "the broken task archived", func() bool { return len(e.archived(t, QueueCallouts)) == 1 })
+	if z, l, _ := e.fake.state(newer); z != l {
+		waitFor(t, 10*time.Second, "the newer payload synced", func() bool { z, l, _ := e.fake.state(newer); return z == l })
+	}
+	if r, err := e.store.Latest(t.Context(), broken); err != nil || r == nil || r.Outcome != syncer.Failed || !r.Archived {
+		t.Errorf("broken task recorded as %+v, %v; want failed, archived, under %s", r, err, broken)
+	}
+	st, id := e.enqueue(t, broken, callout)
+	if st != Enqueued || id == broken+":0" {
+		t.Fatalf("callout after the broken task: %s %s; want a new task", st, id)
+	}
+	e.waitCurrent(t, 10*time.Second, broken)
+}
