@@ -88,7 +88,20 @@ func (s *server) calloutByPath(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if s.hmacOnly() && co.Subscription != id {
+		// The signature covers the body, not the path: without Basic
+		// credentials, a signed body replayed to another path (or an empty
+		// body, signed the same for every callout) must not sync another
+		// subscription.
+		return errStatus(http.StatusBadRequest, "with HMAC-only authentication the signed body must name the subscription in the path")
+	}
 	return s.callout(c, id, co)
+}
+
+// hmacOnly reports whether callouts are authenticated by the body's HMAC
+// alone (no Basic credentials).
+func (s *server) hmacOnly() bool {
+	return !s.cfg.AuthDisabled && s.hmac != nil && s.cfg.CalloutUsername == ""
 }
 
 // calloutByBody takes the subscription number from the body.

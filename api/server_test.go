@@ -398,6 +398,34 @@ func TestHMAC(t *testing.T) {
 	}
 }
 
+// With HMAC alone the path's id is not signed: a signed body replayed to
+// another subscription's path, or an empty body, is refused; a body naming
+// the path's subscription is taken.
+func TestHMACOnlyPathMustMatchSignedBody(t *testing.T) {
+	t.Parallel()
+	cfg := baseConfig()
+	cfg.CalloutUsername, cfg.CalloutPassword = "", ""
+	cfg.HMACSecret = hmacSecret
+	b := setup(t, cfg)
+	body := `{"subscriptionNumber":"A-S00000001"}`
+	post := func(path, body string) int {
+		return b.do(t, req{method: http.MethodPost, path: path, ct: "application/json", body: body,
+			header: map[string]string{"X-Zuora-Signature": sign(sha256.New, "hex", body)}}).Code
+	}
+	if code := post(limioPath+"A-S00000001", body); code != http.StatusOK {
+		t.Fatalf("matching path and body: %d", code)
+	}
+	if code := post(limioPath+"A-S99999999", body); code != http.StatusBadRequest {
+		t.Errorf("signed body replayed to another path: %d; want 400", code)
+	}
+	if code := post(limioPath+"A-S99999999", ""); code != http.StatusBadRequest {
+		t.Errorf("empty signed body on the path endpoint: %d; want 400", code)
+	}
+	if calls := b.enq.Calls(); len(calls) != 1 || calls[0].Key != "A-S00000001" {
+		t.Fatalf("enqueued %+v; want only A-S00000001", calls)
+	}
+}
+
 func sign2(newHash func() hash.Hash, enc, body string) string {
 	m := hmac.New(newHash, []byte("another secret"))
 	m.Write([]byte(body))
