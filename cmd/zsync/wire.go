@@ -169,9 +169,19 @@ func newIngress(c *config.Config, redisOpt asynq.RedisConnOpt, rdb redis.Univers
 	return &ingress{handler: e, close: func() error { return errors.Join(mon.Close(), closeClient()) }}, nil
 }
 
+// readTimeout bounds reading a whole request, body included: a client that
+// trickles its body (before any signature can be checked) can't hold a
+// connection longer than Zuora itself waits for an answer (25 s).
+const readTimeout = 30 * time.Second
+
+// newHTTPServer is the http.Server every zsync listener uses.
+func newHTTPServer(h http.Handler) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: readTimeout, IdleTimeout: 2 * time.Minute}
+}
+
 // serveHTTP serves h on l until ctx ends, then drains for up to grace.
 func serveHTTP(ctx context.Context, l net.Listener, h http.Handler, grace time.Duration) error {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	srv := newHTTPServer(h)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()
 	select {
