@@ -143,10 +143,14 @@ outcome (or only enqueues, with --no-wait), then a summary. Exits non-zero if an
 			}
 			defer closeSrc()
 
+			// --timeout bounds the waiting, not the enqueueing: the ids of a
+			// file or stdin exist only in this process, so they are all
+			// enqueued before it exits (an interrupt stops both).
 			ctx := cmd.Context()
+			waitCtx := ctx
 			if timeout > 0 {
 				var cancel context.CancelFunc
-				ctx, cancel = context.WithTimeout(ctx, timeout)
+				waitCtx, cancel = context.WithTimeout(ctx, timeout)
 				defer cancel()
 			}
 			// The terminal shows the job; its info logs would only repeat it.
@@ -166,7 +170,7 @@ outcome (or only enqueues, with --no-wait), then a summary. Exits non-zero if an
 				_, err := jobs.Run(ctx, job.ID, src)
 				runErr <- err
 			}()
-			progress, err := follow(ctx, out, jobs, job.ID, runErr, noWait, interval)
+			progress, err := follow(waitCtx, out, jobs, job.ID, runErr, noWait, interval)
 			if err != nil {
 				return err
 			}
@@ -224,7 +228,9 @@ func follow(ctx context.Context, out io.Writer, jobs *worker.Jobs, id string, ru
 		case <-tick.C:
 		case <-ctx.Done():
 			if !enqueued {
-				<-runErr // Run ends promptly and marks the job failed
+				// Interrupted: Run ends promptly and marks the job failed.
+				// Timed out: Run goes on until every id is enqueued.
+				<-runErr
 			}
 			return worker.JobProgress{}, fmt.Errorf("stopped waiting for resync job %s (it goes on; GET /v1/resyncs/%s): %w",
 				id, id, context.Cause(ctx))

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/zsync/zsync/internal/redistest"
+	"github.com/zsync/zsync/worker"
 )
 
 // bulkEnv is a private Redis and both sandboxes (dev seed) as processes,
@@ -22,6 +23,7 @@ import (
 type bulkEnv struct {
 	zuora, limio string // base URLs
 	env          []string
+	rs           *redistest.Server
 }
 
 func newBulkEnv(t *testing.T) *bulkEnv {
@@ -31,7 +33,7 @@ func newBulkEnv(t *testing.T) *bulkEnv {
 	p := startProc(t, "sandbox", nil, "sandbox", "--seed", "dev", "--zuora-addr", za, "--limio-addr", la)
 	waitHTTP(t, p, "http://"+za+"/sandbox/requests", 15*time.Second)
 	waitHTTP(t, p, "http://"+la+"/sandbox/requests", 15*time.Second)
-	u := &bulkEnv{zuora: "http://" + za, limio: "http://" + la}
+	u := &bulkEnv{zuora: "http://" + za, limio: "http://" + la, rs: rs}
 	u.env = []string{
 		"ZSYNC_REDIS_ADDR=" + rs.Addr, fmt.Sprintf("ZSYNC_REDIS_DB=%d", rs.DB),
 		"ZSYNC_ZUORA_BASE_URL=" + u.zuora, "ZSYNC_ZUORA_CLIENT_ID=sandbox", "ZSYNC_ZUORA_CLIENT_SECRET=sandbox",
@@ -179,6 +181,16 @@ func TestResyncCommand(t *testing.T) {
 	returned := strings.Contains(r.stdout, "syncing in the background") || strings.Contains(r.stdout, ": done")
 	if r.code != 0 || !strings.Contains(r.stdout, "zuora query status=Active") || !returned {
 		t.Fatalf("--no-wait: exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	// --timeout gives up waiting, not enqueueing: every id is in the job.
+	r = u.run(t, 30*time.Second, "A-S00000201\nA-S00000202\nA-S00000203\n", "resync", "-", "--timeout", "1ms")
+	if r.code == 0 || !strings.Contains(r.stderr+r.stdout, "stopped waiting") {
+		t.Fatalf("--timeout 1ms: exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	jobID := strings.Fields(strings.TrimPrefix(r.stdout, "resync job "))[0]
+	jp, err := worker.NewJobs(u.rs.Client(t), nil, worker.JobsConfig{}, nil).Progress(t.Context(), jobID)
+	if err != nil || jp.Read != 3 || jp.Enqueued+jp.Coalesced != 3 || jp.State == worker.JobFailed {
+		t.Fatalf("job after --timeout: %+v, %v; want all 3 ids enqueued, not failed", jp, err)
 	}
 	if r = u.run(t, 10*time.Second, "", "resync", file, "--status", "Active"); r.code != 2 {
 		t.Errorf("FILE and --status: exit %d; want 2", r.code)
