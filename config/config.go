@@ -265,6 +265,11 @@ func Load(file string, flags *pflag.FlagSet) (*Config, error) {
 		&c.LoopGuard.IntegrationUserIDs, &c.LoopGuard.Sources} {
 		*l = splitList(*l)
 	}
+	if c.LoopGuard.Sources == nil {
+		// Unset, the default list came through: empty means set to none,
+		// which turns the source check off (downstream, nil means default).
+		c.LoopGuard.Sources = []string{}
+	}
 	return &c, nil
 }
 

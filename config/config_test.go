@@ -111,3 +111,28 @@ func TestExampleFileHasEveryKey(t *testing.T) {
 		}
 	}
 }
+
+// loopguard.sources: [] turns the source check off; left out, the default
+// sources apply.
+func TestLoopGuardSourcesCanBeEmptied(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	file := dir + "/zsync.yaml"
+	if err := os.WriteFile(file, []byte("loopguard:\n  sources: []\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(file, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.LoopGuard.Sources == nil || len(c.LoopGuard.Sources) != 0 {
+		t.Fatalf("sources: [] → %#v; want an empty, non-nil list", c.LoopGuard.Sources)
+	}
+	d, err := Load("", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.LoopGuard.Sources) != 2 {
+		t.Fatalf("unset → %v; want the defaults", d.LoopGuard.Sources)
+	}
+}

@@ -8,7 +8,7 @@ type Config struct {
 	// created are Limio's own and are not synced back (loop guard).
 	IntegrationUserIDs []string
 	// LoopSources are the Source__c / InitiatedSource__c values Limio stamps on
-	// its orders. Default: shop, salesforce.
+	// its orders. nil: shop, salesforce; empty: no source check.
 	LoopSources []string
 	// Offers maps a Zuora productRatePlanId to a Limio offer path
 	// (/offers2/…). Optional: without a mapping, data.offers is left alone.
@@ -22,7 +22,7 @@ type Config struct {
 var DefaultLoopSources = []string{"shop", "salesforce"}
 
 func (c Config) withDefaults() Config {
-	if len(c.LoopSources) == 0 {
+	if c.LoopSources == nil { // nil: the default; empty: no source check
 		c.LoopSources = DefaultLoopSources
 	}
 	if c.PreviewMonths <= 0 {

@@ -375,6 +375,7 @@ func TestGuard(t *testing.T) {
 			&zuora.Order{CreatedBy: "csr", CustomFields: zuora.CustomFields{"Source__c": []byte(`"billing-ops"`)}}, false},
 		{"configured sources replace the defaults", withSources, Trigger{Source: SourceCallout, OrderSource: "shop"}, nil, false},
 		{"configured source", withSources, Trigger{Source: SourceCallout, OrderSource: "Partner"}, nil, true},
+		{"sources set to none", Config{LoopSources: []string{}}, Trigger{Source: SourceCallout, OrderSource: "shop"}, nil, false},
 		{"no integration user configured", Config{}, Trigger{Source: SourceCallout, CreatedByID: ""}, &zuora.Order{}, false},
 		{"manual never", cfg, Trigger{Source: SourceManual, OrderSource: "shop", CreatedByID: "limio-user"}, nil, false},
 		{"bulk never", cfg, Trigger{Source: SourceBulk, OrderSource: "shop"}, &zuora.Order{CreatedBy: "limio-user"}, false},
