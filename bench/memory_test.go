@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -16,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zsync/zsync/internal/freeport"
 	"github.com/zsync/zsync/internal/redistest"
 	"github.com/zsync/zsync/internal/sandbox"
 	"github.com/zsync/zsync/limio/limiotest"
@@ -224,10 +224,9 @@ func (c *capped) String() string {
 
 func freeAddr(b *testing.B) string {
 	b.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	a, err := freeport.Addr()
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return a
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -13,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/zsync/zsync/internal/freeport"
 )
 
 // Helpers that drive the built zsync binary as separate processes, the way it
@@ -125,12 +126,11 @@ func (p *proc) stop(t *testing.T, within time.Duration) {
 
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	a, err := freeport.Addr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return a
 }
 
 // waitHTTP polls url until it answers 200 or the deadline passes.

@@ -23,6 +23,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/zsync/zsync/internal/freeport"
 )
 
 // Server is a Redis a test may use.
@@ -140,15 +142,7 @@ func ping(addr string) error {
 	return nil
 }
 
-func freePort() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	_, port, err := net.SplitHostPort(l.Addr().String())
-	return port, err
-}
+func freePort() (string, error) { return freeport.Port() }
 
 // lease claims one of databases 1–15 on a shared server for this test.
 func lease(t testing.TB, addr string) *Server {
