@@ -305,6 +305,12 @@ func (c *Config) Validate(need Need) error {
 	if len(c.Redis.Sentinel.Addrs) > 0 && c.Redis.Sentinel.MasterName == "" {
 		bad("redis.sentinel.master_name", "is required with redis.sentinel.addrs")
 	}
+	if c.HTTP.ShutdownTimeout < 0 {
+		bad("http.shutdown_timeout", "must not be negative")
+	}
+	if c.Worker.ShutdownTimeout < 0 {
+		bad("worker.shutdown_timeout", "must not be negative")
+	}
 	if c.Redis.URL != "" {
 		if u, err := url.Parse(c.Redis.URL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
 			bad("redis.url", "must be redis://… or rediss://…")

@@ -80,6 +80,11 @@ func TestValidateNamesKeys(t *testing.T) {
 	}
 
 	c.Log.Level = "info"
+	c.HTTP.ShutdownTimeout = -time.Second
+	if err := c.Validate(Need{Ingress: true}); err == nil || !strings.Contains(err.Error(), "http.shutdown_timeout") {
+		t.Fatalf("Validate = %v; want http.shutdown_timeout refused", err)
+	}
+	c.HTTP.ShutdownTimeout = time.Second
 	c.Callout.AuthDisabled = false
 	c.Callout.HMACSecret = "s"
 	c.Operator.Token = "t"
