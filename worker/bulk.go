@@ -533,7 +533,12 @@ func (h *handler) settleJobs(ctx context.Context, rec Record) {
 			}
 		}
 		if err := creditScript.Run(ctx, h.rdb, []string{h.keys.job(job)}, string(rec.Outcome), c, now).Err(); err != nil {
-			h.log.Warn("credit resync job", zap.String("job", job), zap.String("subscription", rec.Key), zap.Error(err))
+			// The registrations were taken: put them back, so the next run
+			// of this key credits the job (else it never finishes).
+			field := "j:" + strconv.FormatInt(rec.Epoch, 10) + ":" + job
+			rerr := h.rdb.HIncrBy(context.WithoutCancel(ctx), h.keys.epoch(rec.Key), field, c).Err()
+			h.log.Warn("credit resync job; registration put back for the next run", zap.String("job", job),
+				zap.String("subscription", rec.Key), zap.Error(err), zap.NamedError("put_back", rerr))
 		}
 	}
 }

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/zsync/zsync/internal/upstream"
 	"github.com/zsync/zsync/syncer"
 	"github.com/zsync/zsync/zuora"
@@ -305,5 +307,46 @@ func TestBulkEnqueueScalesFlat(t *testing.T) {
 	// at most (2×Workers+1)×BatchSize ids whatever n is.
 	if bound := int64(12 << 20); growth > bound {
 		t.Errorf("heap grew by %d KiB; want under %d KiB", growth>>10, bound>>10)
+	}
+}
+
+// failCreditsOnce fails the first resync-job credit, as a Redis error or a
+// spent deadline would.
+type failCreditsOnce struct{ done atomic.Bool }
+
+func (*failCreditsOnce) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (f *failCreditsOnce) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if args := cmd.Args(); len(args) > 1 && args[1] == creditScript.Hash() && f.done.CompareAndSwap(false, true) {
+			cmd.SetErr(errors.New("injected: credit failed"))
+			return cmd.Err()
+		}
+		return next(ctx, cmd)
+	}
+}
+func (*failCreditsOnce) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+// A credit that fails after the job's registrations were taken puts them
+// back: the next run of the subscription credits the job, which finishes.
+func TestBulkJobCreditRetriedByTheNextRun(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, nil)
+	const key = "A-S00000501"
+	e.fake.bump(key)
+	fail := &failCreditsOnce{}
+	e.rdb.AddHook(fail)
+	j := e.jobs(nil)
+	p := runJob(t, j, ListSource([]string{key}))
+	e.startServer(t)
+	waitFor(t, 10*time.Second, "the failed credit", func() bool { return fail.done.Load() && e.drained(t) })
+	if got, err := j.Progress(t.Context(), p.ID); err != nil || got.Finished() {
+		t.Fatalf("job after the failed credit: %+v, %v; want still pending", got, err)
+	}
+	e.fake.bump(key)
+	e.enqueue(t, key, callout)
+	if got := waitJob(t, j, p.ID, 10*time.Second); got.State != JobDone || got.Done.Total() != 1 {
+		t.Fatalf("job after the next run: %+v; want done with 1 outcome", got)
 	}
 }

@@ -246,7 +246,11 @@ func (h *handler) finish(ctx context.Context, t *asynq.Task, run *taskRun, start
 		h.log.Warn("record outcome", zap.String("subscription", rec.Subscription), zap.Error(serr))
 	}
 	if !requeued {
-		h.settleJobs(sctx, rec) // bulk.go: credit the resync jobs waiting on this key
+		// bulk.go: credit the resync jobs waiting on this key, with a
+		// deadline of its own (Record may have used up sctx's).
+		jctx, jcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		h.settleJobs(jctx, rec)
+		jcancel()
 	}
 	if b, merr := json.Marshal(rec); merr == nil {
 		if rw := t.ResultWriter(); rw != nil {
