@@ -372,6 +372,7 @@ func (j *Jobs) enqueue(ctx context.Context, id string, batch []string) error {
 	pipe.HIncrBy(wctx, k, "read", int64(len(batch)))
 	pipe.HIncrBy(wctx, k, "enqueued", enq)
 	pipe.HIncrBy(wctx, k, "coalesced", coal)
+	pipe.Expire(wctx, k, j.cfg.TTL) // a long run must not outlive its own record
 	if len(invalid) > 0 {
 		pipe.HIncrBy(wctx, k, "invalid", int64(len(invalid)))
 		pipe.RPush(wctx, j.keys.jobInvalid(id), invalid...)
@@ -524,10 +525,16 @@ func (h *handler) settleJobs(ctx context.Context, rec Record) {
 		if rec.Outcome == syncer.Failed || rec.Outcome == syncer.NotFound {
 			b, _ := json.Marshal(JobFailure{ID: rec.Key, Subscription: rec.Subscription, Outcome: rec.Outcome,
 				Error: rec.Error, TaskID: rec.TaskID})
+			// The list lives as long as its job (whose TTL the Jobs that made
+			// it chose; the worker's config doesn't know it).
+			ttl, err := h.rdb.PTTL(ctx, h.keys.job(job)).Result()
+			if err != nil || ttl <= 0 {
+				ttl = defaultJobTTL
+			}
 			pipe := h.rdb.Pipeline()
 			pipe.RPush(ctx, h.keys.jobFailures(job), b)
 			pipe.LTrim(ctx, h.keys.jobFailures(job), 0, maxListed-1)
-			pipe.Expire(ctx, h.keys.jobFailures(job), defaultJobTTL)
+			pipe.Expire(ctx, h.keys.jobFailures(job), ttl)
 			if _, err := pipe.Exec(ctx); err != nil {
 				h.log.Warn("record resync failure", zap.String("job", job), zap.Error(err))
 			}

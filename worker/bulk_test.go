@@ -350,3 +350,44 @@ func TestBulkJobCreditRetriedByTheNextRun(t *testing.T) {
 		t.Fatalf("job after the next run: %+v; want done with 1 outcome", got)
 	}
 }
+
+// A run that takes longer than the job's TTL keeps the job's record alive
+// batch by batch: it doesn't expire mid-run and come back without its state.
+func TestBulkJobRecordOutlivesASlowSource(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, nil)
+	j := e.jobs(func(c *JobsConfig) { c.TTL, c.BatchSize, c.Workers = time.Second, 1, 1 })
+	slow := IDSource(func(ctx context.Context, yield func(string) error) error {
+		for _, id := range numbers(601, 5) {
+			time.Sleep(400 * time.Millisecond) // 2 s in all, twice the TTL
+			if err := yield(id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	p := runJob(t, j, slow)
+	got, err := j.Progress(t.Context(), p.ID)
+	if err != nil || got.ID != p.ID || got.Read != 5 || got.State == "" {
+		t.Fatalf("job after a run longer than its TTL: %+v, %v; want its record with 5 ids read", got, err)
+	}
+}
+
+// A job's failures list lives as long as the job, whatever TTL the job was
+// made with.
+func TestBulkJobFailuresShareTheJobsTTL(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, nil)
+	const key = "A-S00000701"
+	e.fake.failNext(key, syncer.Permanent(errors.New("bad data")))
+	j := e.jobs(func(c *JobsConfig) { c.TTL = time.Hour })
+	p := runJob(t, j, ListSource([]string{key}))
+	e.startServer(t)
+	if got := waitJob(t, j, p.ID, 10*time.Second); got.Done.Failed != 1 || len(got.Failures) != 1 {
+		t.Fatalf("job %+v; want one failure listed", got)
+	}
+	ttl, err := e.rdb.TTL(t.Context(), e.cfg.Prefix+"bulk:job:"+p.ID+":failures").Result()
+	if err != nil || ttl <= 0 || ttl > time.Hour {
+		t.Fatalf("failures list TTL %v (%v); want at most the job's hour", ttl, err)
+	}
+}
