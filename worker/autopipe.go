@@ -67,6 +67,11 @@ func (a *autoPipe) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 		if !scriptCall(cmd) {
 			return next(ctx, cmd)
 		}
+		if err := ctx.Err(); err != nil {
+			// As go-redis itself does: a caller that gave up sends nothing.
+			cmd.SetErr(err)
+			return err
+		}
 		req := &autoPipeReq{cmd: cmd, done: make(chan struct{})}
 		a.batch.add(req)
 		// Waited for even if ctx ends: the pipeline writes its answer into

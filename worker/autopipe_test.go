@@ -164,3 +164,17 @@ func TestPipelinedClientEnqueues(t *testing.T) {
 		t.Fatalf("queue has %+v (%v); want %d pending", size, err, n)
 	}
 }
+
+// A script call whose context has already ended is not sent.
+func TestAutoPipelineSkipsEndedContexts(t *testing.T) {
+	t.Parallel()
+	_, c := autoPipeClient(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if err := echoScript.Run(ctx, c, []string{"skipped"}, "x").Err(); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run with an ended context: %v; want context.Canceled", err)
+	}
+	if n, err := c.Exists(t.Context(), "skipped").Result(); err != nil || n != 0 {
+		t.Fatalf("the script ran anyway (%d, %v)", n, err)
+	}
+}
