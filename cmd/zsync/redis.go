@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"strings"
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
@@ -34,22 +33,13 @@ func redisConn(c config.Redis) (asynq.RedisConnOpt, redis.UniversalClient, error
 	}
 }
 
-// urlConn reads redis.url. redis:// and rediss:// URLs go through go-redis's
-// parser, which keeps an ACL username (asynq's drops it); redis.username and
-// redis.password fill in what the URL leaves out. Other schemes
-// (redis-socket, redis-sentinel) are asynq's.
+// urlConn reads redis.url (config.Validate admits redis:// and rediss://)
+// with go-redis's parser, which keeps an ACL username (asynq's drops it);
+// redis.username and redis.password fill in what the URL leaves out.
 func urlConn(c config.Redis) (asynq.RedisConnOpt, error) {
-	// Errors are not wrapped: the parsers' messages quote the URL, password
-	// and all.
-	if !strings.HasPrefix(c.URL, "redis://") && !strings.HasPrefix(c.URL, "rediss://") {
-		opt, err := asynq.ParseRedisURI(c.URL)
-		if err != nil {
-			return nil, errors.New("redis.url: not a valid redis://, rediss://, redis-socket:// or redis-sentinel:// URL")
-		}
-		return opt, nil
-	}
 	o, err := redis.ParseURL(c.URL)
 	if err != nil {
+		// Not wrapped: the parser's message quotes the URL, password and all.
 		return nil, errors.New("redis.url: not a valid redis:// or rediss:// URL")
 	}
 	opt := asynq.RedisClientOpt{Network: o.Network, Addr: o.Addr, Username: o.Username, Password: o.Password,

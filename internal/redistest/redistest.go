@@ -83,7 +83,7 @@ func Start(t testing.TB) *Server {
 	}
 	var lastErr error
 	for range 5 { // a free port can be taken between probe and bind
-		port, err := freePort()
+		port, err := freeport.Port()
 		if err != nil {
 			t.Fatalf("free port: %v", err)
 		}
@@ -142,8 +142,6 @@ func ping(addr string) error {
 	return nil
 }
 
-func freePort() (string, error) { return freeport.Port() }
-
 // lease claims one of databases 1–15 on a shared server for this test.
 func lease(t testing.TB, addr string) *Server {
 	t.Helper()
@@ -199,7 +197,7 @@ func StartCluster(t testing.TB) []string {
 		if i >= 5*nodes {
 			t.Fatalf("start cluster nodes: only %d of %d started", len(addrs), nodes)
 		}
-		port, err := freePort()
+		port, err := freeport.Port()
 		if err != nil {
 			t.Fatalf("free port: %v", err)
 		}
