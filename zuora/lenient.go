@@ -150,3 +150,54 @@ func joinCustom(src any, cf CustomFields) ([]byte, error) {
 	}
 	return json.Marshal(all)
 }
+
+// Disagreement is a field, or a class of fields, whose documented examples
+// (what tenants send) disagree with the type Zuora's spec declares. The
+// client decodes both forms; the contract tests (internal/zuoraspec) widen
+// the spec by this list and by nothing else, and test both forms of every
+// entry.
+type Disagreement struct {
+	Op       string // the operation as the spec writes it ("GET /v1/accounts/{account-key}"); "" for a class
+	Field    string // dotted path in the 2xx body (arrays are stepped through); "" for a class
+	Format   string // a class: every string of this declared format
+	Sent     string // the JSON type the examples send: string, number, integer, boolean
+	Declared string // a literal of the declared form, for the tests
+	Example  string // a literal of the example form, for the tests
+	Reason   string
+}
+
+const (
+	opSubscription = "GET /v1/subscriptions/{subscription-key}"
+	opAccount      = "GET /v1/accounts/{account-key}"
+	opOrder        = "GET /v1/orders/{orderNumber}"
+)
+
+// Disagreements lists every known one, once.
+var Disagreements = []Disagreement{
+	{Format: "decimal", Sent: "number", Declared: `"12.99"`, Example: `12.99`,
+		Reason: "amounts are declared decimal strings; every example (and tenant) sends JSON numbers"},
+	{Format: "date-time", Sent: "string", Declared: `"2018-12-13T17:21:43+01:00"`, Example: `"2018-12-13 17:21:43"`,
+		Reason: "date-times are declared RFC 3339; the examples write YYYY-MM-DD HH:MM:SS (tenant time)"},
+	{Op: opAccount, Field: "billingAndPayment.billCycleDay", Sent: "integer", Declared: `"1"`, Example: `1`,
+		Reason: "declared a string, sent as the day number"},
+	{Op: opAccount, Field: "metricsData.balance", Sent: "number", Declared: `"0"`, Example: `0`,
+		Reason: "declared a plain string, sent as a number like the other balances"},
+	{Op: opAccount, Field: "einvoiceProfile.enabled", Sent: "string", Declared: `true`, Example: `"true"`,
+		Reason: "declared a boolean, sent as the string \"true\""},
+	{Op: opAccount, Field: "einvoiceProfile.businessNumberSchemeId", Sent: "integer", Declared: `"88"`, Example: `88`,
+		Reason: "e-invoicing scheme ids are declared strings, sent as numbers"},
+	{Op: opAccount, Field: "einvoiceProfile.endpointId", Sent: "integer", Declared: `"8992"`, Example: `8992`,
+		Reason: "e-invoicing endpoint ids are declared strings, sent as numbers"},
+	{Op: opAccount, Field: "einvoiceProfile.endpointSchemeId", Sent: "integer", Declared: `"88"`, Example: `88`,
+		Reason: "e-invoicing scheme ids are declared strings, sent as numbers"},
+	{Op: opSubscription, Field: "invoiceScheduleId", Sent: "string", Declared: `1`, Example: `"ec6f0d5dc8af451ab95343fb3c588c1a"`,
+		Reason: "declared an integer, sent as a 32-character object id"},
+	{Op: "GET /v1/subscriptions/accounts/{account-key}", Field: "subscriptions.invoiceScheduleId", Sent: "string",
+		Declared: `1`, Example: `"ec6f0d5dc8af451ab95343fb3c588c1a"`, Reason: "as for one subscription"},
+	{Op: opOrder, Field: "order.invoiceScheduleId", Sent: "string", Declared: `1`, Example: `"ec6f0d5dc8af451ab95343fb3c588c1a"`,
+		Reason: "as for a subscription"},
+	{Op: opSubscription, Field: "invoiceSeparately", Sent: "boolean", Declared: `"false"`, Example: `false`,
+		Reason: "declared a string, sent as a boolean"},
+	{Op: "GET /v1/subscriptions/accounts/{account-key}", Field: "subscriptions.invoiceSeparately", Sent: "boolean",
+		Declared: `"false"`, Example: `false`, Reason: "as for one subscription"},
+}
