@@ -22,15 +22,11 @@ import (
 // setup starts a sandbox seeded with testdata and a client for it.
 func setup(t *testing.T, sopts []zuoratest.Option, copts ...zuora.Option) (*zuoratest.Server, *zuora.Client) {
 	t.Helper()
-	srv := zuoratest.NewServer(t, sopts...)
+	srv := contractServer(t, sopts...)
 	if err := srv.Seed(os.DirFS("testdata")); err != nil {
 		t.Fatalf("seed: %v", err)
 	}
-	c, err := zuora.New(srv.Config(), copts...)
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	return srv, c
+	return srv, newClient(t, srv.Config(), copts...)
 }
 
 func apiError(t *testing.T, err error) *upstream.Error {
@@ -63,6 +59,11 @@ func TestReadsDecodeLeniently(t *testing.T) {
 	t.Parallel()
 	_, c := setup(t, nil)
 	ctx := context.Background()
+	// The …102 fixtures carry forms beyond the spec (numbers and booleans as
+	// strings) that the client still reads.
+	for _, p := range []string{"/v1/subscriptions/A-S00000102", "/v1/accounts/A00000102", "/v1/orders/O-00000102"} {
+		offContract(t, p, "lenient fixture")
+	}
 
 	s, err := c.GetSubscription(ctx, "A-S00000101")
 	if err != nil {
@@ -139,12 +140,18 @@ func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
 	return http.DefaultTransport.RoundTrip(req)
 }
 
+// recording is an HTTP client that records, then holds the exchange to the
+// spec.
+func recording(t *testing.T, rec *recorder) zuora.Option {
+	return zuora.WithHTTPClient(contractHTTP(t, rec))
+}
+
 func TestHeadersAndObserver(t *testing.T) {
 	t.Parallel()
 	rec := &recorder{}
 	var mu sync.Mutex
 	var ops []string
-	_, c := setup(t, nil, zuora.WithHTTPClient(&http.Client{Transport: rec}),
+	_, c := setup(t, nil, recording(t, rec),
 		zuora.WithObserver(func(op string, status int, d time.Duration) {
 			mu.Lock()
 			defer mu.Unlock()
@@ -178,7 +185,7 @@ func TestHeadersAndObserver(t *testing.T) {
 func TestErrorCarriesTrackID(t *testing.T) {
 	t.Parallel()
 	rec := &recorder{}
-	_, c := setup(t, nil, zuora.WithHTTPClient(&http.Client{Transport: rec}))
+	_, c := setup(t, nil, recording(t, rec))
 	_, err := c.GetSubscription(context.Background(), "A-S09999999")
 	var ue *upstream.Error
 	if !errors.As(err, &ue) {
@@ -286,6 +293,8 @@ func TestErrorClassification(t *testing.T) {
 			f := tt.fault
 			f.Path = "/v1/subscriptions/"
 			srv.AddFault(f)
+			// Injected bodies: error shapes of other endpoints, on purpose.
+			offContract(t, "/v1/subscriptions/A-S00000101", "injected error body")
 			_, err := c.GetSubscription(context.Background(), "A-S00000101")
 			e := apiError(t, err)
 			if e.Kind != tt.wantKind || e.Code != tt.wantCode || e.RetryAfter != tt.wantRetry {
@@ -363,19 +372,19 @@ func TestBadKeysMakeNoRequest(t *testing.T) {
 func TestSecretsStayOutOfErrors(t *testing.T) {
 	t.Parallel()
 	const secret = "s3cr3t-value-xyz"
-	srv := zuoratest.NewServer(t, zuoratest.WithCredentials("zsync", secret))
+	srv := contractServer(t, zuoratest.WithCredentials(specClientID, secret))
 	rec := &recorder{}
 	cfg := srv.Config()
 
 	bad := cfg
 	bad.ClientSecret = "wrong-" + secret
-	c, _ := zuora.New(bad)
+	c := newClient(t, bad)
 	_, err := c.GetSubscription(context.Background(), "A-S00000101")
 	if err == nil || strings.Contains(err.Error(), secret) {
 		t.Fatalf("err = %v", err)
 	}
 
-	c, _ = zuora.New(cfg, zuora.WithHTTPClient(&http.Client{Transport: rec}))
+	c = newClient(t, cfg, recording(t, rec))
 	var errs []error
 	for _, st := range []int{400, 401, 404, 429, 500} {
 		srv.AddFault(sandbox.Fault{Path: "/v1/subscriptions/", Status: st})
@@ -408,10 +417,10 @@ func TestSecretsStayOutOfErrors(t *testing.T) {
 
 func TestTimeoutIsRetryable(t *testing.T) {
 	t.Parallel()
-	srv := zuoratest.NewServer(t)
+	srv := contractServer(t)
 	cfg := srv.Config()
 	cfg.Timeout = 100 * time.Millisecond
-	c, _ := zuora.New(cfg)
+	c := newClient(t, cfg)
 	srv.AddFault(sandbox.Fault{Path: "/v1/subscriptions/", LatencyMS: 2000})
 	_, err := c.GetSubscription(context.Background(), "A-S00000101")
 	if e := apiError(t, err); e.Kind != upstream.Retryable || e.StatusCode != 0 {

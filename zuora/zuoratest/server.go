@@ -205,7 +205,7 @@ func (s *Server) auth(h http.HandlerFunc) http.HandlerFunc {
 // requestIDs sets Zuora-Request-Id and echoes Zuora-Track-Id.
 func (s *Server) requestIDs(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Zuora-Request-Id", randomHex(16))
+		w.Header().Set("Zuora-Request-Id", requestID())
 		if id := r.Header.Get("Zuora-Track-Id"); id != "" {
 			w.Header().Set("Zuora-Track-Id", id)
 		}
@@ -243,6 +243,12 @@ func errorBody(status int, msg string) []byte {
 
 // writeNotFound answers a missing object in the configured style.
 func (s *Server) writeNotFound(w http.ResponseWriter, key string) {
+	s.writeNotFoundCode(w, key, notFoundCode)
+}
+
+// writeNotFoundCode is writeNotFound with the code as given: the Orders API
+// declares its reason codes as strings, the others as integers.
+func (s *Server) writeNotFoundCode(w http.ResponseWriter, key string, code any) {
 	s.mu.Lock()
 	st := s.notFound
 	s.mu.Unlock()
@@ -253,8 +259,8 @@ func (s *Server) writeNotFound(w http.ResponseWriter, key string) {
 	sandbox.WriteJSON(w, status, map[string]any{
 		"success":   false,
 		"processId": strings.ToUpper(randomHex(8)),
-		"reasons":   []map[string]any{{"code": notFoundCode, "message": fmt.Sprintf("Cannot find entity by key: '%s'.", key)}},
-		"requestId": randomHex(16),
+		"reasons":   []map[string]any{{"code": code, "message": fmt.Sprintf("Cannot find entity by key: '%s'.", key)}},
+		"requestId": requestID(),
 	})
 }
 
@@ -347,7 +353,7 @@ func (s *Server) getOrder(w http.ResponseWriter, r *http.Request) {
 	raw, ok := s.orders[n]
 	s.mu.Unlock()
 	if !ok {
-		s.writeNotFound(w, n)
+		s.writeNotFoundCode(w, n, fmt.Sprint(notFoundCode))
 		return
 	}
 	sandbox.WriteJSON(w, http.StatusOK, map[string]any{"success": true, "order": raw})
@@ -477,6 +483,12 @@ func (s *Server) limit(next http.Handler) http.Handler {
 		}()
 		next.ServeHTTP(w, r)
 	})
+}
+
+// requestID is a Zuora-Request-Id: a 36-character UUID, as the spec pins it.
+func requestID() string {
+	h := randomHex(16)
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
 func randomHex(n int) string {
