@@ -15,14 +15,36 @@ import (
 	"time"
 
 	"github.com/zsync/zsync/internal/sandbox"
+	"github.com/zsync/zsync/internal/zuoraspec"
 	"github.com/zsync/zsync/zuora"
 )
+
+// Zuora's OAuth client ids are 36-character UUIDs, secrets at most 42
+// characters (the token operation's schema).
+const (
+	specClientID     = "b64e42ba-7e1a-4bc6-9146-5e1b420306b5"
+	specClientSecret = "dOFENLWU193EEoEsWjPZrcjLKVr5OrN1H"
+)
+
+// testServer is a sandbox issuing tokens for spec-shaped credentials.
+func testServer(t *testing.T, opts ...Option) *Server {
+	t.Helper()
+	return NewServer(t, append([]Option{WithCredentials(specClientID, specClientSecret)}, opts...)...)
+}
+
+// contract is an HTTP client whose every exchange with the sandbox is held
+// to Zuora's published spec; a violation fails t.
+func contract(t *testing.T) *http.Client {
+	t.Helper()
+	hc, _ := zuoraspec.Client(t)
+	return hc
+}
 
 // token fetches a bearer token the way a client would.
 func token(t *testing.T, s *Server) string {
 	t.Helper()
-	resp, err := http.PostForm(s.URL+"/oauth/token", url.Values{
-		"grant_type": {"client_credentials"}, "client_id": {"sandbox"}, "client_secret": {"sandbox"}})
+	resp, err := contract(t).PostForm(s.URL+"/oauth/token", url.Values{
+		"grant_type": {"client_credentials"}, "client_id": {s.Base.ClientID}, "client_secret": {s.Base.ClientSecret}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +64,10 @@ func call(t *testing.T, ctx context.Context, s *Server, tok, method, path, body 
 	if tok != "" {
 		req.Header.Set("Authorization", "Bearer "+tok)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := contract(t).Do(req)
 	if err != nil {
 		return nil, nil
 	}
@@ -53,7 +78,7 @@ func call(t *testing.T, ctx context.Context, s *Server, tok, method, path, body 
 
 func seeded(t *testing.T, opts ...Option) *Server {
 	t.Helper()
-	s := NewServer(t, opts...)
+	s := testServer(t, opts...)
 	if err := s.Seed(os.DirFS("../testdata")); err != nil {
 		t.Fatal(err)
 	}
@@ -171,7 +196,7 @@ func TestRateLimitAnswers429(t *testing.T) {
 
 func TestAdminSeedingOverHTTP(t *testing.T) {
 	t.Parallel()
-	s := NewServer(t)
+	s := testServer(t)
 	ctx := context.Background()
 	body := `{"success":true,"id":"8a1","subscriptionNumber":"A-S1","status":"Active","termType":"TERMED","externallyManagedBy":"Apple","ratePlans":[]}`
 	if resp, b := call(t, ctx, s, "", "PUT", "/sandbox/subscriptions/A-S1", body); resp.StatusCode != 204 {
@@ -315,7 +340,7 @@ func TestPreviewDates(t *testing.T) {
 // The dev seed (zsync dev, zsync sandbox --seed) loads and answers.
 func TestSeedDevData(t *testing.T) {
 	t.Parallel()
-	s := NewServer(t)
+	s := testServer(t)
 	if err := s.Seed(os.DirFS("../../cmd/zsync/seed/zuora")); err != nil {
 		t.Fatal(err)
 	}
