@@ -8,7 +8,9 @@ import (
 	"context"
 	crand "crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -163,6 +165,32 @@ func checkKey(op, what, key string) error {
 	return &upstream.Error{API: "zuora", Op: op, Kind: upstream.Permanent, Message: "invalid " + msg}
 }
 
+// do sends req and decodes the answer into out. The shared client only
+// checks that a 2xx body is JSON (one that isn't is most often a proxy's page,
+// and retryable); decoding into zsync's types happens here, where a field
+// whose value matches neither the declared nor the documented example form
+// (Disagreements) is a permanent error naming the field: Zuora would send it
+// the same way on every attempt.
+func (c *Client) do(ctx context.Context, req upstream.Request, out any) error {
+	var raw json.RawMessage
+	if err := c.up.Do(ctx, req, &raw); err != nil {
+		return err
+	}
+	if len(raw) == 0 {
+		return nil
+	}
+	if err := json.Unmarshal(raw, out); err != nil {
+		msg := "decode response"
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field != "" {
+			msg = fmt.Sprintf("field %s: %s matches neither its declared nor its documented form", te.Field, te.Value)
+		}
+		return &upstream.Error{API: "zuora", Op: req.Op, StatusCode: http.StatusOK, Kind: upstream.Permanent,
+			Message: msg, Err: err}
+	}
+	return nil
+}
+
 // GetSubscription reads the latest version of a subscription by number or by
 // the id of any of its versions.
 func (c *Client) GetSubscription(ctx context.Context, key string) (*Subscription, error) {
@@ -174,7 +202,7 @@ func (c *Client) GetSubscription(ctx context.Context, key string) (*Subscription
 	// All segments: the default (last segment) has no chargedThroughDate for
 	// a charge whose last segment starts later, say after a price change,
 	// while earlier segments are billed.
-	err := c.up.Do(ctx, upstream.Request{Method: http.MethodGet, Op: op,
+	err := c.do(ctx, upstream.Request{Method: http.MethodGet, Op: op,
 		Path: "/v1/subscriptions/" + upstream.PathEscape(key), Query: url.Values{"charge-detail": {"all-segments"}}}, &s)
 	if err != nil {
 		return nil, err
@@ -190,7 +218,7 @@ func (c *Client) GetAccount(ctx context.Context, key string) (*Account, error) {
 		return nil, err
 	}
 	var a Account
-	err := c.up.Do(ctx, upstream.Request{Method: http.MethodGet, Op: op,
+	err := c.do(ctx, upstream.Request{Method: http.MethodGet, Op: op,
 		Path: "/v1/accounts/" + upstream.PathEscape(key)}, &a)
 	if err != nil {
 		return nil, err
@@ -220,7 +248,7 @@ func (c *Client) BillingPreview(ctx context.Context, req BillingPreviewRequest) 
 			Message: "invalid target date (want YYYY-MM-DD)"}
 	}
 	var bp BillingPreview
-	if err := c.up.Do(ctx, upstream.Request{Method: http.MethodPost, Op: op,
+	if err := c.do(ctx, upstream.Request{Method: http.MethodPost, Op: op,
 		Path: "/v1/operations/billing-preview", Body: req}, &bp); err != nil {
 		return nil, err
 	}
@@ -237,7 +265,7 @@ func (c *Client) GetOrder(ctx context.Context, orderNumber string) (*Order, erro
 	var out struct {
 		Order *Order `json:"order"`
 	}
-	if err := c.up.Do(ctx, upstream.Request{Method: http.MethodGet, Op: op,
+	if err := c.do(ctx, upstream.Request{Method: http.MethodGet, Op: op,
 		Path: "/v1/orders/" + upstream.PathEscape(orderNumber)}, &out); err != nil {
 		return nil, err
 	}

@@ -3,15 +3,28 @@ package zuora
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
+	"reflect"
 	"strconv"
+	"time"
 
 	"github.com/shopspring/decimal"
 )
 
-// Zuora's own spec disagrees with its examples on types (reference §8):
-// billCycleDay is declared a string and sent as 1, balances as numbers or
-// strings, booleans as "true". These types decode either form.
+// Zuora's own spec disagrees with its examples on types (Disagreements
+// below): billCycleDay is declared a string and sent as 1, amounts declared
+// decimal strings and sent as numbers, booleans sent as "true", date-times as
+// "YYYY-MM-DD HH:MM:SS". These types decode either form; a value of neither
+// form is a *json.UnmarshalTypeError, which encoding/json completes with the
+// field's path, so the client's error names the field.
+
+// typeError is a value of neither form for a lenient type.
+func typeError(b []byte, want string) error {
+	v := string(b)
+	if len(v) > 40 {
+		v = v[:40] + "…"
+	}
+	return &json.UnmarshalTypeError{Value: v, Type: reflect.TypeOf(want)}
+}
 
 // Int is an integer sent as a number or a numeric string ("" and null are 0).
 type Int int
@@ -25,7 +38,7 @@ func (n *Int) UnmarshalJSON(b []byte) error {
 	}
 	f, err := strconv.ParseFloat(s, 64)
 	if err != nil {
-		return fmt.Errorf("zuora: integer: %q", b)
+		return typeError(b, "integer")
 	}
 	*n = Int(f)
 	return nil
@@ -44,7 +57,7 @@ func (v *Bool) UnmarshalJSON(b []byte) error {
 	}
 	p, err := strconv.ParseBool(s)
 	if err != nil {
-		return fmt.Errorf("zuora: boolean: %q", b)
+		return typeError(b, "boolean")
 	}
 	*v = Bool(p)
 	return nil
@@ -53,8 +66,11 @@ func (v *Bool) UnmarshalJSON(b []byte) error {
 // String is text that Zuora sometimes sends as a number.
 type String string
 
-// UnmarshalJSON accepts "x", 12, true, null.
+// UnmarshalJSON accepts "x", 12, true, null; not an object or an array.
 func (v *String) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && (b[0] == '{' || b[0] == '[') {
+		return typeError(b, "string")
+	}
 	if len(b) > 0 && b[0] == '"' {
 		var s string
 		if err := json.Unmarshal(b, &s); err != nil {
@@ -88,10 +104,49 @@ func (a *Amount) UnmarshalJSON(b []byte) error {
 	}
 	d, err := decimal.NewFromString(s)
 	if err != nil {
-		return fmt.Errorf("zuora: decimal: %q", b)
+		return typeError(b, "decimal")
 	}
 	a.Decimal = d
 	return nil
+}
+
+// DateTime is a Zuora date-time as sent: RFC 3339 (declared) or
+// "YYYY-MM-DD HH:MM:SS" (the examples, in the tenant's time zone). It keeps
+// the text; Time reads it.
+type DateTime string
+
+// DateTimeLayouts are the forms a DateTime is read in.
+var DateTimeLayouts = []string{time.RFC3339Nano, "2006-01-02T15:04:05.000-07:00", time.DateTime}
+
+// UnmarshalJSON accepts either form, "" and null.
+func (d *DateTime) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*d = ""
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return typeError(b, "date-time")
+	}
+	if s != "" {
+		if _, ok := parseDateTime(s, time.UTC); !ok {
+			return typeError(b, "date-time")
+		}
+	}
+	*d = DateTime(s)
+	return nil
+}
+
+// Time is the instant; a time without a zone is read in loc (the tenant's).
+func (d DateTime) Time(loc *time.Location) (time.Time, bool) { return parseDateTime(string(d), loc) }
+
+func parseDateTime(s string, loc *time.Location) (time.Time, bool) {
+	for _, l := range DateTimeLayouts {
+		if t, err := time.ParseInLocation(l, s, loc); err == nil {
+			return t, true
+		}
+	}
+	return time.Time{}, false
 }
 
 // MarshalJSON writes a JSON number with the exact digits (Zuora's shape).

@@ -52,7 +52,7 @@ func (c *Client) QuerySubscriptions(ctx context.Context, q SubscriptionQuery, fn
 	}
 	seen := map[string]struct{}{}
 	var page queryResponse
-	err = c.up.Do(ctx, upstream.Request{Method: http.MethodPost, Op: op, Path: "/v1/action/query",
+	err = c.do(ctx, upstream.Request{Method: http.MethodPost, Op: op, Path: "/v1/action/query",
 		Body: map[string]string{"queryString": zoql}}, &page)
 	for n := 0; ; n++ {
 		if err != nil {
@@ -78,7 +78,7 @@ func (c *Client) QuerySubscriptions(ctx context.Context, q SubscriptionQuery, fn
 		}
 		locator := page.QueryLocator
 		page = queryResponse{}
-		err = c.up.Do(ctx, upstream.Request{Method: http.MethodPost, Op: "POST /v1/action/queryMore",
+		err = c.do(ctx, upstream.Request{Method: http.MethodPost, Op: "POST /v1/action/queryMore",
 			Path: "/v1/action/queryMore", Body: map[string]string{"queryLocator": locator}}, &page)
 	}
 }

@@ -81,6 +81,8 @@ type Server struct {
 	accounts    map[string]*record    // by account number
 	accountIDs  map[string]string     // id → number
 	orders      map[string]json.RawMessage
+	previews    map[string]json.RawMessage // canned billing previews by account number or id
+	queryAnswer json.RawMessage            // a canned /v1/action/query answer
 	cursors     map[string]cursor
 	notFound    NotFoundStyle
 	pageSize    int
@@ -141,6 +143,7 @@ func (s *Server) clear() {
 	s.subs, s.subIDs = map[string]*subRecord{}, map[string]string{}
 	s.accounts, s.accountIDs = map[string]*record{}, map[string]string{}
 	s.orders, s.cursors = map[string]json.RawMessage{}, map[string]cursor{}
+	s.previews, s.queryAnswer = map[string]json.RawMessage{}, nil
 	s.inFlight, s.recent, s.throttled = 0, nil, 0
 }
 
@@ -373,6 +376,11 @@ func (s *Server) billingPreview(w http.ResponseWriter, r *http.Request) {
 		key = req.AccountNumber
 	}
 	s.mu.Lock()
+	if canned, ok := s.previews[key]; ok {
+		s.mu.Unlock()
+		sandbox.WriteJSON(w, http.StatusOK, canned)
+		return
+	}
 	number := key
 	if _, ok := s.accounts[number]; !ok {
 		number = s.accountIDs[key]

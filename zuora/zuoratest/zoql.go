@@ -143,6 +143,13 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request) {
 	if !sandbox.DecodeJSON(w, r, &req) {
 		return
 	}
+	s.mu.Lock()
+	canned := s.queryAnswer
+	s.mu.Unlock()
+	if canned != nil {
+		sandbox.WriteJSON(w, http.StatusOK, canned)
+		return
+	}
 	fields, conds, err := parseQuery(req.QueryString)
 	if err != nil {
 		queryError(w, "MALFORMED_QUERY", err.Error())
