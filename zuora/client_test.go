@@ -262,7 +262,7 @@ func TestErrorClassification(t *testing.T) {
 	}{
 		{"429 with Retry-After", sandbox.Fault{Status: 429, RetryAfterS: 7}, upstream.Throttled, "50000070", 7 * time.Second},
 		{"500", sandbox.Fault{Status: 500}, upstream.Retryable, "50000060", 0},
-		{"503", sandbox.Fault{Status: 503}, upstream.Retryable, "50000061", 0},
+		{"503", sandbox.Fault{Status: 503}, upstream.Retryable, "50000060", 0},
 		{"400", sandbox.Fault{Status: 400}, upstream.Permanent, "50000020", 0},
 		{"lock inside a 200", sandbox.Fault{Status: 200,
 			Body: `{"success":false,"processId":"AB12","reasons":[{"code":"53100050","message":"locked"}]}`},
@@ -489,3 +489,70 @@ func TestGetSubscriptionReadsAllSegments(t *testing.T) {
 		t.Fatalf("default answer (%d) should be the subscription without chargeSegments: %.300s", resp.StatusCode, body)
 	}
 }
+
+// ZOQL faults come at HTTP 500; a query Zuora refuses is permanent and its
+// faultstring is the message, a transient fault retries.
+func TestQueryFaultsClassified(t *testing.T) {
+	t.Parallel()
+	fault := func(code, detail string) string {
+		return `{"faultcode":"fns:` + code + `","faultstring":"` + strings.ToLower(code) + ` here","detail":{"` + detail +
+			`":{"FaultCode":"` + code + `","FaultMessage":"x"}}}`
+	}
+	for _, tt := range []struct {
+		body string
+		want upstream.Kind
+	}{
+		{fault("INVALID_FIELD", "MalformedQueryFault"), upstream.Permanent},
+		{fault("INVALID_TYPE", "MalformedQueryFault"), upstream.Permanent},
+		{fault("MALFORMED_QUERY", "MalformedQueryFault"), upstream.Permanent},
+		{fault("INVALID_QUERY_LOCATOR", "InvalidQueryLocatorFault"), upstream.Permanent},
+		{fault("LOCK_COMPETITION", "UnexpectedErrorFault"), upstream.Retryable},
+		{fault("TEMPORARY_ERROR", "UnexpectedErrorFault"), upstream.Retryable},
+		{fault("REQUEST_EXCEEDED_LIMIT", "UnexpectedErrorFault"), upstream.Throttled},
+	} {
+		srv, c := setup(t, nil)
+		srv.AddFault(sandbox.Fault{Path: "/v1/action/query", Status: 500, Body: tt.body})
+		err := c.QuerySubscriptions(context.Background(), zuora.SubscriptionQuery{Status: "Active"}, func(string) error { return nil })
+		e := apiError(t, err)
+		if e.Kind != tt.want || !strings.Contains(e.Message, " here") || !strings.HasPrefix(e.Code, "fns:") {
+			t.Errorf("%s: err = %v (kind %v); want %v with the faultstring", tt.body, err, e.Kind, tt.want)
+		}
+	}
+	// The sandbox's own answer to a query it refuses is such a fault.
+	_, c := setup(t, nil)
+	err := c.QuerySubscriptions(context.Background(), zuora.SubscriptionQuery{Status: "Active'"}, func(string) error { return nil })
+	if err == nil {
+		t.Fatal("a quote in the status filter was accepted")
+	}
+}
+
+// Each error category comes at the status the pinned Zuora-Version gives it,
+// and the client classifies it.
+func TestCategoriesAtTheirStatus(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		cat    int
+		status int
+		want   upstream.Kind
+	}{
+		{10, 403, upstream.Permanent}, {11, 401, upstream.Permanent}, {20, 400, upstream.Permanent},
+		{21, 400, upstream.Permanent}, {22, 400, upstream.Permanent}, {23, 400, upstream.Permanent},
+		{30, 400, upstream.Permanent}, {90, 400, upstream.Permanent}, {40, 404, upstream.NotFound},
+		{50, 409, upstream.Retryable}, {60, 500, upstream.Retryable}, {61, 500, upstream.Retryable},
+		{99, 500, upstream.Retryable}, {70, 429, upstream.Throttled},
+	} {
+		if got := zuoratest.StatusForCategory(tt.cat); got != tt.status {
+			t.Errorf("category %d answered %d; want %d", tt.cat, got, tt.status)
+		}
+		srv, c := setup(t, nil)
+		srv.FailCategory("/v1/accounts/", tt.cat, 0)
+		_, err := c.GetAccount(context.Background(), "A00000101")
+		// A 401 is retried once with a new token, then reported as such.
+		if e := apiError(t, err); e.Kind != tt.want || e.StatusCode != tt.status || (tt.cat != 11 && Category(e.Code) != tt.cat) {
+			t.Errorf("category %d: err = %v (kind %v); want %v", tt.cat, err, e.Kind, tt.want)
+		}
+	}
+}
+
+// Category is zuora.Category, shorter.
+func Category(code string) int { return zuora.Category(code) }

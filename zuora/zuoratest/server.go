@@ -216,32 +216,74 @@ func (s *Server) requestIDs(next http.Handler) http.Handler {
 	})
 }
 
+// StatusForCategory is the HTTP status Zuora answers an error category
+// (the last two digits of its 8-digit codes) with under the pinned
+// Zuora-Version (2024-05-20 and later; before it, errors came as 200).
+func StatusForCategory(cat int) int {
+	switch {
+	case cat == 10:
+		return http.StatusForbidden
+	case cat == 11:
+		return http.StatusUnauthorized
+	case cat >= 20 && cat <= 29, cat == 30, cat == 90:
+		return http.StatusBadRequest
+	case cat == 40:
+		return http.StatusNotFound
+	case cat == 45:
+		return http.StatusMethodNotAllowed
+	case cat == 50:
+		return http.StatusConflict
+	case cat == 70:
+		return http.StatusTooManyRequests
+	default: // 60, 61, 99 and anything unknown
+		return http.StatusInternalServerError
+	}
+}
+
+// categoryForStatus is the category an injected fault of that status
+// carries, the inverse of StatusForCategory (a 5xx other than 500 is no
+// category's status: the gateway's, it carries 60).
+func categoryForStatus(status int) int {
+	switch status {
+	case http.StatusForbidden:
+		return 10
+	case http.StatusUnauthorized:
+		return 11
+	case http.StatusBadRequest:
+		return 20
+	case http.StatusNotFound:
+		return 40
+	case http.StatusMethodNotAllowed:
+		return 45
+	case http.StatusConflict:
+		return 50
+	case http.StatusTooManyRequests:
+		return 70
+	}
+	return 60
+}
+
 // errorBody renders the REST error envelope; the code's category follows the
 // status so injected faults classify as real ones would.
 func errorBody(status int, msg string) []byte {
-	cat := 10
-	switch {
-	case status == http.StatusBadRequest:
-		cat = 20
-	case status == http.StatusUnauthorized:
-		cat = 11
-	case status == http.StatusNotFound:
-		cat = 40
-	case status == http.StatusConflict:
-		cat = 50
-	case status == http.StatusTooManyRequests:
-		cat = 70
-	case status == http.StatusServiceUnavailable:
-		cat = 61
-	case status >= 500:
-		cat = 60
-	}
+	return categoryBody(categoryForStatus(status), msg)
+}
+
+func categoryBody(cat int, msg string) []byte {
 	b, _ := json.Marshal(map[string]any{
 		"success":   false,
 		"processId": strings.ToUpper(randomHex(8)),
 		"reasons":   []map[string]any{{"code": 50000000 + cat, "message": msg}},
 	})
 	return b
+}
+
+// FailCategory makes the next count requests under path (a prefix; count 0
+// is every one) fail with an error of category cat, at the status the
+// pinned Zuora-Version gives it.
+func (s *Server) FailCategory(path string, cat, count int) {
+	s.Base.AddFault(sandbox.Fault{Path: path, Status: StatusForCategory(cat), Count: count,
+		Body: string(categoryBody(cat, fmt.Sprintf("sandbox: category %d", cat)))})
 }
 
 // writeNotFound answers a missing object in the configured style.

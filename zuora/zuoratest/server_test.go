@@ -247,15 +247,23 @@ func TestQueryErrors(t *testing.T) {
 	for _, q := range []string{"select Name from Account", "select Secret from Subscription", "delete Subscription",
 		"select Name from Subscription where Name like 'A%'"} {
 		body, _ := json.Marshal(map[string]string{"queryString": q})
+		// Zuora's Actions answer a query they refuse with a fault at 500.
 		resp, b := call(t, ctx, s, tok, "POST", "/v1/action/query", string(body))
-		if resp.StatusCode != 400 || !bytes.Contains(b, []byte(`"Errors"`)) {
+		if resp.StatusCode != 500 || !bytes.Contains(b, []byte(`"faultcode":"fns:`)) ||
+			!bytes.Contains(b, []byte(`"faultstring"`)) || !bytes.Contains(b, []byte(`"MalformedQueryFault"`)) {
 			t.Errorf("%q: %d %s", q, resp.StatusCode, b)
 		}
 	}
-	if resp, _ := call(t, ctx, s, tok, "POST", "/v1/action/queryMore", `{"queryLocator":"nope"}`); resp.StatusCode != 400 {
-		t.Errorf("bad locator: %d", resp.StatusCode)
+	if resp, b := call(t, ctx, s, tok, "POST", "/v1/action/queryMore", `{"queryLocator":"nope"}`); resp.StatusCode != 500 ||
+		!bytes.Contains(b, []byte(`fns:INVALID_QUERY_LOCATOR`)) {
+		t.Errorf("bad locator: %d %s", resp.StatusCode, b)
 	}
-	body := `{"queryString":"select Id, Name, Status, Version from Subscription where Status = 'active' and Name != 'A-S00000102'"}`
+	// Picklist values are case-sensitive, as in Zuora: 'active' is no status.
+	lower := `{"queryString":"select Id, Name from Subscription where Status = 'active'"}`
+	if _, b := call(t, ctx, s, tok, "POST", "/v1/action/query", lower); !bytes.Contains(b, []byte(`"size":0`)) {
+		t.Errorf("'active' matched: %s", b)
+	}
+	body := `{"queryString":"select Id, Name, Status, Version from Subscription where Status = 'Active' and Name != 'A-S00000102'"}`
 	_, b := call(t, ctx, s, tok, "POST", "/v1/action/query", body)
 	var out struct {
 		Records []map[string]any `json:"records"`
