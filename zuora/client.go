@@ -31,7 +31,9 @@ const maxKeyLen = 100
 
 // Config is what a Client needs to reach one tenant.
 type Config struct {
-	BaseURL      string // e.g. https://rest.zuora.com, no trailing slash needed
+	BaseURL      string   // e.g. https://rest.zuora.com, no trailing slash needed; wins over Environment
+	Environment  string   // a name in Environments (us-production, eu-sandbox…) when BaseURL is empty
+	EntityIDs    []string // Zuora-Entity-Ids on every call (multi-entity tenants)
 	ClientID     string
 	ClientSecret string
 	Version      string        // Zuora-Version header; DefaultVersion when empty
@@ -71,16 +73,27 @@ type pauser interface {
 
 // Client reads from one Zuora tenant. It is safe for concurrent use.
 type Client struct {
-	up      *upstream.Client
-	version string
+	up       *upstream.Client
+	version  string
+	entities string
 }
 
 // New validates cfg and returns a Client.
 func New(cfg Config, opts ...Option) (*Client, error) {
 	base := strings.TrimRight(strings.TrimSpace(cfg.BaseURL), "/")
+	if base == "" && cfg.Environment != "" {
+		u, err := EnvironmentURL(cfg.Environment)
+		if err != nil {
+			return nil, fmt.Errorf("zuora: %w", err)
+		}
+		base = u
+	}
+	if err := CheckEntityIDs(cfg.EntityIDs); err != nil {
+		return nil, fmt.Errorf("zuora: %w", err)
+	}
 	switch {
 	case base == "":
-		return nil, errors.New("zuora: base url is required")
+		return nil, errors.New("zuora: base url (or environment) is required")
 	case !strings.HasPrefix(base, "https://") && !strings.HasPrefix(base, "http://"):
 		return nil, errors.New("zuora: base url must start with http:// or https://")
 	case cfg.ClientID == "":
@@ -107,7 +120,7 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 		cp.Timeout = cfg.Timeout
 		hc = &cp
 	}
-	c := &Client{version: cfg.Version}
+	c := &Client{version: cfg.Version, entities: strings.Join(cfg.EntityIDs, ",")}
 	c.up = &upstream.Client{
 		API:     "zuora",
 		BaseURL: base,
@@ -137,6 +150,11 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 func (c *Client) prepare(r *http.Request) {
 	r.Header.Set("Zuora-Version", c.version)
 	r.Header.Set("Zuora-Track-Id", newTrackID())
+	// A token valid for more than one entity must name the entity on every
+	// call (the spec's Zuora-Entity-Ids header).
+	if c.entities != "" {
+		r.Header.Set("Zuora-Entity-Ids", c.entities)
+	}
 }
 
 func newTrackID() string {

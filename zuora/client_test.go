@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/zsync/zsync/internal/sandbox"
 	"github.com/zsync/zsync/internal/upstream"
+	"github.com/zsync/zsync/internal/zuoraspec"
 	"github.com/zsync/zsync/zuora"
 	"github.com/zsync/zsync/zuora/zuoratest"
 )
@@ -556,3 +558,103 @@ func TestCategoriesAtTheirStatus(t *testing.T) {
 
 // Category is zuora.Category, shorter.
 func Category(code string) int { return zuora.Category(code) }
+
+// zuora.entity_ids goes out as Zuora-Entity-Ids on every API call.
+func TestEntityIDsOnEveryCall(t *testing.T) {
+	t.Parallel()
+	rec := &recorder{}
+	srv := contractServer(t)
+	if err := srv.Seed(os.DirFS("testdata")); err != nil {
+		t.Fatal(err)
+	}
+	cfg := srv.Config()
+	cfg.EntityIDs = []string{"1a2b7a37-3e7d-4cb3-b0e2-883de9e766cc"}
+	c := newClient(t, cfg, recording(t, rec))
+	ctx := context.Background()
+	if _, err := c.GetSubscription(ctx, "A-S00000101"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.GetAccount(ctx, "A00000101"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.QuerySubscriptions(ctx, zuora.SubscriptionQuery{Status: "Active"}, func(string) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	for _, h := range rec.headers[1:] { // [0] is the token request
+		if got := h.Get("Zuora-Entity-Ids"); got != cfg.EntityIDs[0] {
+			t.Errorf("Zuora-Entity-Ids = %q", got)
+		}
+	}
+	cfg.EntityIDs = []string{"bad id"}
+	if _, err := zuora.New(cfg); err == nil {
+		t.Error("a malformed entity id was accepted")
+	}
+}
+
+// zuora.environment names a base URL from the spec's table of tenants; the
+// base URL wins when set.
+func TestEnvironments(t *testing.T) {
+	t.Parallel()
+	spec, err := zuoraspec.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	desc := spec.Description("zuora-subscriptions-api-openapi.yml")
+	published := map[string]bool{}
+	for _, m := range regexp.MustCompile(`\|\s*(https://rest\.[a-z0-9.]+\.com)\s*\|`).FindAllStringSubmatch(desc, -1) {
+		published[m[1]] = true
+	}
+	if len(published) < 9 {
+		t.Fatalf("the spec's tenant table has %d URLs", len(published))
+	}
+	named := map[string]bool{}
+	for name, u := range zuora.Environments {
+		if !published[u] {
+			t.Errorf("%s → %s is not in Zuora's table", name, u)
+		}
+		named[u] = true
+	}
+	for u := range published {
+		if !named[u] {
+			t.Errorf("Zuora's %s has no environment name", u)
+		}
+	}
+	// Nothing leaves the machine: the transport notes the host and fails.
+	var mu sync.Mutex
+	var hosts []string
+	hc := &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		mu.Lock()
+		hosts = append(hosts, r.URL.Host)
+		mu.Unlock()
+		return nil, errors.New("offline")
+	})}
+	for env, want := range map[string]string{"eu-sandbox": "rest.sandbox.eu.zuora.com", "": "127.0.0.1:1"} {
+		cfg := zuora.Config{Environment: env, ClientID: "a", ClientSecret: "b"}
+		if env == "" {
+			cfg.Environment, cfg.BaseURL = "us-production", "http://127.0.0.1:1" // the base URL wins
+		}
+		c, err := zuora.New(cfg, zuora.WithHTTPClient(hc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = c.GetAccount(context.Background(), "A1")
+		mu.Lock()
+		if len(hosts) == 0 || hosts[len(hosts)-1] != want {
+			t.Errorf("environment %q: sent to %v; want %s", cfg.Environment, hosts, want)
+		}
+		mu.Unlock()
+	}
+	if _, err := zuora.New(zuora.Config{Environment: "mars-production", ClientID: "a", ClientSecret: "b"}); err == nil ||
+		!strings.Contains(err.Error(), "eu-sandbox") {
+		t.Errorf("an unknown environment: %v", err)
+	}
+	if u, _ := zuora.EnvironmentURL("eu-sandbox"); u != "https://rest.sandbox.eu.zuora.com" {
+		t.Errorf("eu-sandbox → %s", u)
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

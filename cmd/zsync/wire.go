@@ -108,7 +108,8 @@ func newZuoraClient(c *config.Config, rdb redis.UniversalClient, opts ...zuora.O
 		Lease:       c.Zuora.Timeout + 10*time.Second, // a slot outlives any request it covers
 	})
 	zc, err := zuora.New(zuora.Config{
-		BaseURL: c.Zuora.BaseURL, ClientID: c.Zuora.ClientID, ClientSecret: c.Zuora.ClientSecret,
+		BaseURL: c.Zuora.BaseURL, Environment: c.Zuora.Environment, EntityIDs: c.Zuora.EntityIDs,
+		ClientID: c.Zuora.ClientID, ClientSecret: c.Zuora.ClientSecret,
 		Version: c.Zuora.Version, Timeout: c.Zuora.Timeout,
 	}, append(opts, zuora.WithLimiter(limiter))...)
 	if err != nil {
