@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	"github.com/zsync/zsync/internal/sandbox"
 	"github.com/zsync/zsync/internal/upstream"
@@ -131,5 +132,43 @@ func TestDisagreementsReadBothForms(t *testing.T) {
 	}
 	if tried < 5 {
 		t.Errorf("only %d disagreements tried", tried)
+	}
+}
+
+// Each lenient type reads its declared and its example form and refuses a
+// value of neither, as a *json.UnmarshalTypeError (so the decoder names the
+// field).
+func TestLenientTypesRefuseNeitherForm(t *testing.T) {
+	t.Parallel()
+	type all struct {
+		I zuora.Int      `json:"i"`
+		B zuora.Bool     `json:"b"`
+		S zuora.String   `json:"s"`
+		A zuora.Amount   `json:"a"`
+		D zuora.DateTime `json:"d"`
+	}
+	var both [2]all
+	for i, doc := range []string{
+		`{"i":"12","b":true,"s":"x7","a":"12.99","d":"2018-12-13T17:21:43+01:00"}`,
+		`{"i":12,"b":"true","s":"x7","a":12.99,"d":"2018-12-13 17:21:43"}`,
+	} {
+		if err := json.Unmarshal([]byte(doc), &both[i]); err != nil {
+			t.Fatalf("%s: %v", doc, err)
+		}
+	}
+	if both[0].I != 12 || !bool(both[1].B) || !both[0].A.Equal(both[1].A.Decimal) {
+		t.Errorf("forms read differently: %+v %+v", both[0], both[1])
+	}
+	if _, ok := both[1].D.Time(time.UTC); !ok {
+		t.Errorf("date-time %q not read", both[1].D)
+	}
+	for field, v := range map[string]string{"i": `"twelve"`, "b": `"maybe"`, "s": `{"x":1}`, "a": `"12,99"`,
+		"d": `"13/12/2018"`} {
+		var out all
+		err := json.Unmarshal([]byte(`{"`+field+`":`+v+`}`), &out)
+		var te *json.UnmarshalTypeError
+		if !errors.As(err, &te) || te.Field != field {
+			t.Errorf("%s = %s: err %v; want a type error naming %s", field, v, err, field)
+		}
 	}
 }
