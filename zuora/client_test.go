@@ -587,9 +587,11 @@ func TestEntityIDsOnEveryCall(t *testing.T) {
 			t.Errorf("Zuora-Entity-Ids = %q", got)
 		}
 	}
-	cfg.EntityIDs = []string{"bad id"}
-	if _, err := zuora.New(cfg); err == nil {
-		t.Error("a malformed entity id was accepted")
+	for _, ids := range [][]string{{"bad id"}, {"e1", "e2"}} {
+		cfg.EntityIDs = ids
+		if _, err := zuora.New(cfg); err == nil {
+			t.Errorf("entity ids %q accepted", ids)
+		}
 	}
 }
 

@@ -42,8 +42,12 @@ func EnvironmentURL(name string) (string, error) {
 var entityID = regexp.MustCompile(`^[A-Za-z0-9-]{1,64}$`)
 
 // CheckEntityIDs refuses an entity id that could not be one (it goes into
-// a header on every call).
+// a header on every call), and more than one: every operation zsync calls
+// declares Zuora-Entity-Ids as "an entity ID" (GLOBAL_HEADER_Zuora_Entity_Ids_Single).
 func CheckEntityIDs(ids []string) error {
+	if len(ids) > 1 {
+		return fmt.Errorf("%d entity ids: the operations zsync calls take one (Zuora-Entity-Ids)", len(ids))
+	}
 	for _, id := range ids {
 		if !entityID.MatchString(id) {
 			return fmt.Errorf("entity id %q is not an id (letters, digits and -, at most 64)", id)
