@@ -21,9 +21,9 @@ import (
 // Fault makes matching requests fail or slow down. Path is a prefix.
 type Fault struct {
 	Method      string  `json:"method,omitempty"` // empty matches any method
-	Path        string  `json:"path"`            // a prefix of the request path
-	Query       string  `json:"query,omitempty"` // a substring of the raw query, e.g. "page=2"; empty matches any
-	Status      int     `json:"status"` // 0: answer normally after the latency
+	Path        string  `json:"path"`             // a prefix of the request path
+	Query       string  `json:"query,omitempty"`  // a substring of the raw query, e.g. "page=2"; empty matches any
+	Status      int     `json:"status"`           // 0: answer normally after the latency
 	LatencyMS   int     `json:"latency_ms,omitempty"`
 	Probability float64 `json:"probability,omitempty"` // 0 means 1
 	Count       int     `json:"count,omitempty"`       // times it fires; 0 means unlimited
