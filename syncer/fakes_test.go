@@ -234,6 +234,17 @@ func (f *fakeLimio) GetRelated(_ context.Context, subID string) (*limio.Related,
 	return rel, nil
 }
 
+func (f *fakeLimio) GetCustomer(_ context.Context, id string) (*limio.Customer, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls["customer"]++
+	var c limio.Customer
+	if err := f.get(limio.PathCustomers, id, &c); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
 func (f *fakeLimio) Update(_ context.Context, path, id string, p limio.Patch) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()

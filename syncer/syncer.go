@@ -33,6 +33,8 @@ type Limio interface {
 	// Resolve finds a subscription by sub-… id, reference or Zuora number.
 	Resolve(ctx context.Context, key string) (*limio.Subscription, error)
 	GetRelated(ctx context.Context, subID string) (*limio.Related, error)
+	// GetCustomer reads a customer; read only after an owner transfer.
+	GetCustomer(ctx context.Context, id string) (*limio.Customer, error)
 	Update(ctx context.Context, pathType, id string, p limio.Patch) error
 	Create(ctx context.Context, pathType, id string, obj any) error
 	Remember(ctx context.Context, key, subID string) error
@@ -232,6 +234,21 @@ func (s *Syncer) read(ctx context.Context, key string) (*state, error) {
 				if strings.EqualFold(firstNonEmpty(it.SubscriptionNumber, it.SubscriptionName), zs.SubscriptionNumber) {
 					st.z.Preview = append(st.z.Preview, it)
 				}
+			}
+			return nil
+		})
+	}
+	if ls := st.l.Subscription; OwnerTransferred(ls, zs) {
+		// The subscription moved to another account: read the customer
+		// zsync keeps for that account, to re-link to (or create).
+		g.Go(func() error {
+			cu, err := s.limio.GetCustomer(gctx, limio.NewID("cus", zs.AccountNumber))
+			switch {
+			case errors.Is(err, upstream.ErrNotFound):
+			case err != nil:
+				return fmt.Errorf("limio customer of account %s: %w", zs.AccountNumber, err)
+			default:
+				st.l.AccountCustomer = cu
 			}
 			return nil
 		})
