@@ -53,6 +53,12 @@ func (f *fakeZuora) put(s *zuora.Subscription, a *zuora.Account, preview []zuora
 	f.preview = preview
 }
 
+func (f *fakeZuora) putAccount(a *zuora.Account) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.accounts[a.BasicInfo.AccountNumber], f.accounts[a.BasicInfo.ID] = a, a
+}
+
 func (f *fakeZuora) count(op string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -73,3 +73,48 @@ func TestOwnerTransferRelinksTheCustomer(t *testing.T) {
 		}
 	}
 }
+
+// TestWhoseContact: the customer and the delivery address come from the
+// subscription's own account; the billing address from the bill-to of the
+// account that pays, which is another account when an invoice owner is set.
+func TestWhoseContact(t *testing.T) {
+	t.Parallel()
+	for _, paidByAnother := range []bool{false, true} {
+		b := setup(t, "limio_unknown")
+		own := b.fx.z.Account
+		sub := *b.fx.z.Subscription
+		if paidByAnother {
+			payer := *own
+			payer.BasicInfo.AccountNumber, payer.BasicInfo.ID = "A00000998", "8a8aa0c19a4f0998000000000000acc8"
+			payer.BillToContact = &zuora.Contact{FirstName: "Pay", LastName: "Er", Address1: "1 Payer Street", WorkEmail: "payer@example.com"}
+			sub.InvoiceOwnerAccountNumber = payer.BasicInfo.AccountNumber
+			b.z.putAccount(&payer)
+			b.z.put(&sub, own, b.fx.z.Preview)
+		}
+		out, err := b.s.Sync(t.Context(), number, manual)
+		if err != nil || out.Result != Created {
+			t.Fatalf("paidByAnother=%v: %+v %v", paidByAnother, out, err)
+		}
+		rel, err := b.l.GetRelated(t.Context(), out.LimioID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		byType := map[string]limio.AddressData{}
+		for _, a := range rel.Addresses {
+			byType[a.Data.Type] = a.Data
+		}
+		wantBilling := own.BillToContact.Address1
+		if paidByAnother {
+			wantBilling = "1 Payer Street"
+		}
+		if got := byType[limio.AddressBilling].Address1; got != wantBilling {
+			t.Errorf("paidByAnother=%v: billing address1 %q; want %q", paidByAnother, got, wantBilling)
+		}
+		if got := byType[limio.AddressDelivery].Address1; got != own.SoldToContact.Address1 {
+			t.Errorf("paidByAnother=%v: delivery address1 %q; want the own sold-to's %q", paidByAnother, got, own.SoldToContact.Address1)
+		}
+		if rel.Customer == nil || rel.Customer.Data.Email != own.BillToContact.Email() {
+			t.Errorf("paidByAnother=%v: customer %+v; want the own account's bill-to e-mail %q", paidByAnother, rel.Customer, own.BillToContact.Email())
+		}
+	}
+}

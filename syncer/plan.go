@@ -31,6 +31,9 @@ type ZuoraState struct {
 	Subscription *zuora.Subscription
 	Account      *zuora.Account
 	Preview      []zuora.InvoiceItem
+	// InvoiceOwner is the account that pays when it is not the
+	// subscription's own (nil otherwise): its bill-to is the billing address.
+	InvoiceOwner *zuora.Account
 }
 
 // LimioState is what a sync reads from Limio. Subscription is nil when Limio
@@ -113,7 +116,14 @@ func Plan(cfg Config, z ZuoraState, l LimioState, now time.Time) (*Changeset, er
 	}
 	p.cs.LimioID = p.subID
 	if z.Account != nil {
-		p.address(limio.AddressBilling, z.Account.BillToContact)
+		// The customer, the delivery address and (unless another account
+		// pays) the billing address come from the subscription's own
+		// account; the billing address is the payer's bill-to.
+		billTo := z.Account.BillToContact
+		if z.InvoiceOwner != nil && z.InvoiceOwner.BillToContact != nil {
+			billTo = z.InvoiceOwner.BillToContact
+		}
+		p.address(limio.AddressBilling, billTo)
 		p.address(limio.AddressDelivery, z.Account.SoldToContact)
 	}
 	p.schedule()

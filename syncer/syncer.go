@@ -224,6 +224,19 @@ func (s *Syncer) read(ctx context.Context, key string) (*state, error) {
 		st.z.Account = acc
 		return nil
 	})
+	if owner, ok := invoiceOwner(zs); ok {
+		g.Go(func() error {
+			acc, err := s.zuora.GetAccount(gctx, owner)
+			if errors.Is(err, upstream.ErrNotFound) {
+				return Permanent(fmt.Errorf("zuora invoice owner account %s of %s: %v", owner, zs.SubscriptionNumber, err))
+			}
+			if err != nil {
+				return fmt.Errorf("zuora invoice owner account %s: %w", owner, err)
+			}
+			st.z.InvoiceOwner = acc
+			return nil
+		})
+	}
 	if req, ok := s.previewRequest(zs); ok {
 		g.Go(func() error {
 			bp, err := s.zuora.BillingPreview(gctx, req)
@@ -317,6 +330,18 @@ func (s *Syncer) previewRequest(zs *zuora.Subscription) (zuora.BillingPreviewReq
 		req.IncludingEvergreenSubscription = true
 	}
 	return req, req.TargetDate >= now.Format(dateLayout)
+}
+
+// invoiceOwner is the key of the account that pays for zs when it is not the
+// subscription's own account.
+func invoiceOwner(zs *zuora.Subscription) (string, bool) {
+	switch {
+	case zs.InvoiceOwnerAccountNumber != "":
+		return zs.InvoiceOwnerAccountNumber, !strings.EqualFold(zs.InvoiceOwnerAccountNumber, zs.AccountNumber)
+	case zs.InvoiceOwnerAccountID != "":
+		return zs.InvoiceOwnerAccountID, zs.InvoiceOwnerAccountID != zs.AccountID
+	}
+	return "", false
 }
 
 func zuoraErr(key string, err error) error {
