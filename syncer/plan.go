@@ -31,6 +31,9 @@ type ZuoraState struct {
 	Subscription *zuora.Subscription
 	Account      *zuora.Account
 	Preview      []zuora.InvoiceItem
+	// InvoiceOwner is the account that pays when it is not the
+	// subscription's own (nil otherwise): its bill-to is the billing address.
+	InvoiceOwner *zuora.Account
 }
 
 // LimioState is what a sync reads from Limio. Subscription is nil when Limio
@@ -39,6 +42,11 @@ type ZuoraState struct {
 type LimioState struct {
 	Subscription *limio.Subscription
 	Related      limio.Related
+	// AccountCustomer is the Limio customer zsync keeps for the Zuora
+	// account the subscription now belongs to, read only after an owner
+	// transfer (the subscription's account differs from the one Limio
+	// recorded); nil when there is none yet.
+	AccountCustomer *limio.Customer
 }
 
 // Changeset is a plan: the printable changes, and the writes that make them,
@@ -98,12 +106,24 @@ func Plan(cfg Config, z ZuoraState, l LimioState, now time.Time) (*Changeset, er
 	} else {
 		p.subID = l.Subscription.ID
 		p.owner = l.Subscription.Owner
-		p.customer(l.Subscription.Customer)
-		p.updateSubscription()
+		cusID := l.Subscription.Customer
+		if OwnerTransferred(l.Subscription, zs) {
+			cusID = p.transferCustomer()
+		} else {
+			p.customer(cusID)
+		}
+		p.updateSubscription(cusID)
 	}
 	p.cs.LimioID = p.subID
 	if z.Account != nil {
-		p.address(limio.AddressBilling, z.Account.BillToContact)
+		// The customer, the delivery address and (unless another account
+		// pays) the billing address come from the subscription's own
+		// account; the billing address is the payer's bill-to.
+		billTo := z.Account.BillToContact
+		if z.InvoiceOwner != nil && z.InvoiceOwner.BillToContact != nil {
+			billTo = z.InvoiceOwner.BillToContact
+		}
+		p.address(limio.AddressBilling, billTo)
 		p.address(limio.AddressDelivery, z.Account.SoldToContact)
 	}
 	p.schedule()
@@ -206,8 +226,50 @@ func (p *planner) customer(cusID string) string {
 		// blind would rewrite it on every sync).
 		return cusID
 	}
-	d := newDiff(limio.RecordCustomer, limio.PathCustomers, cusID)
-	// Empty Zuora values never erase a Limio name or email (a login may hang on it).
+	p.updateCustomer(existing, want)
+	return cusID
+}
+
+// OwnerTransferred reports whether the Zuora subscription now belongs to
+// another account than the one the Limio subscription recorded (an Owner
+// Transfer order action).
+func OwnerTransferred(ls *limio.Subscription, zs *zuora.Subscription) bool {
+	if ls == nil || ls.Data.Zuora == nil || ls.Data.Zuora.AccountNumber == "" || zs.AccountNumber == "" {
+		return false
+	}
+	return !strings.EqualFold(ls.Data.Zuora.AccountNumber, zs.AccountNumber)
+}
+
+// transferCustomer re-links a subscription whose account changed in Zuora to
+// the Limio customer of its new account: that customer is brought in line
+// (or created, as for a new subscription), and the old customer is left as
+// it was, since other subscriptions may still belong to it.
+func (p *planner) transferCustomer() string {
+	cusID := limio.NewID("cus", p.accountNumber())
+	existing := p.l.AccountCustomer
+	want, ok := wantCustomer(p.z.Account)
+	if existing == nil {
+		if !ok && p.z.Account != nil {
+			want = limio.CustomerData{Name: p.z.Account.BasicInfo.Name}
+		}
+		d := newDiff(limio.RecordCustomer, limio.PathCustomers, cusID)
+		d.created(limio.Customer{
+			Envelope: limio.Envelope{ID: cusID, RecordType: limio.RecordCustomer, Reference: p.accountNumber()},
+			Data:     want,
+		}, customerFields(want))
+		p.emit(d)
+		return cusID
+	}
+	if ok {
+		p.updateCustomer(existing, want)
+	}
+	return existing.ID
+}
+
+// updateCustomer writes the fields of want that differ from existing. Empty
+// Zuora values never erase a Limio name or email (a login may hang on it).
+func (p *planner) updateCustomer(existing *limio.Customer, want limio.CustomerData) {
+	d := newDiff(limio.RecordCustomer, limio.PathCustomers, existing.ID)
 	old := customerFields(existing.Data)
 	for i, f := range customerFields(want) {
 		if f.value != "" {
@@ -215,7 +277,6 @@ func (p *planner) customer(cusID string) string {
 		}
 	}
 	p.emit(d)
-	return cusID
 }
 
 func (p *planner) accountNumber() string {
@@ -289,10 +350,14 @@ func (p *planner) createSubscription(cusID string) {
 }
 
 // updateSubscription brings an existing Limio subscription's status, term,
-// auto-renew, Zuora reference and offers in line (rules 1, 5, 6, 9).
-func (p *planner) updateSubscription() {
+// auto-renew, Zuora reference, offers and (after an owner transfer) customer
+// in line (rules 1, 5, 6, 9).
+func (p *planner) updateSubscription(cusID string) {
 	zs, ls := p.zs, p.l.Subscription
 	d := newDiff(limio.RecordSubscription, limio.PathSubscriptions, ls.ID)
+	if cusID != "" {
+		d.text(fCustomer, ls.Customer, cusID)
+	}
 	if st := wantStatus(zs, p.today); st != "" {
 		d.text(limio.FieldStatus, ls.Status, st)
 	}

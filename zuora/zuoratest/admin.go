@@ -162,12 +162,10 @@ func (s *Server) putAccount(b []byte, want string) error {
 	if err := checkNumber("basicInfo.accountNumber", a.BasicInfo.AccountNumber, want); err != nil {
 		return err
 	}
+	now := s.Base.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.accounts[a.BasicInfo.AccountNumber] = &record{raw: raw}
-	if a.BasicInfo.ID != "" {
-		s.accountIDs[a.BasicInfo.ID] = a.BasicInfo.AccountNumber
-	}
+	s.storeAccountLocked(a, raw, now)
 	return nil
 }
 

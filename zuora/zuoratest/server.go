@@ -76,10 +76,10 @@ type Server struct {
 	handler http.Handler
 
 	mu          sync.Mutex
-	subs        map[string]*subRecord // by subscription number
-	subIDs      map[string]string     // any version's id → number
-	accounts    map[string]*record    // by account number
-	accountIDs  map[string]string     // id → number
+	subs        map[string]*subRecord     // by subscription number
+	subIDs      map[string]string         // any version's id → number
+	accounts    map[string]*accountRecord // by account number
+	accountIDs  map[string]string         // id → number
 	orders      map[string]json.RawMessage
 	cursors     map[string]cursor
 	notFound    NotFoundStyle
@@ -89,12 +89,6 @@ type Server struct {
 	inFlight    int
 	recent      []time.Time // request times within the last minute
 	throttled   int
-}
-
-// record keeps an object as it was put, so fields zsync doesn't model (and
-// the §8 type oddities) go back out unchanged.
-type record struct {
-	raw map[string]json.RawMessage
 }
 
 type subRecord struct {
@@ -139,7 +133,7 @@ func (s *Server) clear() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.subs, s.subIDs = map[string]*subRecord{}, map[string]string{}
-	s.accounts, s.accountIDs = map[string]*record{}, map[string]string{}
+	s.accounts, s.accountIDs = map[string]*accountRecord{}, map[string]string{}
 	s.orders, s.cursors = map[string]json.RawMessage{}, map[string]cursor{}
 	s.inFlight, s.recent, s.throttled = 0, nil, 0
 }
@@ -183,6 +177,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /oauth/token", s.Base.IssueToken)
 	mux.HandleFunc("GET /v1/subscriptions/{key}", s.auth(s.getSubscription))
 	mux.HandleFunc("GET /v1/accounts/{key}", s.auth(s.getAccount))
+	mux.HandleFunc("GET /v1/subscriptions/accounts/{accountKey}", s.auth(s.accountSubscriptions))
 	mux.HandleFunc("POST /v1/operations/billing-preview", s.auth(s.billingPreview))
 	mux.HandleFunc("GET /v1/orders/{orderNumber}", s.auth(s.getOrder))
 	mux.HandleFunc("POST /v1/action/query", s.auth(s.query))

@@ -15,7 +15,9 @@ import (
 // Subscription, with conditions on Name, Id, Status, UpdatedDate, TermType and
 // TermEndDate joined by
 // "and" (=, !=, >, >=, <, <=, single-quoted literals). Like Zuora, it returns
-// one row per subscription version.
+// one row per subscription version. Account (Id, AccountNumber, UpdatedDate)
+// and Contact (Id, AccountId, UpdatedDate) are queried the same way, for the
+// sweep's contact and account edits.
 
 type queryRow struct {
 	ID          string
@@ -25,6 +27,29 @@ type queryRow struct {
 	Updated     time.Time
 	TermType    string
 	TermEndDate string // YYYY-MM-DD; empty for evergreen
+	// AccountID and AccountNumber: the account of a subscription or a
+	// contact, or the account itself.
+	AccountID, AccountNumber string
+}
+
+// zoqlObjects are the objects the sandbox queries, each with its selectable
+// fields (lower case → as written in answers) and its filterable fields.
+var zoqlObjects = map[string]struct {
+	fields  map[string]string
+	filters map[string]bool
+}{
+	"subscription": {
+		fields:  map[string]string{"id": "Id", "name": "Name", "status": "Status", "updateddate": "UpdatedDate", "version": "Version"},
+		filters: map[string]bool{"id": true, "name": true, "status": true, "updateddate": true, "termtype": true, "termenddate": true},
+	},
+	"account": {
+		fields:  map[string]string{"id": "Id", "accountnumber": "AccountNumber", "updateddate": "UpdatedDate"},
+		filters: map[string]bool{"id": true, "accountnumber": true, "updateddate": true},
+	},
+	"contact": {
+		fields:  map[string]string{"id": "Id", "accountid": "AccountId", "updateddate": "UpdatedDate"},
+		filters: map[string]bool{"id": true, "accountid": true, "updateddate": true},
+	},
 }
 
 const zoqlTime = "2006-01-02T15:04:05.000-07:00"
@@ -57,49 +82,50 @@ func parseZOQLTime(s string) (time.Time, bool) {
 	return time.Time{}, false
 }
 
-func parseQuery(q string) (fields []string, conds []cond, err error) {
+func parseQuery(q string) (object string, fields []string, conds []cond, err error) {
 	m := selectRe.FindStringSubmatch(q)
 	if m == nil {
-		return nil, nil, fmt.Errorf("malformed query")
+		return "", nil, nil, fmt.Errorf("malformed query")
 	}
-	if !strings.EqualFold(m[2], "Subscription") {
-		return nil, nil, fmt.Errorf("the sandbox only queries Subscription, not %s", m[2])
+	object = strings.ToLower(m[2])
+	obj, ok := zoqlObjects[object]
+	if !ok {
+		return "", nil, nil, fmt.Errorf("the sandbox only queries Subscription, Account and Contact, not %s", m[2])
 	}
-	known := map[string]string{"id": "Id", "name": "Name", "status": "Status", "updateddate": "UpdatedDate", "version": "Version"}
 	for _, f := range strings.Split(m[1], ",") {
-		name, ok := known[strings.ToLower(strings.TrimSpace(f))]
+		name, ok := obj.fields[strings.ToLower(strings.TrimSpace(f))]
 		if !ok {
-			return nil, nil, fmt.Errorf("invalid field for Subscription: %s", strings.TrimSpace(f))
+			return "", nil, nil, fmt.Errorf("invalid field for %s: %s", m[2], strings.TrimSpace(f))
 		}
 		fields = append(fields, name)
 	}
 	if m[3] == "" {
-		return fields, nil, nil
+		return object, fields, nil, nil
 	}
 	for _, part := range andRe.Split(m[3], -1) {
 		cm := condRe.FindStringSubmatch(part)
 		if cm == nil {
-			return nil, nil, fmt.Errorf("unsupported condition: %s", strings.TrimSpace(part))
+			return "", nil, nil, fmt.Errorf("unsupported condition: %s", strings.TrimSpace(part))
 		}
 		c := cond{field: strings.ToLower(cm[1]), op: cm[2], value: cm[3]}
+		if !obj.filters[c.field] {
+			return "", nil, nil, fmt.Errorf("unsupported filter field: %s", cm[1])
+		}
 		switch c.field {
 		case "updateddate":
 			t, ok := parseZOQLTime(c.value)
 			if !ok {
-				return nil, nil, fmt.Errorf("invalid datetime: %s", c.value)
+				return "", nil, nil, fmt.Errorf("invalid datetime: %s", c.value)
 			}
 			c.at = t
 		case "termenddate":
 			if _, err := time.Parse(time.DateOnly, c.value); err != nil {
-				return nil, nil, fmt.Errorf("invalid date: %s", c.value)
+				return "", nil, nil, fmt.Errorf("invalid date: %s", c.value)
 			}
-		case "id", "name", "status", "termtype":
-		default:
-			return nil, nil, fmt.Errorf("unsupported filter field: %s", cm[1])
 		}
 		conds = append(conds, c)
 	}
-	return fields, conds, nil
+	return object, fields, conds, nil
 }
 
 func compare(op string, c int) bool {
@@ -131,6 +157,10 @@ func (c cond) match(r queryRow) bool {
 		return r.TermEndDate != "" && compare(c.op, strings.Compare(r.TermEndDate, c.value))
 	case "termtype":
 		return compare(c.op, strings.Compare(strings.ToLower(r.TermType), strings.ToLower(c.value)))
+	case "accountid":
+		return compare(c.op, strings.Compare(r.AccountID, c.value))
+	case "accountnumber":
+		return compare(c.op, strings.Compare(r.AccountNumber, c.value))
 	default: // status: ZOQL compares picklists case-insensitively
 		return compare(c.op, strings.Compare(strings.ToLower(r.Status), strings.ToLower(c.value)))
 	}
@@ -143,22 +173,20 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request) {
 	if !sandbox.DecodeJSON(w, r, &req) {
 		return
 	}
-	fields, conds, err := parseQuery(req.QueryString)
+	object, fields, conds, err := parseQuery(req.QueryString)
 	if err != nil {
 		queryError(w, "MALFORMED_QUERY", err.Error())
 		return
 	}
 	s.mu.Lock()
 	var rows []queryRow
-	for _, rec := range s.subs {
-		for _, v := range rec.versions {
-			ok := true
-			for _, c := range conds {
-				ok = ok && c.match(v)
-			}
-			if ok {
-				rows = append(rows, v)
-			}
+	for _, v := range s.rowsLocked(object) {
+		ok := true
+		for _, c := range conds {
+			ok = ok && c.match(v)
+		}
+		if ok {
+			rows = append(rows, v)
 		}
 	}
 	s.mu.Unlock()
@@ -166,9 +194,34 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request) {
 		if rows[i].Name != rows[j].Name {
 			return rows[i].Name < rows[j].Name
 		}
+		if rows[i].ID != rows[j].ID {
+			return rows[i].ID < rows[j].ID
+		}
 		return rows[i].Version < rows[j].Version
 	})
 	s.answerPage(w, fields, rows, len(rows))
+}
+
+// rowsLocked is every row of a ZOQL object; s.mu is held.
+func (s *Server) rowsLocked(object string) []queryRow {
+	var rows []queryRow
+	switch object {
+	case "account":
+		for number, rec := range s.accounts {
+			rows = append(rows, queryRow{ID: rec.id, AccountID: rec.id, AccountNumber: number, Updated: rec.updated})
+		}
+	case "contact":
+		for number, rec := range s.accounts {
+			for _, c := range rec.contacts {
+				rows = append(rows, queryRow{ID: c.id, AccountID: rec.id, AccountNumber: number, Updated: c.updated})
+			}
+		}
+	default:
+		for _, rec := range s.subs {
+			rows = append(rows, rec.versions...)
+		}
+	}
+	return rows
 }
 
 func (s *Server) queryMore(w http.ResponseWriter, r *http.Request) {
@@ -223,6 +276,10 @@ func (s *Server) answerPage(w http.ResponseWriter, fields []string, rows []query
 				rec["UpdatedDate"] = r.Updated.UTC().Format(zoqlTime)
 			case "Version":
 				rec["Version"] = r.Version
+			case "AccountId":
+				rec["AccountId"] = r.AccountID
+			case "AccountNumber":
+				rec["AccountNumber"] = r.AccountNumber
 			}
 		}
 		records = append(records, rec)
