@@ -295,19 +295,20 @@ func TestPreviewDates(t *testing.T) {
 			{Number: "C-2", Type: "Recurring", Model: "Tiered", Price: zuora.NewAmount("1"), BillingPeriod: "Month",
 				EffectiveStartDate: "2026-02-01"},
 		}}}}
-	items, err := preview([]zuora.Subscription{sub}, zuora.BillingPreviewRequest{TargetDate: "2026-12-31"})
+	ans, err := preview([]zuora.Subscription{sub}, zuora.BillingPreviewRequest{TargetDate: "2026-12-31"}, PreviewForm{}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
+	items := ans.items
 	// Four weeks in February, rounded to cents; the tiered charge is skipped.
 	if len(items) != 4 || items[3].ServiceEndDate != "2026-02-28" || items[0].ChargeAmount.String() != "3.33" {
 		t.Fatalf("items %+v", items)
 	}
 	sub.Status = "Draft"
-	if items, _ := preview([]zuora.Subscription{sub}, zuora.BillingPreviewRequest{TargetDate: "2026-12-31"}); len(items) != 0 {
-		t.Fatalf("draft previewed: %+v", items)
+	if ans, _ := preview([]zuora.Subscription{sub}, zuora.BillingPreviewRequest{TargetDate: "2026-12-31"}, PreviewForm{}, time.Now()); len(ans.items) != 0 {
+		t.Fatalf("draft previewed: %+v", ans.items)
 	}
-	if _, err := preview(nil, zuora.BillingPreviewRequest{TargetDate: "tomorrow"}); err == nil {
+	if _, err := preview(nil, zuora.BillingPreviewRequest{TargetDate: "tomorrow"}, PreviewForm{}, time.Now()); err == nil {
 		t.Fatal("bad target date accepted")
 	}
 }
