@@ -208,6 +208,7 @@ func TestPlanGolden(t *testing.T) {
 		{"charge_removed", Updated, 3},
 		{"discount", Updated, 3},
 		{"discount_entries_left", Updated, 6},
+		{"amount_rounded", Unchanged, 0},
 		{"quarterly_annual", Updated, -1},
 		{"personal_email", Updated, 2},
 		{"sold_to_missing", Created, -1},

@@ -54,6 +54,10 @@ func TestWantScheduleNetting(t *testing.T) {
 			inv("b", "C-2", dec, "5.00", "Charge", ""), inv("a", "C-1", dec, "1.00", "Charge", ""),
 			inv("", "C-D", dec, "-2.00", "Discount", "")}, nil, "",
 			[]string{"C-1:2026-12-01 0.00", "C-2:2026-12-01 4.00"}},
+		{"a credit skips an entry already at or below zero", []zuora.InvoiceItem{
+			inv("a", "C-1", dec, "1.00", "Charge", ""), inv("d", "C-D", dec, "2.00", "Discount", "a"),
+			inv("b", "C-2", dec, "5.00", "Charge", ""), inv("m", "C-3", dec, "-1.00", "Charge", "")}, nil, "",
+			[]string{"C-1:2026-12-01 -1.00", "C-2:2026-12-01 4.00"}},
 		{"a discount naming no line of the preview reduces its period", []zuora.InvoiceItem{
 			inv("a", "C-1", dec, "10.00", "Charge", ""), inv("b", "C-1", jan, "10.00", "Charge", ""),
 			inv("d", "C-D", jan, "3.00", "Discount", "gone")}, nil, "",
@@ -74,6 +78,10 @@ func TestWantScheduleNetting(t *testing.T) {
 			inv("a", "C-1", dec, "100", "Charge", "")}, []zuora.CreditMemoItem{
 			memo("m", "C-2", dec, "50", "50", "", "Charge", ""), memo("", "C-3", dec, "", "", "-5", "Discount", "")}, "",
 			[]string{"C-1:2026-12-01 55.00"}},
+		{"credit memo discounts beyond the period's credits are due again, on its first entry", []zuora.InvoiceItem{
+			inv("b", "C-5", dec, "10", "Charge", ""), inv("a", "C-1", dec, "100", "Charge", "")}, []zuora.CreditMemoItem{
+			memo("m", "C-2", dec, "5", "5", "", "Charge", ""), memo("", "C-3", dec, "", "", "8", "Discount", "")}, "",
+			[]string{"C-1:2026-12-01 103.00", "C-5:2026-12-01 10.00"}},
 		{"a negative charge line is a credit (Invoice Settlement off)", []zuora.InvoiceItem{
 			inv("a", "C-1", dec, "100", "Charge", ""), inv("m", "C-2", dec, "-50", "Charge", ""),
 			inv("d", "C-3", dec, "5", "Discount", "m")}, nil, "",
@@ -122,6 +130,9 @@ func TestWantScheduleNetting(t *testing.T) {
 			var got []string
 			for _, c := range p.wantSchedule() {
 				got = append(got, c.ref+" "+formatAmount(c.amount, tt.currency))
+				if !c.amount.Equal(roundAmount(c.amount, tt.currency)) {
+					t.Errorf("%s amount %s is not rounded to the currency's scale", c.ref, c.amount)
+				}
 			}
 			if !slices.Equal(got, tt.want) {
 				t.Errorf("schedule = %v; want %v", got, tt.want)
