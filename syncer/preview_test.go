@@ -140,3 +140,28 @@ func TestWantScheduleNetting(t *testing.T) {
 		})
 	}
 }
+
+// The charges whose own entries are cancelled even for a billed period: known
+// from the preview (an account-level discount lives in another subscription)
+// and from the subscription (a discount that ended is no longer previewed).
+func TestNettedCharges(t *testing.T) {
+	t.Parallel()
+	zs := &zuora.Subscription{SubscriptionNumber: "A-S1", RatePlans: []zuora.RatePlan{{RatePlanCharges: []zuora.Charge{
+		{Number: "C-1", Model: "FlatFee", Price: zuora.NewAmount("10")},
+		{Number: "C-D", Model: "DiscountFixedAmount"},
+		{Number: "C-E", Model: "FlatFee", Price: zuora.NewAmount("-5")},
+	}}}}
+	p := &planner{zs: zs, z: ZuoraState{Subscription: zs,
+		Preview: []zuora.InvoiceItem{
+			inv("a", "C-1", "2026-12-01", "10", "Charge", ""), inv("d", "C-A", "2026-12-01", "1", "Discount", "a"),
+			inv("b", "C-B", "2026-12-01", "-2", "Charge", "")},
+		Credits: []zuora.CreditMemoItem{memo("m", "C-C", "2026-12-01", "3", "3", "", "Charge", "")}}}
+	var got []string
+	for n := range p.nettedCharges() {
+		got = append(got, n)
+	}
+	slices.Sort(got)
+	if want := []string{"C-A", "C-B", "C-C", "C-D", "C-E"}; !slices.Equal(got, want) {
+		t.Errorf("netted = %v; want %v", got, want)
+	}
+}

@@ -2,6 +2,7 @@ package zuora_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"slices"
 	"strings"
@@ -209,5 +210,38 @@ func TestBillingPreviewBadValue(t *testing.T) {
 	_, err := c.BillingPreview(context.Background(), zuora.BillingPreviewRequest{AccountNumber: "A00000101", TargetDate: "2017-06-01"})
 	if e := apiError(t, err); e.Kind != upstream.Retryable {
 		t.Errorf("non-JSON answer: kind %s; want retryable", e.Kind)
+	}
+}
+
+// chargeDate in every form it is read in; written in the example's form.
+func TestPreviewTime(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2017, 1, 6, 16, 38, 26, 0, time.UTC)
+	for give, want := range map[string]time.Time{
+		`"2017-01-06 16:38:26"`:           at,
+		`"2017-01-06T16:38:26Z"`:          at,
+		`"2017-01-06T17:38:26.000+01:00"`: at,
+		`"2017-01-06T16:38:26"`:           at,
+		`"2017-01-06"`:                    time.Date(2017, 1, 6, 0, 0, 0, 0, time.UTC),
+		`""`:                              {},
+		`null`:                            {},
+	} {
+		var got zuora.PreviewTime
+		if err := json.Unmarshal([]byte(give), &got); err != nil || !got.Equal(want) {
+			t.Errorf("decode %s = %v, %v; want %v", give, got.Time, err, want)
+		}
+	}
+	for _, bad := range []string{`"06/01/2017"`, `"tomorrow"`, `20170106`, `true`} {
+		var got zuora.PreviewTime
+		if err := json.Unmarshal([]byte(bad), &got); err == nil {
+			t.Errorf("decode %s = %v; want an error", bad, got.Time)
+		}
+	}
+	if b, err := json.Marshal(zuora.PreviewTime{Time: at}); err != nil || string(b) != `"2017-01-06 16:38:26"` {
+		t.Errorf("encode = %s, %v; want the example's form", b, err)
+	}
+	var bp zuora.BillingPreview
+	if err := json.Unmarshal([]byte(`{"success":"true","invoiceItems":[]}`), &bp); err != nil || !bp.Success {
+		t.Errorf(`success "true" = %v, %v; want true`, bp.Success, err)
 	}
 }
