@@ -29,7 +29,8 @@ func roundAmount(d decimal.Decimal, currency string) decimal.Decimal {
 	return d.Round(currencyScale(currency))
 }
 
-// formatAmount writes d (already rounded) with the currency's scale.
+// formatAmount writes d rounded to the currency's scale, with all its digits
+// ("20.00" USD, "2000" JPY).
 func formatAmount(d decimal.Decimal, currency string) string {
 	return roundAmount(d, currency).StringFixed(currencyScale(currency))
 }
