@@ -8,8 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/shopspring/decimal"
-
 	"github.com/zsync/zsync/limio"
 	"github.com/zsync/zsync/zuora"
 )
@@ -25,12 +23,13 @@ const (
 
 // ZuoraState is what a sync reads from Zuora: the subscription (latest
 // version), its account (contacts, currency) and the account's billing preview
-// up to the term end. Preview may hold other subscriptions' items: Plan keeps
-// this subscription's.
+// up to the term end (invoice and credit memo items). Preview and Credits may
+// hold other subscriptions' items: Plan keeps this subscription's.
 type ZuoraState struct {
 	Subscription *zuora.Subscription
 	Account      *zuora.Account
 	Preview      []zuora.InvoiceItem
+	Credits      []zuora.CreditMemoItem // with Invoice Settlement
 	// InvoiceOwner is the account that pays when it is not the
 	// subscription's own (nil otherwise): its bill-to is the billing address.
 	InvoiceOwner *zuora.Account
@@ -575,43 +574,6 @@ func addressFields(a limio.AddressData) []fv {
 	}
 }
 
-// charge is one desired schedule entry: one preview invoice item.
-type charge struct {
-	ref, date, desc string
-	amount          decimal.Decimal
-}
-
-// wantSchedule keeps this subscription's preview items before the term end,
-// one entry per <chargeNumber>:<serviceStartDate>; items sharing that identity
-// (a split period) are summed.
-func (p *planner) wantSchedule() []charge {
-	end := deref(wantTermEnd(p.zs))
-	byRef := map[string]int{}
-	var out []charge
-	for _, it := range p.z.Preview {
-		num := firstNonEmpty(it.SubscriptionNumber, it.SubscriptionName)
-		start := day(it.ServiceStartDate)
-		if !strings.EqualFold(num, p.zs.SubscriptionNumber) || it.ChargeNumber == "" || start == "" ||
-			(end != "" && start >= end) {
-			continue
-		}
-		ref := it.ChargeNumber + ":" + start
-		if i, ok := byRef[ref]; ok {
-			out[i].amount = out[i].amount.Add(it.ChargeAmount.Decimal)
-			continue
-		}
-		byRef[ref] = len(out)
-		out = append(out, charge{ref: ref, date: start, desc: firstNonEmpty(it.ChargeName, it.ChargeDescription), amount: it.ChargeAmount.Decimal})
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].date != out[j].date {
-			return out[i].date < out[j].date
-		}
-		return out[i].ref < out[j].ref
-	})
-	return out
-}
-
 // schedule reconciles the schedule (rule 2): create missing entries, update
 // changed ones, cancel pending future entries Zuora no longer bills. Past
 // entries (date before today) are history and never touched.
@@ -666,14 +628,16 @@ func (p *planner) schedule() {
 	// A pending entry the preview no longer holds was either billed (the
 	// preview starts at the next billing period, so on a bill run the period
 	// just billed drops out of it) or is no longer billed at all.
-	billed := p.billedThrough()
+	billed, netted := p.billedThrough(), p.nettedCharges()
 	var cancel []limio.Schedule
 	for i, e := range existing {
 		if matched[i] || !strings.EqualFold(e.Status, limio.SchedulePending) || day(e.Data.Date) < p.today {
 			continue
 		}
 		charge, _, _ := strings.Cut(e.Data.Reference, ":")
-		if through, ok := billed[charge]; ok && day(e.Data.Date) < through {
+		// A discount's or credit's own entry (earlier zsync versions made
+		// them) is netted now: cancelled, even for a billed period.
+		if through, ok := billed[charge]; ok && day(e.Data.Date) < through && !netted[charge] {
 			d := newDiff(limio.RecordSchedule, limio.PathSchedules, e.ID)
 			d.text(limio.FieldStatus, e.Status, limio.ScheduleActive)
 			p.emit(d)

@@ -248,6 +248,11 @@ func (s *Syncer) read(ctx context.Context, key string) (*state, error) {
 					st.z.Preview = append(st.z.Preview, it)
 				}
 			}
+			for _, it := range bp.CreditMemoItems {
+				if strings.EqualFold(firstNonEmpty(it.SubscriptionNumber, it.SubscriptionName), zs.SubscriptionNumber) {
+					st.z.Credits = append(st.z.Credits, it)
+				}
+			}
 			return nil
 		})
 	}

@@ -222,6 +222,14 @@ func (c *Client) BillingPreview(ctx context.Context, req BillingPreviewRequest) 
 	var bp BillingPreview
 	if err := c.up.Do(ctx, upstream.Request{Method: http.MethodPost, Op: op,
 		Path: "/v1/operations/billing-preview", Body: req}, &bp); err != nil {
+		// JSON with a value in neither Zuora form fails every retry.
+		var ue *upstream.Error
+		var fe *FieldError
+		if errors.As(err, &ue) && errors.As(err, &fe) {
+			perm := *ue
+			perm.Kind = upstream.Permanent
+			return nil, &perm
+		}
 		return nil, err
 	}
 	return &bp, nil

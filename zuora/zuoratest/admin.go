@@ -236,6 +236,14 @@ func (s *Server) registerAdmin(mux *http.ServeMux) {
 		s.SetLimits(l.Concurrency, l.PerMinute)
 		sandbox.WriteJSON(w, http.StatusOK, l)
 	})
+	mux.HandleFunc("PUT /sandbox/billing-preview-form", func(w http.ResponseWriter, r *http.Request) {
+		var f PreviewForm
+		if !sandbox.DecodeJSON(w, r, &f) {
+			return
+		}
+		s.SetPreviewForm(f)
+		sandbox.WriteJSON(w, http.StatusOK, f)
+	})
 	mux.HandleFunc("PUT /sandbox/not-found-style", func(w http.ResponseWriter, r *http.Request) {
 		var v struct {
 			Status int `json:"status"` // 404 or 200

@@ -55,6 +55,10 @@ func WithCredentials(id, secret string) Option {
 // WithNotFoundStyle picks how missing objects are answered.
 func WithNotFoundStyle(st NotFoundStyle) Option { return func(s *Server) { s.notFound = st } }
 
+// WithPreviewForm picks the shape of the billing preview's answer (default:
+// the published one).
+func WithPreviewForm(f PreviewForm) Option { return func(s *Server) { s.previewForm = f } }
+
 // WithPageSize sets the ZOQL page size (default 2000, Zuora's), small in
 // tests so paging is exercised.
 func WithPageSize(n int) Option { return func(s *Server) { s.pageSize = n } }
@@ -83,6 +87,7 @@ type Server struct {
 	orders      map[string]json.RawMessage
 	cursors     map[string]cursor
 	notFound    NotFoundStyle
+	previewForm PreviewForm
 	pageSize    int
 	concurrency int
 	perMinute   int
@@ -150,6 +155,13 @@ func (s *Server) SetNotFoundStyle(st NotFoundStyle) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.notFound = st
+}
+
+// SetPreviewForm switches the shape of the billing preview's answer.
+func (s *Server) SetPreviewForm(f PreviewForm) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.previewForm = f
 }
 
 // SetLimits changes the tenant limits (0 = unlimited).
@@ -369,6 +381,7 @@ func (s *Server) billingPreview(w http.ResponseWriter, r *http.Request) {
 	rec := s.accounts[number]
 	var accountID string
 	var subs []zuora.Subscription
+	form := s.previewForm
 	if rec != nil {
 		accountID = s.accountIDLocked(number)
 		for _, sr := range s.subs {
@@ -390,16 +403,20 @@ func (s *Server) billingPreview(w http.ResponseWriter, r *http.Request) {
 		s.writeNotFound(w, key)
 		return
 	}
-	items, err := preview(subs, req)
+	ans, err := preview(subs, req, form, s.Base.Now())
 	if err != nil {
 		writeInvalid(w, err.Error())
 		return
 	}
+	items, credits := ans.items, ans.credits
 	if items == nil {
 		items = []zuora.InvoiceItem{}
 	}
+	if credits == nil {
+		credits = []zuora.CreditMemoItem{}
+	}
 	sandbox.WriteJSON(w, http.StatusOK, map[string]any{
-		"success": true, "accountId": accountID, "invoiceItems": items, "creditMemoItems": []any{},
+		"success": true, "accountId": accountID, "invoiceItems": items, "creditMemoItems": credits,
 	})
 }
 
