@@ -18,6 +18,7 @@ import (
 type Callout struct {
 	Subscription    string // subscription number (POST /v1/callouts/zuora)
 	SubscriptionID  string // Zuora's internal id; recorded only, never a key
+	Account         string // account number or id: with no subscription, a fan-out to its subscriptions
 	EventType       string
 	OrderNumber     string
 	CreatedByID     string
@@ -31,6 +32,8 @@ type Callout struct {
 //
 //	subscription      subscriptionNumber, subscriptionName, subscription
 //	subscription id   subscriptionId (recorded only: Zuora's internal id is never a key)
+//	account           accountNumber, AccountAccountNumber, accountId, AccountAccountId
+//	                  (a number before an id; used only when no subscription is named)
 //	event type        eventType, orderActionType, event
 //	order number      orderNumber, order
 //	created by        createdById, createdBy
@@ -45,6 +48,7 @@ var calloutFields = []struct {
 }{
 	{[]string{"subscriptionnumber", "subscriptionname", "subscription"}, func(c *Callout, v string) { c.Subscription = v }},
 	{[]string{"subscriptionid"}, func(c *Callout, v string) { c.SubscriptionID = v }},
+	{[]string{"accountnumber", "accountaccountnumber", "accountid", "accountaccountid"}, func(c *Callout, v string) { c.Account = v }},
 	{[]string{"eventtype", "orderactiontype", "event"}, func(c *Callout, v string) { c.EventType = v }},
 	{[]string{"ordernumber", "order"}, func(c *Callout, v string) { c.OrderNumber = v }},
 	{[]string{"createdbyid", "createdby"}, func(c *Callout, v string) { c.CreatedByID = v }},

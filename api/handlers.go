@@ -26,7 +26,8 @@ const headerNotificationID = "Zuora-Notification-Id"
 type calloutResponse struct {
 	Success      bool   `json:"success"`
 	Status       string `json:"status"`
-	Subscription string `json:"subscription"`
+	Subscription string `json:"subscription,omitempty"`
+	Account      string `json:"account,omitempty"` // an account-level callout's fan-out
 	TaskID       string `json:"task_id,omitempty"`
 	Reason       string `json:"reason,omitempty"`
 }
@@ -104,14 +105,19 @@ func (s *server) hmacOnly() bool {
 	return !s.cfg.AuthDisabled && s.hmac != nil && s.cfg.CalloutUsername == ""
 }
 
-// calloutByBody takes the subscription number from the body.
+// calloutByBody takes the subscription number from the body, or, when the
+// body names only an account (a contact or account edit), fans out to every
+// subscription of that account.
 func (s *server) calloutByBody(c echo.Context) error {
 	co, err := s.parseBody(c)
 	if err != nil {
 		return err
 	}
+	if co.Subscription == "" && co.Account != "" {
+		return s.accountCallout(c, co)
+	}
 	if co.Subscription == "" {
-		return errStatus(http.StatusBadRequest, "no subscription in body: send subscriptionNumber (or subscriptionName)")
+		return errStatus(http.StatusBadRequest, "no subscription or account in body: send subscriptionNumber (or subscriptionName), or accountNumber (or accountId) for an account-level event")
 	}
 	if err := validateID(co.Subscription); err != nil {
 		return errStatus(http.StatusBadRequest, err.Error())
@@ -158,6 +164,33 @@ func (s *server) callout(c echo.Context, key string, co Callout) error {
 		return c.JSON(http.StatusOK, calloutResponse{Success: true, Status: string(worker.SkippedStatus), Subscription: key, Reason: reason})
 	}
 	return s.enqueue(c, key, trig)
+}
+
+// accountCallout stores the fan-out of an account-level callout. The answer
+// comes once the fan-out task is in Redis, not after each subscription is
+// enqueued: an account with thousands of subscriptions answers as fast as any.
+// There is no order to judge, so no loop guard.
+func (s *server) accountCallout(c echo.Context, co Callout) error {
+	if !worker.ValidAccount(co.Account) {
+		return errStatus(http.StatusBadRequest, "invalid account: want a Zuora account number or id")
+	}
+	c.Set(ctxSubscription, worker.AccountKey(co.Account))
+	trig := syncer.Trigger{
+		Source:         syncer.SourceCallout,
+		EventType:      co.EventType,
+		NotificationID: truncate(c.Request().Header.Get(headerNotificationID), 128),
+		Received:       time.Now().UTC(),
+	}
+	ctx, cancel := context.WithTimeout(c.Request().Context(), enqueueTimeout)
+	defer cancel()
+	status, taskID, err := s.deps.Enqueuer.EnqueueAccount(ctx, co.Account, trig, worker.QueueCallouts)
+	if err != nil {
+		c.Set(ctxCause, "enqueue account: "+err.Error())
+		return errStatus(http.StatusServiceUnavailable, "queue unavailable")
+	}
+	c.Set(ctxStatus, string(status))
+	c.Set(ctxTaskID, taskID)
+	return c.JSON(http.StatusOK, calloutResponse{Success: true, Status: string(status), Account: co.Account, TaskID: taskID})
 }
 
 func (s *server) enqueue(c echo.Context, key string, trig syncer.Trigger) error {
@@ -215,7 +248,8 @@ func (s *server) manualSync(c echo.Context) error {
 }
 
 type statusResponse struct {
-	Subscription string          `json:"subscription"`
+	Subscription string          `json:"subscription,omitempty"`
+	Account      string          `json:"account,omitempty"`
 	Latest       *worker.Record  `json:"latest"`
 	History      []worker.Record `json:"history"`
 }
@@ -225,6 +259,22 @@ func (s *server) status(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	return s.outcomes(c, id, statusResponse{Subscription: id})
+}
+
+// accountStatus is the record of an account's fan-outs: fanned_out with how
+// many subscriptions, not_found when Zuora has no such account, or failed.
+func (s *server) accountStatus(c echo.Context) error {
+	account := c.Param("id")
+	if !worker.ValidAccount(account) {
+		return errStatus(http.StatusBadRequest, "invalid account: want a Zuora account number or id")
+	}
+	c.Set(ctxSubscription, worker.AccountKey(account))
+	return s.outcomes(c, worker.AccountKey(account), statusResponse{Account: account})
+}
+
+// outcomes answers the latest record and the history kept under id.
+func (s *server) outcomes(c echo.Context, id string, resp statusResponse) error {
 	n := defaultHistory
 	if q := c.QueryParam("n"); q != "" {
 		v, err := strconv.Atoi(q)
@@ -252,7 +302,8 @@ func (s *server) status(c echo.Context) error {
 	if hist == nil {
 		hist = []worker.Record{}
 	}
-	return c.JSON(http.StatusOK, statusResponse{Subscription: id, Latest: latest, History: hist})
+	resp.Latest, resp.History = latest, hist
+	return c.JSON(http.StatusOK, resp)
 }
 
 func (s *server) plan(c echo.Context) error {

@@ -25,6 +25,8 @@ import (
 // the ingress answers 503 so Zuora delivers again.
 type Enqueuer interface {
 	Enqueue(ctx context.Context, key string, trig syncer.Trigger, queue string) (worker.EnqueueStatus, string, error)
+	// EnqueueAccount stores the fan-out of an account to its subscriptions.
+	EnqueueAccount(ctx context.Context, account string, trig syncer.Trigger, queue string) (worker.EnqueueStatus, string, error)
 }
 
 // Outcomes reads recorded sync outcomes and records ingress skips.
@@ -136,6 +138,7 @@ func New(cfg Config, deps Deps, logger *zap.Logger) (*echo.Echo, error) {
 	e.POST("/v1/subscriptions/:id/sync", s.manualSync, auth)
 	e.GET("/v1/subscriptions/:id/sync", s.status, auth)
 	e.GET("/v1/subscriptions/:id/plan", s.plan, auth)
+	e.GET("/v1/accounts/:id/sync", s.accountStatus, auth)
 	e.POST("/v1/resyncs", s.startResync, auth)
 	e.GET("/v1/resyncs/:id", s.resyncProgress, auth)
 	if deps.Metrics != nil {

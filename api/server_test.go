@@ -70,6 +70,10 @@ func (f *fakeEnqueuer) Enqueue(_ context.Context, key string, trig syncer.Trigge
 	return st, key + ":0", nil
 }
 
+func (f *fakeEnqueuer) EnqueueAccount(ctx context.Context, account string, trig syncer.Trigger, queue string) (worker.EnqueueStatus, string, error) {
+	return f.Enqueue(ctx, worker.AccountKey(account), trig, queue)
+}
+
 func (f *fakeEnqueuer) Calls() []enqCall {
 	f.mu.Lock()
 	defer f.mu.Unlock()

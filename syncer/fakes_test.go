@@ -53,6 +53,12 @@ func (f *fakeZuora) put(s *zuora.Subscription, a *zuora.Account, preview []zuora
 	f.preview = preview
 }
 
+func (f *fakeZuora) putAccount(a *zuora.Account) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.accounts[a.BasicInfo.AccountNumber], f.accounts[a.BasicInfo.ID] = a, a
+}
+
 func (f *fakeZuora) count(op string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -232,6 +238,17 @@ func (f *fakeLimio) GetRelated(_ context.Context, subID string) (*limio.Related,
 		}
 	}
 	return rel, nil
+}
+
+func (f *fakeLimio) GetCustomer(_ context.Context, id string) (*limio.Customer, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls["customer"]++
+	var c limio.Customer
+	if err := f.get(limio.PathCustomers, id, &c); err != nil {
+		return nil, err
+	}
+	return &c, nil
 }
 
 func (f *fakeLimio) Update(_ context.Context, path, id string, p limio.Patch) error {

@@ -23,15 +23,16 @@ func currencyScale(currency string) int32 {
 	}
 }
 
-// formatAmount writes d as a decimal string with the currency's scale, or
-// with more digits when d has them: an amount is never rounded.
+// roundAmount rounds d to the currency's scale, half away from zero (Zuora's
+// default rounding mode, "Round Half Up").
+func roundAmount(d decimal.Decimal, currency string) decimal.Decimal {
+	return d.Round(currencyScale(currency))
+}
+
+// formatAmount writes d rounded to the currency's scale, with all its digits
+// ("20.00" USD, "2000" JPY).
 func formatAmount(d decimal.Decimal, currency string) string {
-	scale := currencyScale(currency)
-	s := d.String() // no trailing zeros
-	if i := strings.IndexByte(s, '.'); i >= 0 && int32(len(s)-i-1) > scale {
-		scale = int32(len(s) - i - 1)
-	}
-	return d.StringFixed(scale)
+	return roundAmount(d, currency).StringFixed(currencyScale(currency))
 }
 
 // sameAmount compares a Limio amount (text) with a desired one as decimals:

@@ -8,8 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/shopspring/decimal"
-
 	"github.com/zsync/zsync/limio"
 	"github.com/zsync/zsync/zuora"
 )
@@ -25,12 +23,16 @@ const (
 
 // ZuoraState is what a sync reads from Zuora: the subscription (latest
 // version), its account (contacts, currency) and the account's billing preview
-// up to the term end. Preview may hold other subscriptions' items: Plan keeps
-// this subscription's.
+// up to the term end (invoice and credit memo items). Preview and Credits may
+// hold other subscriptions' items: Plan keeps this subscription's.
 type ZuoraState struct {
 	Subscription *zuora.Subscription
 	Account      *zuora.Account
 	Preview      []zuora.InvoiceItem
+	Credits      []zuora.CreditMemoItem // with Invoice Settlement
+	// InvoiceOwner is the account that pays when it is not the
+	// subscription's own (nil otherwise): its bill-to is the billing address.
+	InvoiceOwner *zuora.Account
 }
 
 // LimioState is what a sync reads from Limio. Subscription is nil when Limio
@@ -39,6 +41,11 @@ type ZuoraState struct {
 type LimioState struct {
 	Subscription *limio.Subscription
 	Related      limio.Related
+	// AccountCustomer is the Limio customer zsync keeps for the Zuora
+	// account the subscription now belongs to, read only after an owner
+	// transfer (the subscription's account differs from the one Limio
+	// recorded); nil when there is none yet.
+	AccountCustomer *limio.Customer
 }
 
 // Changeset is a plan: the printable changes, and the writes that make them,
@@ -98,12 +105,24 @@ func Plan(cfg Config, z ZuoraState, l LimioState, now time.Time) (*Changeset, er
 	} else {
 		p.subID = l.Subscription.ID
 		p.owner = l.Subscription.Owner
-		p.customer(l.Subscription.Customer)
-		p.updateSubscription()
+		cusID := l.Subscription.Customer
+		if OwnerTransferred(l.Subscription, zs) {
+			cusID = p.transferCustomer()
+		} else {
+			p.customer(cusID)
+		}
+		p.updateSubscription(cusID)
 	}
 	p.cs.LimioID = p.subID
 	if z.Account != nil {
-		p.address(limio.AddressBilling, z.Account.BillToContact)
+		// The customer, the delivery address and (unless another account
+		// pays) the billing address come from the subscription's own
+		// account; the billing address is the payer's bill-to.
+		billTo := z.Account.BillToContact
+		if z.InvoiceOwner != nil && z.InvoiceOwner.BillToContact != nil {
+			billTo = z.InvoiceOwner.BillToContact
+		}
+		p.address(limio.AddressBilling, billTo)
 		p.address(limio.AddressDelivery, z.Account.SoldToContact)
 	}
 	p.schedule()
@@ -206,8 +225,50 @@ func (p *planner) customer(cusID string) string {
 		// blind would rewrite it on every sync).
 		return cusID
 	}
-	d := newDiff(limio.RecordCustomer, limio.PathCustomers, cusID)
-	// Empty Zuora values never erase a Limio name or email (a login may hang on it).
+	p.updateCustomer(existing, want)
+	return cusID
+}
+
+// OwnerTransferred reports whether the Zuora subscription now belongs to
+// another account than the one the Limio subscription recorded (an Owner
+// Transfer order action).
+func OwnerTransferred(ls *limio.Subscription, zs *zuora.Subscription) bool {
+	if ls == nil || ls.Data.Zuora == nil || ls.Data.Zuora.AccountNumber == "" || zs.AccountNumber == "" {
+		return false
+	}
+	return !strings.EqualFold(ls.Data.Zuora.AccountNumber, zs.AccountNumber)
+}
+
+// transferCustomer re-links a subscription whose account changed in Zuora to
+// the Limio customer of its new account: that customer is brought in line
+// (or created, as for a new subscription), and the old customer is left as
+// it was, since other subscriptions may still belong to it.
+func (p *planner) transferCustomer() string {
+	cusID := limio.NewID("cus", p.accountNumber())
+	existing := p.l.AccountCustomer
+	want, ok := wantCustomer(p.z.Account)
+	if existing == nil {
+		if !ok && p.z.Account != nil {
+			want = limio.CustomerData{Name: p.z.Account.BasicInfo.Name}
+		}
+		d := newDiff(limio.RecordCustomer, limio.PathCustomers, cusID)
+		d.created(limio.Customer{
+			Envelope: limio.Envelope{ID: cusID, RecordType: limio.RecordCustomer, Reference: p.accountNumber()},
+			Data:     want,
+		}, customerFields(want))
+		p.emit(d)
+		return cusID
+	}
+	if ok {
+		p.updateCustomer(existing, want)
+	}
+	return existing.ID
+}
+
+// updateCustomer writes the fields of want that differ from existing. Empty
+// Zuora values never erase a Limio name or email (a login may hang on it).
+func (p *planner) updateCustomer(existing *limio.Customer, want limio.CustomerData) {
+	d := newDiff(limio.RecordCustomer, limio.PathCustomers, existing.ID)
 	old := customerFields(existing.Data)
 	for i, f := range customerFields(want) {
 		if f.value != "" {
@@ -215,7 +276,6 @@ func (p *planner) customer(cusID string) string {
 		}
 	}
 	p.emit(d)
-	return cusID
 }
 
 func (p *planner) accountNumber() string {
@@ -289,10 +349,14 @@ func (p *planner) createSubscription(cusID string) {
 }
 
 // updateSubscription brings an existing Limio subscription's status, term,
-// auto-renew, Zuora reference and offers in line (rules 1, 5, 6, 9).
-func (p *planner) updateSubscription() {
+// auto-renew, Zuora reference, offers and (after an owner transfer) customer
+// in line (rules 1, 5, 6, 9).
+func (p *planner) updateSubscription(cusID string) {
 	zs, ls := p.zs, p.l.Subscription
 	d := newDiff(limio.RecordSubscription, limio.PathSubscriptions, ls.ID)
+	if cusID != "" {
+		d.text(fCustomer, ls.Customer, cusID)
+	}
 	if st := wantStatus(zs, p.today); st != "" {
 		d.text(limio.FieldStatus, ls.Status, st)
 	}
@@ -510,43 +574,6 @@ func addressFields(a limio.AddressData) []fv {
 	}
 }
 
-// charge is one desired schedule entry: one preview invoice item.
-type charge struct {
-	ref, date, desc string
-	amount          decimal.Decimal
-}
-
-// wantSchedule keeps this subscription's preview items before the term end,
-// one entry per <chargeNumber>:<serviceStartDate>; items sharing that identity
-// (a split period) are summed.
-func (p *planner) wantSchedule() []charge {
-	end := deref(wantTermEnd(p.zs))
-	byRef := map[string]int{}
-	var out []charge
-	for _, it := range p.z.Preview {
-		num := firstNonEmpty(it.SubscriptionNumber, it.SubscriptionName)
-		start := day(it.ServiceStartDate)
-		if !strings.EqualFold(num, p.zs.SubscriptionNumber) || it.ChargeNumber == "" || start == "" ||
-			(end != "" && start >= end) {
-			continue
-		}
-		ref := it.ChargeNumber + ":" + start
-		if i, ok := byRef[ref]; ok {
-			out[i].amount = out[i].amount.Add(it.ChargeAmount.Decimal)
-			continue
-		}
-		byRef[ref] = len(out)
-		out = append(out, charge{ref: ref, date: start, desc: firstNonEmpty(it.ChargeName, it.ChargeDescription), amount: it.ChargeAmount.Decimal})
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].date != out[j].date {
-			return out[i].date < out[j].date
-		}
-		return out[i].ref < out[j].ref
-	})
-	return out
-}
-
 // schedule reconciles the schedule (rule 2): create missing entries, update
 // changed ones, cancel pending future entries Zuora no longer bills. Past
 // entries (date before today) are history and never touched.
@@ -601,14 +628,16 @@ func (p *planner) schedule() {
 	// A pending entry the preview no longer holds was either billed (the
 	// preview starts at the next billing period, so on a bill run the period
 	// just billed drops out of it) or is no longer billed at all.
-	billed := p.billedThrough()
+	billed, netted := p.billedThrough(), p.nettedCharges()
 	var cancel []limio.Schedule
 	for i, e := range existing {
 		if matched[i] || !strings.EqualFold(e.Status, limio.SchedulePending) || day(e.Data.Date) < p.today {
 			continue
 		}
 		charge, _, _ := strings.Cut(e.Data.Reference, ":")
-		if through, ok := billed[charge]; ok && day(e.Data.Date) < through {
+		// A discount's or credit's own entry (earlier zsync versions made
+		// them) is netted now: cancelled, even for a billed period.
+		if through, ok := billed[charge]; ok && day(e.Data.Date) < through && !netted[charge] {
 			d := newDiff(limio.RecordSchedule, limio.PathSchedules, e.ID)
 			d.text(limio.FieldStatus, e.Status, limio.ScheduleActive)
 			p.emit(d)

@@ -206,7 +206,9 @@ func TestPlanGolden(t *testing.T) {
 		{"price_change", Updated, 2},
 		{"quantity_change", Updated, 3},
 		{"charge_removed", Updated, 3},
-		{"discount", Updated, -1},
+		{"discount", Updated, 3},
+		{"discount_entries_left", Updated, 6},
+		{"amount_rounded", Unchanged, 0},
 		{"quarterly_annual", Updated, -1},
 		{"personal_email", Updated, 2},
 		{"sold_to_missing", Created, -1},
@@ -363,18 +365,22 @@ func TestAmounts(t *testing.T) {
 		{"20", "USD", "20.00"},
 		{"20.5", "GBP", "20.50"},
 		{"-2", "EUR", "-2.00"},
-		{"0.333", "USD", "0.333"}, // never rounded
+		{"0.333", "USD", "0.33"}, // the currency's scale
+		{"0.125", "USD", "0.13"}, // half away from zero (Zuora's "Round Half Up")
+		{"-0.125", "USD", "-0.13"},
 		{"2000", "JPY", "2000"},
 		{"2000.00", "jpy", "2000"},
+		{"2000.5", "JPY", "2001"},
 		{"1.5", "KWD", "1.500"},
-		{"19.999", "EUR", "19.999"},
+		{"1.2345", "KWD", "1.235"},
+		{"19.999", "EUR", "20.00"},
 	}
 	for _, tt := range tests {
 		d := decimal.RequireFromString(tt.give)
 		if got := formatAmount(d, tt.currency); got != tt.want {
 			t.Errorf("formatAmount(%s, %s) = %s; want %s", tt.give, tt.currency, got, tt.want)
 		}
-		if !sameAmount(tt.want, d) {
+		if !sameAmount(tt.want, roundAmount(d, tt.currency)) {
 			t.Errorf("sameAmount(%s, %s) = false; want true", tt.want, tt.give)
 		}
 	}

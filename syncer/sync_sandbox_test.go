@@ -62,7 +62,12 @@ type sandboxes struct {
 // a case that extends the term also extends its charges here.
 func newSandboxes(t *testing.T, caseName string) *sandboxes {
 	t.Helper()
-	fx := loadCase(t, caseName)
+	return newSandboxesFor(t, loadCase(t, caseName))
+}
+
+// newSandboxesFor seeds the sandboxes with fx, as newSandboxes does.
+func newSandboxesFor(t *testing.T, fx fixture) *sandboxes {
+	t.Helper()
 	if end := fx.z.Subscription.TermEndDate; end > "2027-03-01" {
 		rps := append([]zuora.RatePlan(nil), fx.z.Subscription.RatePlans...)
 		for i := range rps {

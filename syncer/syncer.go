@@ -33,6 +33,8 @@ type Limio interface {
 	// Resolve finds a subscription by sub-… id, reference or Zuora number.
 	Resolve(ctx context.Context, key string) (*limio.Subscription, error)
 	GetRelated(ctx context.Context, subID string) (*limio.Related, error)
+	// GetCustomer reads a customer; read only after an owner transfer.
+	GetCustomer(ctx context.Context, id string) (*limio.Customer, error)
 	Update(ctx context.Context, pathType, id string, p limio.Patch) error
 	Create(ctx context.Context, pathType, id string, obj any) error
 	Remember(ctx context.Context, key, subID string) error
@@ -222,6 +224,19 @@ func (s *Syncer) read(ctx context.Context, key string) (*state, error) {
 		st.z.Account = acc
 		return nil
 	})
+	if owner, ok := invoiceOwner(zs); ok {
+		g.Go(func() error {
+			acc, err := s.zuora.GetAccount(gctx, owner)
+			if errors.Is(err, upstream.ErrNotFound) {
+				return Permanent(fmt.Errorf("zuora invoice owner account %s of %s: %v", owner, zs.SubscriptionNumber, err))
+			}
+			if err != nil {
+				return fmt.Errorf("zuora invoice owner account %s: %w", owner, err)
+			}
+			st.z.InvoiceOwner = acc
+			return nil
+		})
+	}
 	if req, ok := s.previewRequest(zs); ok {
 		g.Go(func() error {
 			bp, err := s.zuora.BillingPreview(gctx, req)
@@ -232,6 +247,26 @@ func (s *Syncer) read(ctx context.Context, key string) (*state, error) {
 				if strings.EqualFold(firstNonEmpty(it.SubscriptionNumber, it.SubscriptionName), zs.SubscriptionNumber) {
 					st.z.Preview = append(st.z.Preview, it)
 				}
+			}
+			for _, it := range bp.CreditMemoItems {
+				if strings.EqualFold(firstNonEmpty(it.SubscriptionNumber, it.SubscriptionName), zs.SubscriptionNumber) {
+					st.z.Credits = append(st.z.Credits, it)
+				}
+			}
+			return nil
+		})
+	}
+	if ls := st.l.Subscription; OwnerTransferred(ls, zs) {
+		// The subscription moved to another account: read the customer
+		// zsync keeps for that account, to re-link to (or create).
+		g.Go(func() error {
+			cu, err := s.limio.GetCustomer(gctx, limio.NewID("cus", zs.AccountNumber))
+			switch {
+			case errors.Is(err, upstream.ErrNotFound):
+			case err != nil:
+				return fmt.Errorf("limio customer of account %s: %w", zs.AccountNumber, err)
+			default:
+				st.l.AccountCustomer = cu
 			}
 			return nil
 		})
@@ -300,6 +335,18 @@ func (s *Syncer) previewRequest(zs *zuora.Subscription) (zuora.BillingPreviewReq
 		req.IncludingEvergreenSubscription = true
 	}
 	return req, req.TargetDate >= now.Format(dateLayout)
+}
+
+// invoiceOwner is the key of the account that pays for zs when it is not the
+// subscription's own account.
+func invoiceOwner(zs *zuora.Subscription) (string, bool) {
+	switch {
+	case zs.InvoiceOwnerAccountNumber != "":
+		return zs.InvoiceOwnerAccountNumber, !strings.EqualFold(zs.InvoiceOwnerAccountNumber, zs.AccountNumber)
+	case zs.InvoiceOwnerAccountID != "":
+		return zs.InvoiceOwnerAccountID, zs.InvoiceOwnerAccountID != zs.AccountID
+	}
+	return "", false
 }
 
 func zuoraErr(key string, err error) error {

@@ -90,7 +90,7 @@ type SweepMetrics interface {
 // Sweeper runs the sweep task. Register it with Server.Handle(TaskTypeSweep, s)
 // and start its Scheduler in every worker process.
 type Sweeper struct {
-	src      SubscriptionQuerier
+	src      SweepSource
 	enq      *Enqueuer
 	rdb      redis.UniversalClient
 	cfg      SweepConfig
@@ -101,9 +101,21 @@ type Sweeper struct {
 	now      func() time.Time
 }
 
+// AccountQuerier finds the accounts whose Account or Contact records changed
+// (*zuora.Client): a contact edit changes no subscription.
+type AccountQuerier interface {
+	ChangedAccounts(ctx context.Context, since time.Time, fn func(accountKey string) error) error
+}
+
+// SweepSource is what the sweep asks Zuora (*zuora.Client).
+type SweepSource interface {
+	SubscriptionQuerier
+	AccountQuerier
+}
+
 // NewSweeper returns a Sweeper that queries src (*zuora.Client) and enqueues
 // through enq. rdb must be the Redis of enq.
-func NewSweeper(src SubscriptionQuerier, enq *Enqueuer, rdb redis.UniversalClient, cfg SweepConfig,
+func NewSweeper(src SweepSource, enq *Enqueuer, rdb redis.UniversalClient, cfg SweepConfig,
 	logger *zap.Logger, opts ...Option) (*Sweeper, error) {
 	interval, err := scheduleInterval(cfg.Schedule, time.Now())
 	if err != nil {
@@ -285,16 +297,18 @@ func (s *Sweeper) ProcessTask(ctx context.Context, _ *asynq.Task) error {
 	return nil
 }
 
-// sweep enqueues every subscription Zuora changed since, and every termed
+// sweep enqueues every subscription Zuora changed since, every termed
 // subscription whose term ended since (a lapse changes nothing in Zuora, but
-// Limio must show the subscription expired).
+// Limio must show the subscription expired), and a fan-out to the
+// subscriptions of every account whose account or contact records changed
+// since (a contact edit changes no subscription).
 func (s *Sweeper) sweep(ctx context.Context, since time.Time) (enqueued, coalesced int, err error) {
-	enq := func(number string) error {
-		st, _, err := s.enq.Enqueue(ctx, number, syncer.Trigger{Source: syncer.SourceSweep}, s.cfg.Queue)
+	trig := syncer.Trigger{Source: syncer.SourceSweep}
+	count := func(st EnqueueStatus, err error, what, key string) error {
 		switch {
 		case errors.Is(err, ErrInvalidKey):
 			// Not ours to sync; failing the sweep would stall the mark forever.
-			s.log.Warn("sweep: skipping an invalid subscription number", zap.String("subscription", number))
+			s.log.Warn("sweep: skipping an invalid "+what, zap.String(what, key))
 			return nil
 		case err != nil:
 			return err
@@ -305,6 +319,10 @@ func (s *Sweeper) sweep(ctx context.Context, since time.Time) (enqueued, coalesc
 		}
 		return nil
 	}
+	enq := func(number string) error {
+		st, _, err := s.enq.Enqueue(ctx, number, trig, s.cfg.Queue)
+		return count(st, err, "subscription", number)
+	}
 	if err := s.src.QuerySubscriptions(ctx, zuora.SubscriptionQuery{UpdatedSince: since}, enq); err != nil {
 		return enqueued, coalesced, err
 	}
@@ -313,8 +331,14 @@ func (s *Sweeper) sweep(ctx context.Context, since time.Time) (enqueued, coalesc
 	// terms that ended on those days.
 	from, to := since.UTC().AddDate(0, 0, 1).Format(time.DateOnly), s.now().UTC().Format(time.DateOnly)
 	if from <= to {
-		err = s.src.QuerySubscriptions(ctx, zuora.SubscriptionQuery{TermEndFrom: from, TermEndTo: to}, enq)
+		if err := s.src.QuerySubscriptions(ctx, zuora.SubscriptionQuery{TermEndFrom: from, TermEndTo: to}, enq); err != nil {
+			return enqueued, coalesced, err
+		}
 	}
+	err = s.src.ChangedAccounts(ctx, since, func(account string) error {
+		st, _, err := s.enq.EnqueueAccount(ctx, account, trig, s.cfg.Queue)
+		return count(st, err, "account", account)
+	})
 	return enqueued, coalesced, err
 }
 

@@ -268,7 +268,7 @@ func (c *Client) BillingPreview(ctx context.Context, req BillingPreviewRequest) 
 	var bp BillingPreview
 	if err := c.do(ctx, upstream.Request{Method: http.MethodPost, Op: op,
 		Path: "/v1/operations/billing-preview", Body: req}, &bp); err != nil {
-		return nil, err
+		return nil, err // a value in neither form (FieldError) is permanent already (do)
 	}
 	return &bp, nil
 }

@@ -9,11 +9,24 @@ import (
 	"github.com/zsync/zsync/zuora"
 )
 
-// line renders an item compactly: subscription, charge, service period,
-// amount with exact digits, processing type.
-func line(it zuora.InvoiceItem) string {
-	return fmt.Sprintf("%s %s %s..%s %s %s", it.SubscriptionNumber, it.ChargeNumber,
-		it.ServiceStartDate, it.ServiceEndDate, it.ChargeAmount.StringFixed(2), it.ProcessingType)
+// lines render items compactly: subscription, charge, service period,
+// amount with exact digits, processing type, and for a discount "→" the
+// charge number of the item it names in appliedToItemId.
+func lines(items []zuora.InvoiceItem) []string {
+	number := map[string]string{}
+	for _, it := range items {
+		number[it.ID] = it.ChargeNumber
+	}
+	var out []string
+	for _, it := range items {
+		s := fmt.Sprintf("%s %s %s..%s %s %s", it.SubscriptionNumber, it.ChargeNumber,
+			it.ServiceStartDate, it.ServiceEndDate, it.ChargeAmount.StringFixed(2), it.ProcessingType)
+		if it.AppliedToItemID != "" {
+			s += " →" + number[it.AppliedToItemID]
+		}
+		out = append(out, s)
+	}
+	return out
 }
 
 func TestBillingPreviewMath(t *testing.T) {
@@ -22,7 +35,7 @@ func TestBillingPreviewMath(t *testing.T) {
 	monthly := func(start, end string) []string {
 		return []string{
 			"A-S00000101 C-00000101 " + start + ".." + end + " 15.99 Charge",
-			"A-S00000101 C-00000103 " + start + ".." + end + " -1.60 Discount",
+			"A-S00000101 C-00000103 " + start + ".." + end + " 1.60 Discount →C-00000101",
 		}
 	}
 	termed := slices.Concat(
@@ -43,7 +56,8 @@ func TestBillingPreviewMath(t *testing.T) {
 			append(slices.Clone(termed),
 				"A-S00000101 C-00000101 2027-01-01..2027-01-31 15.99 Charge",
 				"A-S00000101 C-00000102 2027-01-01..2027-12-31 120.00 Charge",
-				"A-S00000101 C-00000103 2027-01-01..2027-01-31 -13.60 Discount")},
+				"A-S00000101 C-00000103 2027-01-01..2027-01-31 1.60 Discount →C-00000101",
+				"A-S00000101 C-00000103 2027-01-01..2027-12-31 12.00 Discount →C-00000102")},
 		{"evergreen left out by default", zuora.BillingPreviewRequest{AccountNumber: "A00000102", TargetDate: "2027-01-31"}, nil},
 		{"evergreen included", zuora.BillingPreviewRequest{AccountNumber: "A00000102", TargetDate: "2027-01-31",
 			IncludingEvergreenSubscription: true}, []string{
@@ -60,7 +74,7 @@ func TestBillingPreviewMath(t *testing.T) {
 		{"cancelled stops at the cancellation", zuora.BillingPreviewRequest{AccountNumber: "A00000103",
 			TargetDate: "2027-06-30", AssumeRenewal: "All"}, []string{
 			"A-S00000103 C-00000301 2026-07-01..2026-09-30 37.50 Charge",
-			"A-S00000103 C-00000302 2026-07-01..2026-09-30 -5.00 Discount",
+			"A-S00000103 C-00000302 2026-07-01..2026-09-30 5.00 Discount →C-00000301",
 		}},
 	}
 	for _, tt := range tests {
@@ -70,10 +84,7 @@ func TestBillingPreviewMath(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var got []string
-			for _, it := range bp.InvoiceItems {
-				got = append(got, line(it))
-			}
+			got := lines(bp.InvoiceItems)
 			if !slices.Equal(got, tt.want) {
 				t.Fatalf("items:\n%v\nwant:\n%v", got, tt.want)
 			}

@@ -27,12 +27,10 @@ const zoqlTime = "2006-01-02T15:04:05.000-07:00"
 const maxQueryPages = 100000
 
 type queryResponse struct {
-	Records []struct {
-		Name string `json:"Name"`
-	} `json:"records"`
-	Size         int    `json:"size"`
-	Done         Bool   `json:"done"`
-	QueryLocator string `json:"queryLocator"`
+	Records      []map[string]any `json:"records"`
+	Size         int              `json:"size"`
+	Done         Bool             `json:"done"`
+	QueryLocator string           `json:"queryLocator"`
 }
 
 // QuerySubscriptions streams the distinct numbers of the subscriptions that
@@ -45,28 +43,37 @@ type queryResponse struct {
 // already known. ZOQL returns one row per subscription version, so numbers are
 // deduplicated here.
 func (c *Client) QuerySubscriptions(ctx context.Context, q SubscriptionQuery, fn func(number string) error) error {
-	const op = "POST /v1/action/query"
 	zoql, err := subscriptionZOQL(q)
 	if err != nil {
 		return err
 	}
 	seen := map[string]struct{}{}
+	return c.queryField(ctx, zoql, "Name", func(name string) error {
+		if _, dup := seen[name]; dup {
+			return nil
+		}
+		seen[name] = struct{}{}
+		return fn(name)
+	})
+}
+
+// queryField runs a ZOQL query through every queryMore page and calls fn with
+// each record's field (a string; records without it are skipped).
+func (c *Client) queryField(ctx context.Context, zoql, field string, fn func(string) error) error {
+	const op = "POST /v1/action/query"
 	var page queryResponse
-	err = c.do(ctx, upstream.Request{Method: http.MethodPost, Op: op, Path: "/v1/action/query",
+	err := c.do(ctx, upstream.Request{Method: http.MethodPost, Op: op, Path: "/v1/action/query",
 		Body: map[string]string{"queryString": zoql}}, &page)
 	for n := 0; ; n++ {
 		if err != nil {
 			return err
 		}
 		for _, r := range page.Records {
-			if r.Name == "" {
+			v, _ := r[field].(string)
+			if v == "" {
 				continue
 			}
-			if _, dup := seen[r.Name]; dup {
-				continue
-			}
-			seen[r.Name] = struct{}{}
-			if err := fn(r.Name); err != nil {
+			if err := fn(v); err != nil {
 				return err
 			}
 		}

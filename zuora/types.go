@@ -197,34 +197,76 @@ type BillingPreviewRequest struct {
 	IncludingEvergreenSubscription bool   `json:"includingEvergreenSubscription,omitempty"`
 }
 
-// BillingPreview is the billing-preview response.
+// BillingPreview is the billing-preview response. Its UnmarshalJSON names
+// the line and field of a value it can't read (preview.go).
 type BillingPreview struct {
 	Success      bool          `json:"success"`
 	AccountID    string        `json:"accountId"`
 	InvoiceItems []InvoiceItem `json:"invoiceItems"`
+	// CreditMemoItems come back with Invoice Settlement: negative charges as
+	// credits, and the discounts applied to them.
+	CreditMemoItems []CreditMemoItem `json:"creditMemoItems,omitempty"`
 }
 
-// InvoiceItem is one future charge of a billing preview.
+// InvoiceItem is one future charge of a billing preview
+// (POSTBillingPreviewInvoiceItem). A discount line has processingType
+// Discount, its own chargeNumber and appliedToItemId naming the id of the
+// line it reduces; Zuora's example sends it positive, other tenants negative.
 type InvoiceItem struct {
-	ID                 string `json:"id,omitempty"`
-	SubscriptionName   string `json:"subscriptionName"`
-	SubscriptionID     string `json:"subscriptionId"`
-	SubscriptionNumber string `json:"subscriptionNumber"`
-	ServiceStartDate   string `json:"serviceStartDate"`
-	ServiceEndDate     string `json:"serviceEndDate"`
-	ChargeAmount       Amount `json:"chargeAmount"` // excluding tax
-	TaxAmount          Amount `json:"taxAmount"`
-	ChargeDescription  string `json:"chargeDescription,omitempty"`
-	ChargeName         string `json:"chargeName"`
-	ChargeNumber       string `json:"chargeNumber"`
-	ChargeID           string `json:"chargeId,omitempty"`
-	ProductName        string `json:"productName,omitempty"`
-	Quantity           Amount `json:"quantity"`
-	UnitOfMeasure      string `json:"unitOfMeasure,omitempty"`
-	ChargeDate         string `json:"chargeDate,omitempty"` // "2017-01-06 16:38:26"
-	ChargeType         string `json:"chargeType,omitempty"`
-	ProcessingType     string `json:"processingType,omitempty"` // Charge | Discount | …
-	AppliedToItemID    string `json:"appliedToItemId,omitempty"`
+	ID                 string      `json:"id,omitempty"`
+	SubscriptionName   string      `json:"subscriptionName"`
+	SubscriptionID     string      `json:"subscriptionId"`
+	SubscriptionNumber string      `json:"subscriptionNumber"`
+	ServiceStartDate   string      `json:"serviceStartDate"`
+	ServiceEndDate     string      `json:"serviceEndDate"`
+	ChargeAmount       Amount      `json:"chargeAmount"` // excluding tax, whatever the tax mode
+	TaxAmount          Amount      `json:"taxAmount"`    // Zuora Tax, tax-inclusive charges only; else 0
+	ChargeDescription  string      `json:"chargeDescription,omitempty"`
+	ChargeName         string      `json:"chargeName"`
+	ChargeNumber       string      `json:"chargeNumber"`
+	ChargeID           string      `json:"chargeId,omitempty"`
+	ProductName        string      `json:"productName,omitempty"`
+	Quantity           Amount      `json:"quantity"`
+	UnitOfMeasure      string      `json:"unitOfMeasure,omitempty"`
+	ChargeDate         PreviewTime `json:"chargeDate"`
+	ChargeType         string      `json:"chargeType,omitempty"`
+	ProcessingType     string      `json:"processingType,omitempty"` // Charge | Discount | Prepayment | Tax
+	AppliedToItemID    string      `json:"appliedToItemId,omitempty"`
+	NumberOfDeliveries *Amount     `json:"numberOfDeliveries,omitempty"`
+}
+
+// CreditMemoItem is one of BillingPreview.CreditMemoItems
+// (POSTBillingPreviewCreditMemoItem). A credit carries amount and
+// amountWithoutTax; a discount applied to a credit comes in the invoice
+// item's shape (chargeAmount, appliedToItemId), as Zuora's example shows.
+// Absent amounts are nil.
+type CreditMemoItem struct {
+	ID                 string      `json:"id,omitempty"`
+	SubscriptionName   string      `json:"subscriptionName,omitempty"`
+	SubscriptionID     string      `json:"subscriptionId,omitempty"`
+	SubscriptionNumber string      `json:"subscriptionNumber,omitempty"`
+	ServiceStartDate   string      `json:"serviceStartDate"`
+	ServiceEndDate     string      `json:"serviceEndDate,omitempty"`
+	Amount             *Amount     `json:"amount,omitempty"` // including tax when the charge is tax-inclusive
+	AmountWithoutTax   *Amount     `json:"amountWithoutTax,omitempty"`
+	ChargeAmount       *Amount     `json:"chargeAmount,omitempty"`
+	TaxAmount          *Amount     `json:"taxAmount,omitempty"`
+	ChargeDescription  string      `json:"chargeDescription,omitempty"`
+	ChargeName         string      `json:"chargeName,omitempty"`
+	ChargeNumber       string      `json:"chargeNumber"`
+	ChargeID           string      `json:"chargeId,omitempty"`
+	RatePlanChargeID   string      `json:"ratePlanChargeId,omitempty"`
+	ProductName        string      `json:"productName,omitempty"`
+	SKU                string      `json:"sku,omitempty"`
+	SKUName            string      `json:"skuName,omitempty"`
+	Comment            string      `json:"comment,omitempty"`
+	Quantity           *Amount     `json:"quantity,omitempty"`
+	UnitOfMeasure      string      `json:"unitOfMeasure,omitempty"`
+	ChargeDate         PreviewTime `json:"chargeDate"`
+	ChargeType         string      `json:"chargeType,omitempty"`
+	ProcessingType     string      `json:"processingType,omitempty"`
+	AppliedToItemID    string      `json:"appliedToItemId,omitempty"`
+	NumberOfDeliveries *Amount     `json:"numberOfDeliveries,omitempty"`
 }
 
 // Order is the "order" of GET /v1/orders/{orderNumber} (reference §6).

@@ -37,13 +37,12 @@ func sweepConfig(c *config.Config) worker.SweepConfig {
 }
 
 // newSweep registers the sweep handler on ws and returns its scheduler, or
-// nil when the sweep is off (no schedule, or no Zuora client).
+// nil when the sweep is off (no schedule).
 func newSweep(c *config.Config, redisOpt asynq.RedisConnOpt, rdb redis.UniversalClient, ws *worker.Server,
-	src worker.SubscriptionQuerier, log *zap.Logger, opts ...worker.Option) (*asynq.Scheduler, error) {
-	if c.Sweep.Schedule == "" || src == nil {
+	enq *worker.Enqueuer, src worker.SweepSource, log *zap.Logger, opts ...worker.Option) (*asynq.Scheduler, error) {
+	if c.Sweep.Schedule == "" {
 		return nil, nil
 	}
-	enq := worker.NewEnqueuer(rdb, asynq.NewClientFromRedisClient(rdb), workerConfig(c).EnqueueConfig(), log, opts...)
 	sw, err := worker.NewSweeper(src, enq, rdb, sweepConfig(c), log, opts...)
 	if err != nil {
 		return nil, err

@@ -198,11 +198,18 @@ func serveHTTP(ctx context.Context, l net.Listener, h http.Handler, grace time.D
 	return nil
 }
 
-// runWorker starts the worker pool, the sweep's scheduler (when sweep is a
-// Zuora client and sweep.schedule is set) and, with worker.metrics_addr, a
+// zuoraReads is what the worker asks Zuora beside a sync (*zuora.Client):
+// the sweep's queries and an account's subscriptions for a fan-out.
+type zuoraReads interface {
+	worker.SweepSource
+	worker.AccountLister
+}
+
+// runWorker starts the worker pool with the account fan-out, the sweep's
+// scheduler (when sweep.schedule is set) and, with worker.metrics_addr, a
 // /metrics listener for m; it stops them gracefully when ctx ends.
 func runWorker(ctx context.Context, c *config.Config, redisOpt asynq.RedisConnOpt, rdb redis.UniversalClient,
-	s worker.Syncer, sweep worker.SubscriptionQuerier, m *metrics.Metrics, log *zap.Logger) error {
+	s worker.Syncer, zr zuoraReads, m *metrics.Metrics, log *zap.Logger) error {
 	wc := workerConfig(c)
 	store := worker.NewOutcomeStore(rdb, wc.StoreConfig())
 	var opts []worker.Option
@@ -214,7 +221,10 @@ func runWorker(ctx context.Context, c *config.Config, redisOpt asynq.RedisConnOp
 	if err != nil {
 		return usageError{err}
 	}
-	sched, err := newSweep(c, redisOpt, rdb, ws, sweep, log, opts...)
+	enq := worker.NewEnqueuer(rdb, asynq.NewClientFromRedisClient(rdb), wc.EnqueueConfig(), log, opts...)
+	ws.Handle(worker.TaskTypeAccount, worker.NewAccountFanout(zr, enq, store, rdb,
+		worker.FanoutConfig{Prefix: wc.Prefix}, log, opts...))
+	sched, err := newSweep(c, redisOpt, rdb, ws, enq, zr, log, opts...)
 	if err != nil {
 		return usageError{err}
 	}

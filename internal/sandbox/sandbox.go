@@ -21,8 +21,9 @@ import (
 // Fault makes matching requests fail or slow down. Path is a prefix.
 type Fault struct {
 	Method      string  `json:"method,omitempty"` // empty matches any method
-	Path        string  `json:"path"`
-	Status      int     `json:"status"` // 0: answer normally after the latency
+	Path        string  `json:"path"`             // a prefix of the request path
+	Query       string  `json:"query,omitempty"`  // a substring of the raw query, e.g. "page=2"; empty matches any
+	Status      int     `json:"status"`           // 0: answer normally after the latency
 	LatencyMS   int     `json:"latency_ms,omitempty"`
 	Probability float64 `json:"probability,omitempty"` // 0 means 1
 	Count       int     `json:"count,omitempty"`       // times it fires; 0 means unlimited
@@ -226,7 +227,7 @@ func (b *Base) match(r *http.Request) *Fault {
 		if f.Method != "" && !strings.EqualFold(f.Method, r.Method) {
 			continue
 		}
-		if !strings.HasPrefix(r.URL.Path, f.Path) {
+		if !strings.HasPrefix(r.URL.Path, f.Path) || !strings.Contains(r.URL.RawQuery, f.Query) {
 			continue
 		}
 		if f.Probability > 0 && f.Probability < 1 && rand.Float64() >= f.Probability {

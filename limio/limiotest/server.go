@@ -200,7 +200,10 @@ func (s *Server) put(w http.ResponseWriter, r *http.Request) {
 			obj["data"] = cur
 		}
 		merge(cur, deepCopy(data))
-		for _, k := range []string{"status", "name"} {
+		// Envelope fields zsync writes beside data (an assumption about
+		// Limio: its documented PUT body is name and data): status, and the
+		// customer a subscription belongs to (re-linked after an owner transfer).
+		for _, k := range []string{"status", "name", "customer"} {
 			if v, ok := body[k].(string); ok {
 				obj[k] = v
 			}

@@ -187,12 +187,10 @@ func (s *Server) putAccount(b []byte, want string) error {
 	if err := checkNumber("basicInfo.accountNumber", a.BasicInfo.AccountNumber, want); err != nil {
 		return err
 	}
+	now := s.Base.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.accounts[a.BasicInfo.AccountNumber] = &record{raw: raw}
-	if a.BasicInfo.ID != "" {
-		s.accountIDs[a.BasicInfo.ID] = a.BasicInfo.AccountNumber
-	}
+	s.storeAccountLocked(a, raw, now)
 	return nil
 }
 
@@ -262,6 +260,14 @@ func (s *Server) registerAdmin(mux *http.ServeMux) {
 		}
 		s.SetLimits(l.Concurrency, l.PerMinute)
 		sandbox.WriteJSON(w, http.StatusOK, l)
+	})
+	mux.HandleFunc("PUT /sandbox/billing-preview-form", func(w http.ResponseWriter, r *http.Request) {
+		var f PreviewForm
+		if !sandbox.DecodeJSON(w, r, &f) {
+			return
+		}
+		s.SetPreviewForm(f)
+		sandbox.WriteJSON(w, http.StatusOK, f)
 	})
 	mux.HandleFunc("PUT /sandbox/not-found-style", func(w http.ResponseWriter, r *http.Request) {
 		var v struct {

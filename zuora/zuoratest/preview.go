@@ -24,9 +24,29 @@ import (
 //     volume, usage) produce no items;
 //   - discounts apply to the same rate plan's charges ("rateplan" level, the
 //     default) or to the whole subscription ("subscription" and "account"
-//     levels), to the items starting within the discount's own period;
-//   - no tax, no credit memo items, no chargeDate (no clock is read).
+//     levels), to the items starting within the discount's own period: one
+//     discount line per item it reduces, with the item's service period; a
+//     percentage applies to every such item (credits too), a fixed amount to
+//     the positive ones in turn until it is used up;
+//   - no tax; chargeDate is the sandbox clock at the request.
 //
+// The answer has the published shape (Zuora's 200 example): discounts are
+// positive, processingType "Discount", their own chargeNumber and
+// appliedToItemId naming the item reduced. PreviewForm switches to the other
+// forms tenants send.
+
+// PreviewForm is the shape of the billing preview's answer.
+type PreviewForm struct {
+	// NegativeDiscounts sends discounts as negative chargeAmounts without
+	// appliedToItemId, as other tenants' previews show them.
+	NegativeDiscounts bool `json:"negative_discounts"`
+	// InvoiceSettlement sends negative charges as creditMemoItems (positive
+	// amount and amountWithoutTax) with the discounts applied to them, as
+	// Zuora does with Invoice Settlement on; off, they are negative invoice
+	// items.
+	InvoiceSettlement bool `json:"invoice_settlement"`
+}
+
 // maxPeriods stops a far targetDate with assumeRenewal from looping for ever.
 const maxPeriods = 600
 
@@ -64,22 +84,29 @@ type chargeItem struct {
 	typ  string // the charge's type, for applyDiscountTo
 }
 
-// preview computes the invoice items of req's account from its subscriptions.
-func preview(subs []zuora.Subscription, req zuora.BillingPreviewRequest) ([]zuora.InvoiceItem, error) {
+// previewAnswer is the computed preview, in the form asked for.
+type previewAnswer struct {
+	items   []zuora.InvoiceItem
+	credits []zuora.CreditMemoItem
+}
+
+// preview computes the invoice and credit memo items of req's account from
+// its subscriptions; now is the items' chargeDate.
+func preview(subs []zuora.Subscription, req zuora.BillingPreviewRequest, form PreviewForm, now time.Time) (previewAnswer, error) {
 	target, ok := parseDate(req.TargetDate)
 	if !ok {
-		return nil, fmt.Errorf("targetDate must be YYYY-MM-DD")
+		return previewAnswer{}, fmt.Errorf("targetDate must be YYYY-MM-DD")
 	}
 	exclude := map[string]bool{}
 	for _, t := range strings.Split(req.ChargeTypeToExclude, ",") {
 		exclude[strings.ToLower(strings.TrimSpace(t))] = true
 	}
-	var out []zuora.InvoiceItem
+	var items []zuora.InvoiceItem
 	for _, sub := range subs {
-		out = append(out, previewSubscription(sub, req, target, exclude)...)
+		items = append(items, previewSubscription(sub, req, target, exclude)...)
 	}
-	sort.SliceStable(out, func(i, j int) bool {
-		a, b := out[i], out[j]
+	sort.SliceStable(items, func(i, j int) bool {
+		a, b := items[i], items[j]
 		if a.SubscriptionNumber != b.SubscriptionNumber {
 			return a.SubscriptionNumber < b.SubscriptionNumber
 		}
@@ -91,8 +118,61 @@ func preview(subs []zuora.Subscription, req zuora.BillingPreviewRequest) ([]zuor
 		}
 		return a.ChargeNumber < b.ChargeNumber
 	})
-	return out, nil
+	return shape(items, form, now), nil
 }
+
+// shape puts the computed items (positive, linked discounts; negative
+// charges as invoice items) in the form asked for.
+func shape(items []zuora.InvoiceItem, form PreviewForm, now time.Time) previewAnswer {
+	credit := map[string]bool{} // ids of the negative charges
+	if form.InvoiceSettlement {
+		for _, it := range items {
+			if it.ProcessingType == "Charge" && it.ChargeAmount.IsNegative() {
+				credit[it.ID] = true
+			}
+		}
+	}
+	var out previewAnswer
+	for _, it := range items {
+		it.ChargeDate = zuora.PreviewTime{Time: now.UTC().Truncate(time.Second)}
+		onCredit := credit[it.ID] || credit[it.AppliedToItemID]
+		if it.ProcessingType == "Discount" && form.NegativeDiscounts {
+			it.ChargeAmount = zuora.Amount{Decimal: it.ChargeAmount.Neg()}
+			it.AppliedToItemID = ""
+		}
+		switch {
+		case !onCredit:
+			out.items = append(out.items, it)
+		case credit[it.ID]:
+			out.credits = append(out.credits, creditItem(it))
+		default: // a discount applied to a credit, in the invoice item's shape
+			out.credits = append(out.credits, zuora.CreditMemoItem{
+				ID: it.ID, SubscriptionName: it.SubscriptionName, SubscriptionID: it.SubscriptionID,
+				SubscriptionNumber: it.SubscriptionNumber, ServiceStartDate: it.ServiceStartDate,
+				ServiceEndDate: it.ServiceEndDate, ChargeAmount: amountPtr(it.ChargeAmount.Decimal),
+				TaxAmount: amountPtr(decimal.Zero), ChargeDescription: it.ChargeDescription, ChargeName: it.ChargeName,
+				ChargeNumber: it.ChargeNumber, ChargeID: it.ChargeID, ProductName: it.ProductName,
+				Quantity: amountPtr(it.Quantity.Decimal), UnitOfMeasure: it.UnitOfMeasure, ChargeDate: it.ChargeDate,
+				ChargeType: it.ChargeType, ProcessingType: it.ProcessingType, AppliedToItemID: it.AppliedToItemID,
+			})
+		}
+	}
+	return out
+}
+
+// creditItem is a negative charge as a credit memo item: positive amounts.
+func creditItem(it zuora.InvoiceItem) zuora.CreditMemoItem {
+	amount := it.ChargeAmount.Abs()
+	return zuora.CreditMemoItem{
+		ID: it.ID, SubscriptionID: it.SubscriptionID, SubscriptionNumber: it.SubscriptionNumber,
+		ServiceStartDate: it.ServiceStartDate, ServiceEndDate: it.ServiceEndDate,
+		Amount: amountPtr(amount), AmountWithoutTax: amountPtr(amount), SKUName: it.ChargeName,
+		ChargeNumber: it.ChargeNumber, RatePlanChargeID: it.ChargeID, Quantity: amountPtr(it.Quantity.Decimal),
+		UnitOfMeasure: it.UnitOfMeasure, ChargeDate: it.ChargeDate, ChargeType: it.ChargeType, ProcessingType: "Charge",
+	}
+}
+
+func amountPtr(d decimal.Decimal) *zuora.Amount { return &zuora.Amount{Decimal: d} }
 
 func previewSubscription(sub zuora.Subscription, req zuora.BillingPreviewRequest, target time.Time, exclude map[string]bool) []zuora.InvoiceItem {
 	if strings.EqualFold(sub.Status, "Draft") {
@@ -136,7 +216,7 @@ func previewSubscription(sub zuora.Subscription, req zuora.BillingPreviewRequest
 				continue
 			}
 			for _, p := range chargePeriods(c, sub, renewing, termEnd, target) {
-				charges = append(charges, chargeItem{item: newItem(sub, rp, c, p, amount.Round(2), "Charge"), plan: pi, typ: c.Type})
+				charges = append(charges, chargeItem{item: newItem(sub, rp, c, p, amount.Round(2), "Charge", ""), plan: pi, typ: c.Type})
 			}
 		}
 	}
@@ -147,32 +227,32 @@ func previewSubscription(sub zuora.Subscription, req zuora.BillingPreviewRequest
 	}
 	for _, d := range discounts {
 		for _, p := range chargePeriods(d.c, sub, renewing, termEnd, target) {
-			base := decimal.Zero
+			left := d.c.DiscountAmount.Decimal // a fixed amount, used up item by item
+			if left.IsZero() {
+				left = d.c.Price.Decimal
+			}
 			for _, ci := range charges {
 				if !inScope(d.c, d.plan, ci) {
 					continue
 				}
-				if s, _ := parseDate(ci.item.ServiceStartDate); !s.Before(p.start) && !s.After(p.end) {
-					base = base.Add(ci.item.ChargeAmount.Decimal)
+				s, _ := parseDate(ci.item.ServiceStartDate)
+				if s.Before(p.start) || s.After(p.end) {
+					continue
 				}
-			}
-			if !base.IsPositive() {
-				continue // nothing to discount in this period
-			}
-			var off decimal.Decimal
-			if d.c.Model == "DiscountPercentage" {
-				off = base.Mul(d.c.DiscountPercentage.Decimal).Div(decimal.NewFromInt(100)).Round(2)
-			} else {
-				off = d.c.DiscountAmount.Decimal
-				if off.IsZero() {
-					off = d.c.Price.Decimal
+				var off decimal.Decimal
+				if d.c.Model == "DiscountPercentage" {
+					off = ci.item.ChargeAmount.Abs().Mul(d.c.DiscountPercentage.Decimal).Div(decimal.NewFromInt(100)).Round(2)
+				} else if ci.item.ChargeAmount.IsPositive() {
+					off = decimal.Min(left, ci.item.ChargeAmount.Decimal).Round(2)
+					left = left.Sub(off)
 				}
-				off = decimal.Min(off, base).Round(2)
+				if !off.IsPositive() {
+					continue
+				}
+				it := newItem(sub, d.rp, d.c, period{s, s}, off, "Discount", ci.item.ID)
+				it.ServiceEndDate, it.Quantity = ci.item.ServiceEndDate, zuora.Amount{Decimal: decimal.Zero}
+				out = append(out, it)
 			}
-			if off.IsZero() {
-				continue
-			}
-			out = append(out, newItem(sub, d.rp, d.c, p, off.Neg(), "Discount"))
 		}
 	}
 	return out
@@ -246,8 +326,8 @@ func chargePeriods(c zuora.Charge, sub zuora.Subscription, renewing bool, termEn
 	return out
 }
 
-func newItem(sub zuora.Subscription, rp zuora.RatePlan, c zuora.Charge, p period, amount decimal.Decimal, processing string) zuora.InvoiceItem {
-	h := sha1.Sum([]byte(sub.ID + "|" + c.Number + "|" + fmtDate(p.start) + "|" + processing))
+func newItem(sub zuora.Subscription, rp zuora.RatePlan, c zuora.Charge, p period, amount decimal.Decimal, processing, appliedTo string) zuora.InvoiceItem {
+	h := sha1.Sum([]byte(sub.ID + "|" + c.Number + "|" + fmtDate(p.start) + "|" + processing + "|" + appliedTo))
 	return zuora.InvoiceItem{
 		ID:                 hex.EncodeToString(h[:16]),
 		SubscriptionName:   sub.SubscriptionNumber,
@@ -266,5 +346,6 @@ func newItem(sub zuora.Subscription, rp zuora.RatePlan, c zuora.Charge, p period
 		UnitOfMeasure:      c.UOM,
 		ChargeType:         c.Type,
 		ProcessingType:     processing,
+		AppliedToItemID:    appliedTo,
 	}
 }

@@ -55,6 +55,10 @@ func WithCredentials(id, secret string) Option {
 // WithNotFoundStyle picks how missing objects are answered.
 func WithNotFoundStyle(st NotFoundStyle) Option { return func(s *Server) { s.notFound = st } }
 
+// WithPreviewForm picks the shape of the billing preview's answer (default:
+// the published one).
+func WithPreviewForm(f PreviewForm) Option { return func(s *Server) { s.previewForm = f } }
+
 // WithPageSize sets the ZOQL page size (default 2000, Zuora's), small in
 // tests so paging is exercised.
 func WithPageSize(n int) Option { return func(s *Server) { s.pageSize = n } }
@@ -76,27 +80,22 @@ type Server struct {
 	handler http.Handler
 
 	mu          sync.Mutex
-	subs        map[string]*subRecord // by subscription number
-	subIDs      map[string]string     // any version's id → number
-	accounts    map[string]*record    // by account number
-	accountIDs  map[string]string     // id → number
+	subs        map[string]*subRecord     // by subscription number
+	subIDs      map[string]string         // any version's id → number
+	accounts    map[string]*accountRecord // by account number
+	accountIDs  map[string]string         // id → number
 	orders      map[string]json.RawMessage
 	previews    map[string]json.RawMessage // canned billing previews by account number or id
 	queryAnswer json.RawMessage            // a canned /v1/action/query answer
 	cursors     map[string]cursor
 	notFound    NotFoundStyle
+	previewForm PreviewForm
 	pageSize    int
 	concurrency int
 	perMinute   int
 	inFlight    int
 	recent      []time.Time // request times within the last minute
 	throttled   int
-}
-
-// record keeps an object as it was put, so fields zsync doesn't model (and
-// the §8 type oddities) go back out unchanged.
-type record struct {
-	raw map[string]json.RawMessage
 }
 
 type subRecord struct {
@@ -141,7 +140,7 @@ func (s *Server) clear() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.subs, s.subIDs = map[string]*subRecord{}, map[string]string{}
-	s.accounts, s.accountIDs = map[string]*record{}, map[string]string{}
+	s.accounts, s.accountIDs = map[string]*accountRecord{}, map[string]string{}
 	s.orders, s.cursors = map[string]json.RawMessage{}, map[string]cursor{}
 	s.previews, s.queryAnswer = map[string]json.RawMessage{}, nil
 	s.inFlight, s.recent, s.throttled = 0, nil, 0
@@ -159,6 +158,13 @@ func (s *Server) SetNotFoundStyle(st NotFoundStyle) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.notFound = st
+}
+
+// SetPreviewForm switches the shape of the billing preview's answer.
+func (s *Server) SetPreviewForm(f PreviewForm) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.previewForm = f
 }
 
 // SetLimits changes the tenant limits (0 = unlimited).
@@ -186,6 +192,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /oauth/token", s.Base.IssueToken)
 	mux.HandleFunc("GET /v1/subscriptions/{key}", s.auth(s.getSubscription))
 	mux.HandleFunc("GET /v1/accounts/{key}", s.auth(s.getAccount))
+	mux.HandleFunc("GET /v1/subscriptions/accounts/{accountKey}", s.auth(s.accountSubscriptions))
 	mux.HandleFunc("POST /v1/operations/billing-preview", s.auth(s.billingPreview))
 	mux.HandleFunc("GET /v1/orders/{orderNumber}", s.auth(s.getOrder))
 	mux.HandleFunc("POST /v1/action/query", s.auth(s.query))
@@ -430,6 +437,7 @@ func (s *Server) billingPreview(w http.ResponseWriter, r *http.Request) {
 	rec := s.accounts[number]
 	var accountID string
 	var subs []zuora.Subscription
+	form := s.previewForm
 	if rec != nil {
 		accountID = s.accountIDLocked(number)
 		for _, sr := range s.subs {
@@ -451,16 +459,20 @@ func (s *Server) billingPreview(w http.ResponseWriter, r *http.Request) {
 		s.writeNotFound(w, key)
 		return
 	}
-	items, err := preview(subs, req)
+	ans, err := preview(subs, req, form, s.Base.Now())
 	if err != nil {
 		writeInvalid(w, err.Error())
 		return
 	}
+	items, credits := ans.items, ans.credits
 	if items == nil {
 		items = []zuora.InvoiceItem{}
 	}
+	if credits == nil {
+		credits = []zuora.CreditMemoItem{}
+	}
 	sandbox.WriteJSON(w, http.StatusOK, map[string]any{
-		"success": true, "accountId": accountID, "invoiceItems": items, "creditMemoItems": []any{},
+		"success": true, "accountId": accountID, "invoiceItems": items, "creditMemoItems": credits,
 	})
 }
 

@@ -328,19 +328,20 @@ func TestPreviewDates(t *testing.T) {
 			{Number: "C-2", Type: "Recurring", Model: "Tiered", Price: zuora.NewAmount("1"), BillingPeriod: "Month",
 				EffectiveStartDate: "2026-02-01"},
 		}}}}
-	items, err := preview([]zuora.Subscription{sub}, zuora.BillingPreviewRequest{TargetDate: "2026-12-31"})
+	ans, err := preview([]zuora.Subscription{sub}, zuora.BillingPreviewRequest{TargetDate: "2026-12-31"}, PreviewForm{}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
+	items := ans.items
 	// Four weeks in February, rounded to cents; the tiered charge is skipped.
 	if len(items) != 4 || items[3].ServiceEndDate != "2026-02-28" || items[0].ChargeAmount.String() != "3.33" {
 		t.Fatalf("items %+v", items)
 	}
 	sub.Status = "Draft"
-	if items, _ := preview([]zuora.Subscription{sub}, zuora.BillingPreviewRequest{TargetDate: "2026-12-31"}); len(items) != 0 {
-		t.Fatalf("draft previewed: %+v", items)
+	if ans, _ := preview([]zuora.Subscription{sub}, zuora.BillingPreviewRequest{TargetDate: "2026-12-31"}, PreviewForm{}, time.Now()); len(ans.items) != 0 {
+		t.Fatalf("draft previewed: %+v", ans.items)
 	}
-	if _, err := preview(nil, zuora.BillingPreviewRequest{TargetDate: "tomorrow"}); err == nil {
+	if _, err := preview(nil, zuora.BillingPreviewRequest{TargetDate: "tomorrow"}, PreviewForm{}, time.Now()); err == nil {
 		t.Fatal("bad target date accepted")
 	}
 }
@@ -363,5 +364,46 @@ func TestSeedDevData(t *testing.T) {
 	}
 	if err := s.Seed(os.DirFS(t.TempDir())); err != nil {
 		t.Fatalf("empty dir: %v", err)
+	}
+}
+
+// A fixed-amount discount is used up item by item, over the positive items
+// only; a percentage applies to each item, credits too. Each discount line
+// names its item and takes the item's service period.
+func TestPreviewDiscountAllocation(t *testing.T) {
+	t.Parallel()
+	month := func(number, model, price string) zuora.Charge {
+		c := zuora.Charge{ID: "ch-" + number, Number: number, Type: "Recurring", Model: model, Price: zuora.NewAmount(price),
+			Quantity: zuora.NewAmount("1"), BillingPeriod: "Month", EffectiveStartDate: "2026-12-01", EffectiveEndDate: "2027-01-01"}
+		return c
+	}
+	annual := month("C-2", "FlatFee", "5.00")
+	annual.BillingPeriod = "Annual"
+	fixed := month("C-F", "DiscountFixedAmount", "0")
+	fixed.DiscountAmount, fixed.DiscountLevel = zuora.NewAmount("15"), "subscription"
+	pct := month("C-P", "DiscountPercentage", "0")
+	pct.DiscountPercentage = zuora.NewAmount("10")
+	sub := zuora.Subscription{ID: "s1", SubscriptionNumber: "A-S9", Status: "Active", TermType: "TERMED", TermEndDate: "2027-01-01",
+		RatePlans: []zuora.RatePlan{
+			{RatePlanCharges: []zuora.Charge{month("C-1", "FlatFee", "12.99"), annual, month("C-3", "FlatFee", "-4.00"), fixed}},
+			{RatePlanCharges: []zuora.Charge{month("C-4", "FlatFee", "-2.00"), pct}},
+		}}
+	ans, err := preview([]zuora.Subscription{sub}, zuora.BillingPreviewRequest{TargetDate: "2026-12-31"}, PreviewForm{}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	number := map[string]string{}
+	for _, it := range ans.items {
+		number[it.ID] = it.ChargeNumber
+	}
+	var got []string
+	for _, it := range ans.items {
+		if it.ProcessingType == "Discount" {
+			got = append(got, it.ChargeNumber+" "+it.ChargeAmount.StringFixed(2)+" →"+number[it.AppliedToItemID]+" "+it.ServiceEndDate)
+		}
+	}
+	want := []string{"C-F 12.99 →C-1 2026-12-31", "C-F 2.01 →C-2 2026-12-31", "C-P 0.20 →C-4 2026-12-31"}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("discounts = %v; want %v", got, want)
 	}
 }

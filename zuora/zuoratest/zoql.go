@@ -15,7 +15,9 @@ import (
 // Subscription, with conditions on Name, Id, Status, UpdatedDate, TermType and
 // TermEndDate joined by
 // "and" (=, !=, >, >=, <, <=, single-quoted literals). Like Zuora, it returns
-// one row per subscription version.
+// one row per subscription version. Account (Id, AccountNumber, UpdatedDate)
+// and Contact (Id, AccountId, UpdatedDate) are queried the same way, for the
+// sweep's contact and account edits.
 
 type queryRow struct {
 	ID          string
@@ -25,6 +27,29 @@ type queryRow struct {
 	Updated     time.Time
 	TermType    string
 	TermEndDate string // YYYY-MM-DD; empty for evergreen
+	// AccountID and AccountNumber: the account of a subscription or a
+	// contact, or the account itself.
+	AccountID, AccountNumber string
+}
+
+// zoqlObjects are the objects the sandbox queries, each with its selectable
+// fields (lower case → as written in answers) and its filterable fields.
+var zoqlObjects = map[string]struct {
+	fields  map[string]string
+	filters map[string]bool
+}{
+	"subscription": {
+		fields:  map[string]string{"id": "Id", "name": "Name", "status": "Status", "updateddate": "UpdatedDate", "version": "Version"},
+		filters: map[string]bool{"id": true, "name": true, "status": true, "updateddate": true, "termtype": true, "termenddate": true},
+	},
+	"account": {
+		fields:  map[string]string{"id": "Id", "accountnumber": "AccountNumber", "updateddate": "UpdatedDate"},
+		filters: map[string]bool{"id": true, "accountnumber": true, "updateddate": true},
+	},
+	"contact": {
+		fields:  map[string]string{"id": "Id", "accountid": "AccountId", "updateddate": "UpdatedDate"},
+		filters: map[string]bool{"id": true, "accountid": true, "updateddate": true},
+	},
 }
 
 const zoqlTime = "2006-01-02T15:04:05.000-07:00"
@@ -68,49 +93,50 @@ func parseZOQLTime(s string) (time.Time, bool) {
 	return time.Time{}, false
 }
 
-func parseQuery(q string) (fields []string, conds []cond, err error) {
+func parseQuery(q string) (object string, fields []string, conds []cond, err error) {
 	m := selectRe.FindStringSubmatch(q)
 	if m == nil {
-		return nil, nil, malformed("malformed query: %s", q)
+		return "", nil, nil, malformed("malformed query: %s", q)
 	}
-	if !strings.EqualFold(m[2], "Subscription") {
-		return nil, nil, &queryError{"INVALID_TYPE", "invalid type specified: " + m[2]}
+	object = strings.ToLower(m[2])
+	obj, ok := zoqlObjects[object]
+	if !ok {
+		return "", nil, nil, &queryError{"INVALID_TYPE", "invalid type specified: " + m[2]}
 	}
-	known := map[string]string{"id": "Id", "name": "Name", "status": "Status", "updateddate": "UpdatedDate", "version": "Version"}
 	for _, f := range strings.Split(m[1], ",") {
-		name, ok := known[strings.ToLower(strings.TrimSpace(f))]
+		name, ok := obj.fields[strings.ToLower(strings.TrimSpace(f))]
 		if !ok {
-			return nil, nil, &queryError{"INVALID_FIELD", "invalid field for Subscription: " + strings.TrimSpace(f)}
+			return "", nil, nil, &queryError{"INVALID_FIELD", "invalid field for " + m[2] + ": " + strings.TrimSpace(f)}
 		}
 		fields = append(fields, name)
 	}
 	if m[3] == "" {
-		return fields, nil, nil
+		return object, fields, nil, nil
 	}
 	for _, part := range andRe.Split(m[3], -1) {
 		cm := condRe.FindStringSubmatch(part)
 		if cm == nil {
-			return nil, nil, malformed("unsupported condition: %s", strings.TrimSpace(part))
+			return "", nil, nil, malformed("unsupported condition: %s", strings.TrimSpace(part))
 		}
 		c := cond{field: strings.ToLower(cm[1]), op: cm[2], value: cm[3]}
+		if !obj.filters[c.field] {
+			return "", nil, nil, &queryError{"INVALID_FIELD", "invalid field for " + m[2] + ": " + cm[1]}
+		}
 		switch c.field {
 		case "updateddate":
 			t, ok := parseZOQLTime(c.value)
 			if !ok {
-				return nil, nil, &queryError{"INVALID_VALUE", "invalid datetime: " + c.value}
+				return "", nil, nil, &queryError{"INVALID_VALUE", "invalid datetime: " + c.value}
 			}
 			c.at = t
 		case "termenddate":
 			if _, err := time.Parse(time.DateOnly, c.value); err != nil {
-				return nil, nil, &queryError{"INVALID_VALUE", "invalid date: " + c.value}
+				return "", nil, nil, &queryError{"INVALID_VALUE", "invalid date: " + c.value}
 			}
-		case "id", "name", "status", "termtype":
-		default:
-			return nil, nil, &queryError{"INVALID_FIELD", "invalid field for Subscription: " + cm[1]}
 		}
 		conds = append(conds, c)
 	}
-	return fields, conds, nil
+	return object, fields, conds, nil
 }
 
 func compare(op string, c int) bool {
@@ -142,6 +168,10 @@ func (c cond) match(r queryRow) bool {
 		return r.TermEndDate != "" && compare(c.op, strings.Compare(r.TermEndDate, c.value))
 	case "termtype":
 		return compare(c.op, strings.Compare(r.TermType, c.value))
+	case "accountid":
+		return compare(c.op, strings.Compare(r.AccountID, c.value))
+	case "accountnumber":
+		return compare(c.op, strings.Compare(r.AccountNumber, c.value))
 	default: // status: picklist values are case-sensitive in ZOQL, as in Zuora
 		return compare(c.op, strings.Compare(r.Status, c.value))
 	}
@@ -161,7 +191,7 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request) {
 		sandbox.WriteJSON(w, http.StatusOK, canned)
 		return
 	}
-	fields, conds, err := parseQuery(req.QueryString)
+	object, fields, conds, err := parseQuery(req.QueryString)
 	if err != nil {
 		qe, ok := err.(*queryError)
 		if !ok {
@@ -172,15 +202,13 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	var rows []queryRow
-	for _, rec := range s.subs {
-		for _, v := range rec.versions {
-			ok := true
-			for _, c := range conds {
-				ok = ok && c.match(v)
-			}
-			if ok {
-				rows = append(rows, v)
-			}
+	for _, v := range s.rowsLocked(object) {
+		ok := true
+		for _, c := range conds {
+			ok = ok && c.match(v)
+		}
+		if ok {
+			rows = append(rows, v)
 		}
 	}
 	s.mu.Unlock()
@@ -188,9 +216,34 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request) {
 		if rows[i].Name != rows[j].Name {
 			return rows[i].Name < rows[j].Name
 		}
+		if rows[i].ID != rows[j].ID {
+			return rows[i].ID < rows[j].ID
+		}
 		return rows[i].Version < rows[j].Version
 	})
 	s.answerPage(w, fields, rows, len(rows))
+}
+
+// rowsLocked is every row of a ZOQL object; s.mu is held.
+func (s *Server) rowsLocked(object string) []queryRow {
+	var rows []queryRow
+	switch object {
+	case "account":
+		for number, rec := range s.accounts {
+			rows = append(rows, queryRow{ID: rec.id, AccountID: rec.id, AccountNumber: number, Updated: rec.updated})
+		}
+	case "contact":
+		for number, rec := range s.accounts {
+			for _, c := range rec.contacts {
+				rows = append(rows, queryRow{ID: c.id, AccountID: rec.id, AccountNumber: number, Updated: c.updated})
+			}
+		}
+	default:
+		for _, rec := range s.subs {
+			rows = append(rows, rec.versions...)
+		}
+	}
+	return rows
 }
 
 func (s *Server) queryMore(w http.ResponseWriter, r *http.Request) {
@@ -245,6 +298,10 @@ func (s *Server) answerPage(w http.ResponseWriter, fields []string, rows []query
 				rec["UpdatedDate"] = r.Updated.UTC().Format(zoqlTime)
 			case "Version":
 				rec["Version"] = r.Version
+			case "AccountId":
+				rec["AccountId"] = r.AccountID
+			case "AccountNumber":
+				rec["AccountNumber"] = r.AccountNumber
 			}
 		}
 		records = append(records, rec)
