@@ -115,8 +115,6 @@ func (a *Amount) UnmarshalJSON(b []byte) error {
 // the text; Time reads it.
 type DateTime string
 
-// DateTimeLayouts are the forms a DateTime is read in.
-var DateTimeLayouts = []string{time.RFC3339Nano, "2006-01-02T15:04:05.000-07:00", time.DateTime}
 
 // UnmarshalJSON accepts either form, "" and null.
 func (d *DateTime) UnmarshalJSON(b []byte) error {
@@ -140,8 +138,10 @@ func (d *DateTime) UnmarshalJSON(b []byte) error {
 // Time is the instant; a time without a zone is read in loc (the tenant's).
 func (d DateTime) Time(loc *time.Location) (time.Time, bool) { return parseDateTime(string(d), loc) }
 
+// parseDateTime reads the forms a billing preview's chargeDate is read in
+// (previewTimeLayouts): one list of date-time forms for the client.
 func parseDateTime(s string, loc *time.Location) (time.Time, bool) {
-	for _, l := range DateTimeLayouts {
+	for _, l := range previewTimeLayouts {
 		if t, err := time.ParseInLocation(l, s, loc); err == nil {
 			return t, true
 		}

@@ -206,7 +206,7 @@ func objects(ref *openapi3.SchemaRef, seen map[*openapi3.Schema]bool) []*openapi
 
 // dateTime accepts RFC 3339 (what format: date-time declares) and the
 // "YYYY-MM-DD HH:MM:SS" form Zuora's examples and tenants write
-// (zuora.DateTimeLayouts).
+// (the date-time entry of zuora.Disagreements).
 var dateTime = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})?)?$`)
 
 func dateTimeFormat(v string) error {
