@@ -115,7 +115,6 @@ func (a *Amount) UnmarshalJSON(b []byte) error {
 // the text; Time reads it.
 type DateTime string
 
-
 // UnmarshalJSON accepts either form, "" and null.
 func (d *DateTime) UnmarshalJSON(b []byte) error {
 	if string(b) == "null" {
