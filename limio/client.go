@@ -336,7 +336,7 @@ func (c *Client) ListSchedulesOf(ctx context.Context, subID string) ([]Schedule,
 		}
 		for _, it := range items {
 			if it.Related == "" {
-				return nil, assumptionError(op, AssumptionRelatedSchedules, http.StatusOK,
+				return nil, NewAssumptionError(op, AssumptionRelatedSchedules, http.StatusOK,
 					"limio.schedules_from=list needs schedule summaries that carry related; %s has none", it.ID)
 			}
 			if it.Related == subID && idPattern.MatchString(it.ID) {
@@ -480,9 +480,8 @@ func (c *Client) Create(ctx context.Context, pathType, id string, obj any) error
 	if errors.As(err, &e) && e.Kind == upstream.NotFound {
 		// Not "no such object": the object is the one being made. A tenant
 		// that answers 404 here doesn't create by PUT, and no retry will.
-		return assumptionError(op, AssumptionPutCreates, e.StatusCode,
-			"Limio answered %d to a PUT of the new %s %s: it does not create objects by PUT (%s)",
-			e.StatusCode, pathType, id, e.Message)
+		return assumptionFrom(e, AssumptionPutCreates,
+			"Limio answered %d to a PUT of the new %s %s: it does not create objects by PUT", e.StatusCode, pathType, id)
 	}
 	return err
 }

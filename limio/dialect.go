@@ -94,14 +94,24 @@ func (d Dialect) Validate() error {
 	return nil
 }
 
-// assumptionError says a Limio tenant does not behave as zsync assumes. It
+// NewAssumptionError says a Limio tenant does not behave as zsync assumes. It
 // is permanent (it unwraps to a permanent *upstream.Error, which every
 // classifier already reads): a retry meets the same tenant. Its message names
 // the assumption and what settles it.
-func assumptionError(op, assumption string, status int, format string, a ...any) error {
+// op is the request that showed it (its status, 0 for none).
+func NewAssumptionError(op, assumption string, status int, format string, a ...any) error {
 	msg := fmt.Sprintf(format, a...)
 	return &AssumptionError{Name: assumption, Err: &upstream.Error{API: api, Op: op, StatusCode: status,
 		Kind: upstream.Permanent, Message: "assumption " + assumption + " does not hold on this tenant: " + msg + " (run zsync check)"}}
+}
+
+// assumptionFrom is NewAssumptionError for an API answer that showed it: the
+// answer stays in the chain (a 404 is still visible as one), after the
+// permanent error that classifies it.
+func assumptionFrom(cause *upstream.Error, assumption, format string, a ...any) error {
+	err := NewAssumptionError(cause.Op, assumption, cause.StatusCode, format, a...).(*AssumptionError)
+	err.Err.Err, err.Err.RequestID = cause, cause.RequestID
+	return err
 }
 
 // AssumptionError is a failure that shows an assumption about the tenant is
@@ -163,9 +173,10 @@ func (d Dialect) statusBody(body map[string]any) {
 }
 
 // readStatus is the status an object read carries under the dialect: the
-// envelope's, or data.status.
+// envelope's, or data.status when the dialect writes there and the object
+// has one (objects Limio made itself carry their status at the top).
 func (d Dialect) readStatus(env *Envelope, dataStatus string) {
-	if d.StatusField == StatusInData {
+	if d.StatusField == StatusInData && dataStatus != "" {
 		env.Status = dataStatus
 	}
 }

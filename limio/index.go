@@ -232,7 +232,7 @@ func (c *Client) scan(ctx context.Context, key string) (string, error) {
 		return foundByZuora, nil
 	}
 	if found == "" && c.d.Lookup == LookupSummary && listed > 0 && informative == 0 {
-		return "", assumptionError("resolve", AssumptionSummaryZuora, http.StatusOK,
+		return "", NewAssumptionError("resolve", AssumptionSummaryZuora, http.StatusOK,
 			"none of %d subscription summaries carries reference or data.zuora, so the listing can't say whether Limio knows %q; set limio.lookup=full",
 			listed, key)
 	}
