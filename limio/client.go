@@ -308,13 +308,6 @@ func (c *Client) RelatedItems(ctx context.Context, pathType, subID string) ([]js
 	return resp.Items, nil
 }
 
-func otherRelated(p string) string {
-	if p == RelatedPlural {
-		return RelatedSingular
-	}
-	return RelatedPlural
-}
-
 // listSchedulePages bounds ListSchedulesOf (100 entries a page).
 const listSchedulePages = 100000
 
@@ -375,6 +368,17 @@ func (c *Client) ListSubscriptions(ctx context.Context, cursor string, limit int
 	var items []Subscription
 	var next string
 	if err := c.list(ctx, PathSubscriptions, cursor, limit, &items, &next); err != nil {
+		return nil, "", err
+	}
+	return items, next, nil
+}
+
+// ListSchedules returns one page of schedule entry summaries and the
+// cursor of the next page, like ListSubscriptions.
+func (c *Client) ListSchedules(ctx context.Context, cursor string, limit int) ([]Schedule, string, error) {
+	var items []Schedule
+	var next string
+	if err := c.list(ctx, PathSchedules, cursor, limit, &items, &next); err != nil {
 		return nil, "", err
 	}
 	return items, next, nil
