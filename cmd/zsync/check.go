@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
+	"github.com/zsync/zsync/api"
 	"github.com/zsync/zsync/check"
 	"github.com/zsync/zsync/config"
 	"github.com/zsync/zsync/limio"
@@ -93,4 +94,32 @@ func writeCheck(w io.Writer, rep check.Report, asJSON bool) error {
 		return rep.WriteJSON(w)
 	}
 	return rep.WriteText(w)
+}
+
+// configChecker serves GET /v1/check with the process's configuration.
+type configChecker struct {
+	c   *config.Config
+	rdb redis.UniversalClient
+}
+
+func (k configChecker) Check(ctx context.Context, subscription string) check.Report {
+	return runCheck(ctx, k.c, k.rdb, subscription, "")
+}
+
+// withChecker gives the ingress GET /v1/check when the upstream settings
+// are there (without them it answers 501).
+func withChecker(c *config.Config, rdb redis.UniversalClient) func(*api.Deps) {
+	return func(d *api.Deps) {
+		if c.Validate(config.Need{Upstream: true}) == nil {
+			d.Checker = configChecker{c: c, rdb: rdb}
+		}
+	}
+}
+
+// devCheck runs the read-only checks against zsync dev's own sandboxes and
+// prints the report under the banner.
+func devCheck(ctx context.Context, w io.Writer, c *config.Config, rdb redis.UniversalClient) {
+	fmt.Fprintln(w, "zsync check against the sandboxes (see README \"Checking the tenants\"):")
+	_ = runCheck(ctx, c, rdb, "", "").WriteText(w)
+	fmt.Fprintln(w)
 }
