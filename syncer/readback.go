@@ -36,6 +36,10 @@ func (s *Syncer) readBack(ctx context.Context, cs *Changeset) error {
 	}
 	if subStatus != "" {
 		ls, err := s.limio.GetSubscription(ctx, cs.LimioID)
+		if errors.Is(err, upstream.ErrNotFound) && cs.Result == Created {
+			return Permanent(limio.NewAssumptionError("read-back", limio.AssumptionPutCreates, 0,
+				"subscription %s was created by PUT with a 200, yet reads back 404", cs.LimioID))
+		}
 		if err != nil {
 			return fmt.Errorf("limio read-back of subscription %s: %w", cs.LimioID, err)
 		}
