@@ -161,10 +161,7 @@ func (r *runner) putStatus(ctx context.Context, lc *limio.Client, sub *limio.Sub
 		res.Status = Fail
 		res.Evidence = fmt.Sprintf("Limio answered %d, yet the status reads back %q after writing %q", res.HTTPStatus, got, want)
 		alt := d
-		alt.StatusField = limio.StatusInData
-		if d.StatusField == limio.StatusInData {
-			alt.StatusField = limio.StatusTopLevel
-		}
+		alt.StatusField = otherStatusField(d.StatusField)
 		if ac, aerr := r.limioClient(alt); aerr == nil {
 			if g, err := writeStatus(ctx, ac, limio.PathSubscriptions, sub.ID, want); err == nil && g == want {
 				res.Evidence += "; written at " + alt.StatusField + " it reads back " + fmt.Sprintf("%q", g)
@@ -291,8 +288,17 @@ func (r *runner) putCreates(ctx context.Context, lc *limio.Client, sub *limio.Su
 		cancel.Status, cancel.Evidence = Pass, "read back status \"cancelled\""
 	default:
 		cancel.Status = Fail
-		cancel.Evidence = fmt.Sprintf("read back status %q after writing \"cancelled\": the scratch entry stays %q", st, st)
+		cancel.Evidence = fmt.Sprintf("read back status %q after writing \"cancelled\"", st)
 		cancel.Fix = "see limio.put_status; cancel " + id + " by hand"
+		alt := lc.Dialect()
+		alt.StatusField = otherStatusField(alt.StatusField)
+		if ac, err := r.limioClient(alt); err == nil {
+			if st, err := writeStatus(ctx, ac, limio.PathSchedules, id, limio.ScheduleCancelled); err == nil && st == limio.ScheduleCancelled {
+				cancel.Evidence += "; written at " + alt.StatusField + " it reads back \"cancelled\""
+				cancel.Touched += " (at " + alt.StatusField + ")"
+				cancel.Fix = "set limio.status_field=" + alt.StatusField
+			}
+		}
 	}
 	r.add(cancel)
 }
@@ -304,4 +310,11 @@ func hasSchedule(rel *limio.Related, id string) bool {
 		}
 	}
 	return false
+}
+
+func otherStatusField(f string) string {
+	if f == limio.StatusInData {
+		return limio.StatusTopLevel
+	}
+	return limio.StatusInData
 }
