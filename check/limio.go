@@ -157,7 +157,7 @@ func (r *runner) lookup(ctx context.Context, lc *limio.Client, key string) *limi
 	switch {
 	case limio.AssumptionOf(err) != "":
 		res = errResult(res, ex, err, true)
-		res.ID = "limio." + limio.AssumptionOf(err)
+		res.ID = "limio." + limio.AssumptionOf(err) + ".lookup"
 		res.Fix = "set limio.lookup=full"
 		r.add(res)
 		return nil

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/zsync/zsync/internal/upstream"
 	"github.com/zsync/zsync/limio"
@@ -43,7 +44,7 @@ func (s *Syncer) readBack(ctx context.Context, cs *Changeset) error {
 		if err != nil {
 			return fmt.Errorf("limio read-back of subscription %s: %w", cs.LimioID, err)
 		}
-		if ls.Status != subStatus {
+		if !strings.EqualFold(ls.Status, subStatus) {
 			return Permanent(limio.NewAssumptionError("read-back", limio.AssumptionPutStatus, 0,
 				"subscription %s has status %q after zsync wrote %q, so Limio did not take the status write (limio.status_field)",
 				cs.LimioID, ls.Status, subStatus))
@@ -70,7 +71,7 @@ func (s *Syncer) readBack(ctx context.Context, cs *Changeset) error {
 		if !ok {
 			return Permanent(s.missingSchedule(ctx, cs.LimioID, id))
 		}
-		if want := schedules[id]; want != "" && e.Status != want {
+		if want := schedules[id]; want != "" && !strings.EqualFold(e.Status, want) {
 			return Permanent(limio.NewAssumptionError("read-back", limio.AssumptionPutStatus, 0,
 				"schedule entry %s has status %q after zsync wrote %q, so Limio did not take the status write (limio.status_field)",
 				id, e.Status, want))
