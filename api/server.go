@@ -51,6 +51,7 @@ type Deps struct {
 	Monitor  http.Handler                    // optional asynqmon, served at /monitor with its RootPath "/monitor"
 	Metrics  http.Handler                    // optional Prometheus handler at /metrics
 	Resyncs  Resyncs                         // optional: /v1/resyncs answers 501 without it
+	Checker  Checker                         // optional: /v1/check answers 501 without it
 }
 
 // MonitorPath is where asynqmon is mounted; set asynqmon's RootPath to it.
@@ -141,6 +142,7 @@ func New(cfg Config, deps Deps, logger *zap.Logger) (*echo.Echo, error) {
 	e.GET("/v1/accounts/:id/sync", s.accountStatus, auth)
 	e.POST("/v1/resyncs", s.startResync, auth)
 	e.GET("/v1/resyncs/:id", s.resyncProgress, auth)
+	s.routeCheck(e, auth)
 	if deps.Metrics != nil {
 		e.GET("/metrics", echo.WrapHandler(deps.Metrics), auth)
 	}

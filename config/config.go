@@ -82,6 +82,12 @@ type Limio struct {
 	ClientID     string        `mapstructure:"client_id"`
 	ClientSecret string        `mapstructure:"client_secret"`
 	Timeout      time.Duration `mapstructure:"timeout"`
+	// The write dialect (limio.Dialect): zsync's assumptions by default, the
+	// alternative `zsync check` calls for when one fails.
+	StatusField   string `mapstructure:"status_field"`   // status | data.status
+	RelatedPath   string `mapstructure:"related_path"`   // subscription | subscriptions
+	SchedulesFrom string `mapstructure:"schedules_from"` // related | list
+	Lookup        string `mapstructure:"lookup"`         // summary | full
 }
 
 // Callout is how Zuora authenticates to zsync.
@@ -175,6 +181,10 @@ var defaults = map[string]any{
 	"limio.client_id":                "",
 	"limio.client_secret":            "",
 	"limio.timeout":                  20 * time.Second,
+	"limio.status_field":             "status",
+	"limio.related_path":             "subscription",
+	"limio.schedules_from":           "related",
+	"limio.lookup":                   "summary",
 	"callout.username":               "",
 	"callout.password":               "",
 	"callout.hmac_secret":            "",
@@ -323,6 +333,16 @@ func (c *Config) Validate(need Need) error {
 			"limio.client_id": c.Limio.ClientID, "limio.client_secret": c.Limio.ClientSecret} {
 			if v == "" {
 				bad(key, "is required")
+			}
+		}
+		for _, k := range []struct{ key, v, a, b string }{
+			{"limio.status_field", c.Limio.StatusField, "status", "data.status"},
+			{"limio.related_path", c.Limio.RelatedPath, "subscription", "subscriptions"},
+			{"limio.schedules_from", c.Limio.SchedulesFrom, "related", "list"},
+			{"limio.lookup", c.Limio.Lookup, "summary", "full"},
+		} {
+			if k.v != k.a && k.v != k.b {
+				bad(k.key, "must be %s or %s, not %q (zsync check says which)", k.a, k.b, k.v)
 			}
 		}
 		if c.Zuora.Concurrency < 1 {

@@ -88,14 +88,21 @@ func newUpstream(c *config.Config, rdb redis.UniversalClient, log *zap.Logger, m
 	if err != nil {
 		return nil, nil, err
 	}
-	lc, err := limio.New(limio.Config{
-		BaseURL: c.Limio.BaseURL, ClientID: c.Limio.ClientID, ClientSecret: c.Limio.ClientSecret,
-		Timeout: c.Limio.Timeout,
-	}, append(lopts, limio.WithIndex(limio.NewRedisIndex(rdb, "")))...)
+	lc, err := limio.New(limioConfig(c), append(lopts, limio.WithIndex(limio.NewRedisIndex(rdb, "")), limio.WithDialect(limioDialect(c)))...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("limio: %w", err)
 	}
 	return syncer.New(syncerConfig(c), zc, lc, log), zc, nil
+}
+
+func limioConfig(c *config.Config) limio.Config {
+	return limio.Config{BaseURL: c.Limio.BaseURL, ClientID: c.Limio.ClientID, ClientSecret: c.Limio.ClientSecret, Timeout: c.Limio.Timeout}
+}
+
+// limioDialect is the limio.* dialect keys (see zsync check).
+func limioDialect(c *config.Config) limio.Dialect {
+	return limio.Dialect{StatusField: c.Limio.StatusField, RelatedPath: c.Limio.RelatedPath,
+		SchedulesFrom: c.Limio.SchedulesFrom, Lookup: c.Limio.Lookup}
 }
 
 // newZuoraClient builds the Zuora client under the tenant-wide limits. The
