@@ -134,7 +134,7 @@ func TestUnusableCalloutsRefused(t *testing.T) {
 	l := startLive(t, basicConfig(), liveOpts{})
 	for name, c := range map[string]struct {
 		ct, body, reason, msg string
-		code                 int
+		code                  int
 	}{
 		"account only": {"application/json", `{"AccountAccountNumber":"A00000001","AccountId":"2c92a0f9"}`, reasonAccountOnly, "names an account but no subscription", 400},
 		"unknown keys": {"application/json", `{"foo":"bar","Invoice":"INV-1"}`, reasonNoSubscription, "looked for subscriptionNumber", 400},
