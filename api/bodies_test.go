@@ -156,3 +156,27 @@ func TestUnusableCalloutsRefused(t *testing.T) {
 		t.Fatalf("queued %v", keys)
 	}
 }
+
+// On Limio's paths the answer carries Limio's id when zsync knows it
+// without I/O (the key is the Limio id); never on zsync's own path.
+func TestAnswersCarryLimioID(t *testing.T) {
+	t.Parallel()
+	l := startLive(t, basicConfig(), liveOpts{})
+	for _, c := range []struct {
+		path, body, id string
+	}{
+		{limioPath + "sub-5c3d0a1b2c3d4e5f", "", "sub-5c3d0a1b2c3d4e5f"},
+		{limioPath + "A-S00000271", "", ""},
+		{"/v1/callouts/zuora", `{"subscriptionNumber":"sub-0a1b2c3d4e5f6a7b"}`, ""},
+		{limioPath + "sub-9c3d0a1b2c3d4e5f", `{"OrderInitiatedSource__c":"shop"}`, "sub-9c3d0a1b2c3d4e5f"}, // loop-guarded
+	} {
+		a := l.post(t, c.path, "application/json", c.body)
+		id, _ := a.body["id"].(string)
+		if a.code != http.StatusOK || a.body["success"] != true || id != c.id {
+			t.Errorf("%s: %d %s; want id %q", c.path, a.code, a.raw, c.id)
+		}
+		if _, has := a.body["owner"]; has {
+			t.Errorf("%s: owner answered, but the ingress never knows it", c.path)
+		}
+	}
+}
