@@ -53,7 +53,9 @@ func (s *server) calloutAuth(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		body, err := readBody(r)
 		if err != nil {
-			s.refused(reasonBodyTooLarge)
+			if he, ok := err.(*echo.HTTPError); ok && he.Code == http.StatusRequestEntityTooLarge {
+				s.refused(reasonBodyTooLarge)
+			}
 			return err
 		}
 		if !s.cfg.AuthDisabled && s.hmac != nil && !s.hmac.verify(r, body) {

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"regexp"
 	"strings"
 	"time"
 
@@ -417,6 +418,7 @@ func (c *Config) Validate(need Need) error {
 		if c.Callout.MaxBodyBytes < 1024 {
 			bad("callout.max_body_bytes", "must be at least 1024")
 		}
+		c.Callout.validateAuth(bad)
 	}
 	if c.Worker.MetricsAddr != "" {
 		if _, _, err := net.SplitHostPort(c.Worker.MetricsAddr); err != nil {
@@ -440,6 +442,53 @@ func (c *Config) Validate(need Need) error {
 		bad("log.format", "must be json or console, not %q", c.Log.Format)
 	}
 	return errors.Join(errs...)
+}
+
+// hmacMergeFieldRE finds merge fields ({{…}} and legacy <Object.Field>) in
+// the HMAC settings; the api package owns the full check, this one names the
+// keys at start-up.
+var hmacMergeFieldRE = regexp.MustCompile(`\{\{[^{}]*\}\}|<[A-Za-z][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)+>`)
+
+// validateAuth checks the OAuth and HMAC settings a callout could not be
+// verified without.
+func (c Callout) validateAuth(bad func(string, string, ...any)) {
+	if f := c.HMACValueFormat; f != "" {
+		if strings.Count(f, "{{Request.HMAC.Signed}}") != 1 {
+			bad("callout.hmac_value_format", "must contain {{Request.HMAC.Signed}} exactly once, where Zuora puts the signature")
+		} else if m := hmacMergeFieldRE.FindString(strings.Replace(f, "{{Request.HMAC.Signed}}", "", 1)); m != "" {
+			bad("callout.hmac_value_format", "%s can't be verified: only {{Request.HMAC.Signed}} may appear", m)
+		}
+	}
+	for _, m := range hmacMergeFieldRE.FindAllString(c.HMACData, -1) {
+		if m != "{{Request.Body}}" && !(strings.HasPrefix(m, "{{Request.Headers.") && len(m) > len("{{Request.Headers.}}")) {
+			bad("callout.hmac_data", "%s can't be verified: use literal text, {{Request.Body}} and {{Request.Headers.<name>}}", m)
+		}
+	}
+	secrets := map[string]string{"callout.oauth_client_secret": c.OAuthClientSecret, "callout.oauth_client_secret_previous": c.OAuthClientSecretPrevious}
+	for i, cl := range c.OAuthClients {
+		if cl.ClientID == "" || cl.ClientSecret == "" {
+			bad("callout.oauth_clients", "client #%d needs client_id and client_secret", i+1)
+		}
+		secrets[fmt.Sprintf("callout.oauth_clients[%d]", i)] = cl.ClientSecret
+		secrets[fmt.Sprintf("callout.oauth_clients[%d].client_secret_previous", i)] = cl.ClientSecretPrevious
+	}
+	for key, v := range secrets {
+		if v != "" && len(v) < 16 {
+			bad(key, "must be at least 16 characters")
+		}
+	}
+	for _, k := range c.OAuthSigningKeys {
+		if len(k) < 32 {
+			bad("callout.oauth_signing_keys", "every key must be at least 32 characters")
+			break
+		}
+	}
+	for _, t := range c.BearerTokens {
+		if len(t) < 16 {
+			bad("callout.bearer_tokens", "every token must be at least 16 characters")
+			break
+		}
+	}
 }
 
 func checkURL(bad func(string, string, ...any), key, v string) {
