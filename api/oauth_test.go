@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/base64"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -422,5 +423,35 @@ func TestOAuthKeepsEveryRouteClosed(t *testing.T) {
 	}
 	if keys := l.queuedKeys(t); len(keys) != 0 {
 		t.Fatalf("queued %v without credentials", keys)
+	}
+}
+
+// The token exchange and bearer callouts log neither the client secret,
+// the signing key nor the token.
+func TestOAuthSecretsNotLogged(t *testing.T) {
+	t.Parallel()
+	cfg := oauthConfig()
+	cfg.BearerTokens = []string{staticToken}
+	b := setup(t, cfg)
+	form := "application/x-www-form-urlencoded"
+	rec := b.do(t, req{method: http.MethodPost, path: TokenPath, ct: form, body: tokenForm(oauthID, oauthSecret)})
+	wantStatus(t, rec, http.StatusOK)
+	tok, _ := decode(t, rec)["access_token"].(string)
+	b.do(t, req{method: http.MethodPost, path: TokenPath, ct: form, body: tokenForm(oauthID, "x"+oauthSecret)})
+	b.do(t, req{method: http.MethodPost, path: TokenPath, ct: form, body: "grant_type=password&password=" + oauthSecret})
+	wantStatus(t, b.do(t, req{method: http.MethodPost, path: limioPath + "A-S1", bearer: tok}), http.StatusOK)
+	wantStatus(t, b.do(t, req{method: http.MethodPost, path: limioPath + "A-S1", bearer: staticToken}), http.StatusOK)
+	b.do(t, req{method: http.MethodPost, path: limioPath + "A-S1", bearer: tok + "x"})
+	entries := b.logs.All()
+	if len(entries) < 6 {
+		t.Fatalf("%d log entries for 6 requests", len(entries))
+	}
+	for _, e := range entries {
+		line := e.Message + " " + fmt.Sprint(e.ContextMap())
+		for _, s := range []string{oauthSecret, signKeyNew, tok, staticToken, strings.Split(tok, ".")[2]} {
+			if strings.Contains(line, s) {
+				t.Errorf("log line leaks %q: %s", s, line)
+			}
+		}
 	}
 }
