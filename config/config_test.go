@@ -141,3 +141,40 @@ func TestLoopGuardSourcesCanBeEmptied(t *testing.T) {
 		t.Fatalf("unset → %v; want the defaults", d.LoopGuard.Sources)
 	}
 }
+
+// Callout OAuth and HMAC settings zsync couldn't verify are refused at
+// start-up, naming the key.
+func TestValidateCalloutAuthNamesKeys(t *testing.T) {
+	t.Parallel()
+	c, err := Load("", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Operator.Token = "t"
+	c.Callout.OAuthClientID, c.Callout.OAuthClientSecret = "zuora", "0123456789abcdef"
+	c.Callout.OAuthSigningKeys = []string{strings.Repeat("k", 32)}
+	if err := c.Validate(Need{Ingress: true}); err != nil {
+		t.Fatalf("OAuth-only config: %v", err)
+	}
+	for key, mod := range map[string]func(*Config){
+		"callout.hmac_data":                    func(c *Config) { c.Callout.HMACData = "{{DataSource.Account.Id}}{{Request.Body}}" },
+		"callout.hmac_value_format":            func(c *Config) { c.Callout.HMACValueFormat = "<Event.Timestamp> {{Request.HMAC.Signed}}" },
+		"callout.oauth_signing_keys":           func(c *Config) { c.Callout.OAuthSigningKeys = nil },
+		"callout.oauth_client_secret":          func(c *Config) { c.Callout.OAuthClientSecret = "short" },
+		"callout.oauth_client_secret_previous": func(c *Config) { c.Callout.OAuthClientSecretPrevious = "short" },
+		"callout.oauth_clients":                func(c *Config) { c.Callout.OAuthClients = []OAuthClient{{ClientID: "wf"}} },
+		"callout.bearer_tokens":                func(c *Config) { c.Callout.BearerTokens = []string{"x"} },
+		"callout.hmac_algorithm":               func(c *Config) { c.Callout.HMACAlgorithm = "sha3" },
+	} {
+		cc := *c
+		cc.Callout.OAuthSigningKeys = append([]string(nil), c.Callout.OAuthSigningKeys...)
+		mod(&cc)
+		if err := cc.Validate(Need{Ingress: true}); err == nil || !strings.Contains(err.Error(), key+":") {
+			t.Errorf("%s: Validate = %v; want it named", key, err)
+		}
+	}
+	c.Callout.HMACAlgorithm, c.Callout.HMACData = "SHA-384", "{{Request.Headers.X-Ts}}.{{Request.Body}}"
+	if err := c.Validate(Need{Ingress: true}); err != nil {
+		t.Fatalf("SHA-384 over a header and the body: %v", err)
+	}
+}

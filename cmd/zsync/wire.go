@@ -57,7 +57,27 @@ func apiConfig(c *config.Config) api.Config {
 		MaxBodyBytes:       c.Callout.MaxBodyBytes,
 		LoopSources:        c.LoopGuard.Sources,
 		IntegrationUserIDs: c.LoopGuard.IntegrationUserIDs,
+
+		HMACValueFormat:      c.Callout.HMACValueFormat,
+		HMACData:             c.Callout.HMACData,
+		OAuthClients:         oauthClients(c.Callout),
+		OAuthSigningKeys:     c.Callout.OAuthSigningKeys,
+		OAuthTokenTTL:        c.Callout.OAuthTokenTTL,
+		BearerTokens:         c.Callout.BearerTokens,
+		IntegrationUserNames: c.LoopGuard.IntegrationUserNames,
 	}
+}
+
+// oauthClients gathers callout.oauth_client_id and callout.oauth_clients.
+func oauthClients(c config.Callout) []api.OAuthClient {
+	var out []api.OAuthClient
+	if c.OAuthClientID != "" {
+		out = append(out, api.OAuthClient{ID: c.OAuthClientID, Secrets: []string{c.OAuthClientSecret, c.OAuthClientSecretPrevious}})
+	}
+	for _, cl := range c.OAuthClients {
+		out = append(out, api.OAuthClient{ID: cl.ClientID, Secrets: []string{cl.ClientSecret, cl.ClientSecretPrevious}})
+	}
+	return out
 }
 
 func syncerConfig(c *config.Config) syncer.Config {
@@ -65,6 +85,8 @@ func syncerConfig(c *config.Config) syncer.Config {
 		IntegrationUserIDs: c.LoopGuard.IntegrationUserIDs,
 		LoopSources:        c.LoopGuard.Sources,
 		Offers:             c.Catalog.Offers,
+
+		IntegrationUserNames: c.LoopGuard.IntegrationUserNames,
 	}
 }
 
@@ -163,6 +185,7 @@ func newIngress(c *config.Config, redisOpt asynq.RedisConnOpt, rdb redis.Univers
 		}
 		deps.Metrics = m.Handler()
 		deps.Outcomes = countedOutcomes{Outcomes: store, m: m}
+		deps.Refusals = m.CalloutRefusals()
 	}
 	for _, o := range opts {
 		o(&deps)
