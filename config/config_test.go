@@ -15,7 +15,9 @@ func TestDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Load: %v", err)
 	}
-	if c.Zuora.Concurrency != 40 || c.HTTP.Addr != ":8080" || c.Worker.Timeout != 2*time.Minute {
+	// zsync's share of the tenant's concurrency: half of Zuora's default 40.
+	if c.Zuora.Concurrency != 20 || c.Zuora.RatePerHour != 0 || c.Zuora.RatePerDay != 0 ||
+		c.Zuora.RateSlowBelow != 0.1 || c.Zuora.ConcurrencyReserve != 0.25 || c.HTTP.Addr != ":8080" || c.Worker.Timeout != 2*time.Minute {
 		t.Fatalf("defaults not applied: %+v", c)
 	}
 	if got := strings.Join(c.LoopGuard.Sources, ","); got != "shop,salesforce" {

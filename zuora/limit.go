@@ -5,41 +5,98 @@ import (
 	crand "crypto/rand"
 	"encoding/hex"
 	"errors"
+	"math"
 	"math/rand/v2"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
-	"github.com/go-redis/redis_rate/v10"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/zsync/zsync/internal/upstream"
 )
 
+// DefaultConcurrency is zsync's default share of the tenant's concurrency
+// limit: half of Zuora's default 40, which every integration of the tenant
+// (Limio's own among them) shares.
+const DefaultConcurrency = 20
+
 // LimitConfig sets the tenant-wide limits every zsync process shares.
 type LimitConfig struct {
 	Key         string        // Redis key prefix; "zuora" when empty
-	Concurrency int           // requests in flight across all processes; 40 when zero
-	PerMinute   int           // requests per minute; 0 = no rate limit
+	Concurrency int           // zsync's requests in flight across all processes; DefaultConcurrency when zero
+	PerMinute   int           // zsync's requests per minute; 0 = no limit
+	PerHour     int           // … per hour; 0 = no limit
+	PerDay      int           // … per day; 0 = no limit
 	Lease       time.Duration // a slot frees itself after this (crashed holder); 60s when zero
 	MaxWait     time.Duration // Acquire waits at most this, then says Throttled; 5s when zero
+
+	// SlowBelow: when a response's RateLimit-Remaining is at or below this
+	// fraction of its RateLimit-Limit, every process spaces its requests so
+	// that zsync would spend at most half of what is left before the reset.
+	// 0 = off.
+	SlowBelow float64
+	// Reserve: the fraction of the tenant's concurrency limit (as
+	// Concurrency-Limit-Limit reports it) zsync leaves free for the tenant's
+	// other integrations. When Concurrency-Limit-Remaining shows fewer free
+	// slots, zsync's cap shrinks for CapHold. 0 = off.
+	Reserve float64
+	CapHold time.Duration // how long a shrunk cap lasts without new evidence; 10s when zero
+	// MaxPause bounds a pause a response can impose (a bogus header must not
+	// stop zsync for years); 24h, Zuora's longest window, when zero.
+	MaxPause time.Duration
+	// Observer is told about pauses, slow-downs and caps (metrics); optional.
+	Observer LimitObserver
 }
+
+// LimitObserver is told what the limiter does with what Zuora said.
+type LimitObserver interface {
+	// Paused: this process paused every process for d (reason: the
+	// upstream.WaitSource, or "ratelimit_remaining_zero").
+	Paused(reason string, d time.Duration)
+	// Slowed: this process set the tenant-wide spacing between requests.
+	Slowed(interval time.Duration)
+	// Capped: the tenant-wide concurrency cap is now n (Concurrency when
+	// no longer shrunk).
+	Capped(n int)
+	// RateRemaining: a response's RateLimit-Limit and -Remaining.
+	RateRemaining(limit, remaining int)
+}
+
+// PauseRemainingZero is the pause reason of a response that spent the
+// budget: the next request would be a 429.
+const PauseRemainingZero = "ratelimit_remaining_zero"
 
 // TenantLimiter is an upstream.Limiter whose state lives in Redis, so any
 // number of worker processes together stay under Zuora's tenant limits
-// (reference §7: 40 concurrent requests by default, and a per-minute rate).
+// (reference §7: 40 concurrent requests by default, and per-minute,
+// per-hour and per-day budgets), and it acts on what Zuora's responses say
+// (Observe): a 429 or a spent budget pauses every process until the reset, a
+// low RateLimit-Remaining spaces requests out, and Concurrency-Limit-Remaining
+// shrinks zsync's share while other integrations need the tenant's slots.
 //
-// Concurrency is a sorted set of leases scored by their expiry, so a process
-// that dies holding a slot loses it after Lease. Lease must exceed the longest
-// request (the client's Timeout). The rate uses redis_rate (GCRA). A shared
-// pause key lets one 429's Retry-After stop every process.
+// Everything is decided in one Lua script per request (acquireScript), on
+// Redis' clock: concurrency is a sorted set of leases scored by their expiry,
+// so a process that dies holding a slot loses it after Lease (which must
+// exceed the longest request); each budget is a GCRA whose burst and steady
+// rate add up to the budget, so no window of its length sees more.
 type TenantLimiter struct {
-	rdb   redis.UniversalClient
-	rate  *redis_rate.Limiter
-	cfg   LimitConfig
-	limit redis_rate.Limit
-	sem   string
-	pause string
-	rkey  string
+	rdb      redis.UniversalClient
+	cfg      LimitConfig
+	rates    []gcra
+	sem      string
+	pause    string
+	pace     string
+	paceNext string
+	cap      string
+	rateKeys []string
+	squeezed atomic.Int64 // unix ms until which this process's cap may still bind
+}
+
+type gcra struct {
+	interval float64 // ms between requests at the steady rate
+	burst    float64 // ms of tolerance: interval × burst
 }
 
 // NewTenantLimiter returns a limiter; the zero LimitConfig gets the defaults.
@@ -48,7 +105,7 @@ func NewTenantLimiter(rdb redis.UniversalClient, cfg LimitConfig) *TenantLimiter
 		cfg.Key = "zuora"
 	}
 	if cfg.Concurrency <= 0 {
-		cfg.Concurrency = 40
+		cfg.Concurrency = DefaultConcurrency
 	}
 	if cfg.Lease <= 0 {
 		cfg.Lease = 60 * time.Second
@@ -56,52 +113,117 @@ func NewTenantLimiter(rdb redis.UniversalClient, cfg LimitConfig) *TenantLimiter
 	if cfg.MaxWait <= 0 {
 		cfg.MaxWait = 5 * time.Second
 	}
+	if cfg.CapHold <= 0 {
+		cfg.CapHold = 10 * time.Second
+	}
+	if cfg.MaxPause <= 0 {
+		cfg.MaxPause = 24 * time.Hour
+	}
 	// The hash tag keeps every key in one Redis Cluster slot.
 	prefix := "{" + cfg.Key + "}:limit:"
-	l := &TenantLimiter{rdb: rdb, cfg: cfg, sem: prefix + "sem", pause: prefix + "pause", rkey: prefix + "rate"}
-	if cfg.PerMinute > 0 {
-		l.rate = redis_rate.NewLimiter(rdb)
-		l.limit = rateLimit(cfg.PerMinute)
+	l := &TenantLimiter{rdb: rdb, cfg: cfg, sem: prefix + "sem", pause: prefix + "pause",
+		pace: prefix + "pace", paceNext: prefix + "pace:next", cap: prefix + "cap"}
+	for _, b := range []struct {
+		n      int
+		period time.Duration
+		name   string
+	}{{cfg.PerMinute, time.Minute, "minute"}, {cfg.PerHour, time.Hour, "hour"}, {cfg.PerDay, 24 * time.Hour, "day"}} {
+		if b.n > 0 {
+			l.rates = append(l.rates, budget(b.n, b.period))
+			l.rateKeys = append(l.rateKeys, prefix+"rate:"+b.name)
+		}
 	}
 	return l
 }
 
-// rateLimit splits PerMinute into a steady rate and a burst that add up to
-// it, so that no 60 s window sees more than PerMinute requests (GCRA with
-// Burst = Rate would allow almost twice the rate in the first minute).
-func rateLimit(perMinute int) redis_rate.Limit {
-	burst := max(1, perMinute/10)
-	rate := max(1, perMinute-burst)
-	return redis_rate.Limit{Rate: rate, Burst: burst, Period: time.Minute}
+// budget splits n per period into a steady rate and a burst that add up to
+// n, so that no window of that length sees more than n requests (GCRA with
+// burst = rate would allow almost twice the budget in the first period).
+func budget(n int, period time.Duration) gcra {
+	burst := max(1, n/10)
+	rate := max(1, n-burst)
+	interval := float64(period.Milliseconds()) / float64(rate)
+	return gcra{interval: interval, burst: interval * float64(burst)}
 }
 
-// acquireScript takes a slot if there is no pause and fewer than the limit
-// are leased. It returns {1, 0} when taken, {0, 0} when full, {-1, ms} while
-// paused. Redis' own clock is used, so processes' clocks don't matter.
+// acquireScript takes a slot when nothing stops it, and says what does:
+// {1, 0} taken; {0, 0} every slot leased; {-1, ms} paused; {-2, ms} a budget
+// is spent for ms; {-3, ms} the slow-down spacing asks to wait ms. Nothing is
+// taken or consumed unless every check passes.
+//
+// KEYS: sem, pause, pace, pace:next, cap, then one per budget.
+// ARGV: concurrency, lease ms, member, then interval and burst ms per budget.
 var acquireScript = redis.NewScript(`
 local pttl = redis.call('PTTL', KEYS[2])
 if pttl > 0 then return {-1, pttl} end
 local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
-  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[3])
-  redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]) * 2)
-  return {1, 0}
+local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+local spacing = tonumber(redis.call('GET', KEYS[3]) or '0') or 0
+if spacing > 0 then
+  local nxt = tonumber(redis.call('GET', KEYS[4]) or '0') or 0
+  if now < nxt then return {-3, math.ceil(nxt - now)} end
 end
-return {0, 0}
+local limit = tonumber(ARGV[1])
+local cap = tonumber(redis.call('GET', KEYS[5]) or '0') or 0
+if cap > 0 and cap < limit then limit = cap end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZCARD', KEYS[1]) >= limit then return {0, 0} end
+local wait = 0
+local tats = {}
+for i = 6, #KEYS do
+  local interval = tonumber(ARGV[4 + (i - 6) * 2])
+  local burst = tonumber(ARGV[5 + (i - 6) * 2])
+  local tat = tonumber(redis.call('GET', KEYS[i]) or '0') or 0
+  if tat < now then tat = now end
+  local nxt = tat + interval
+  if nxt - burst > now then
+    wait = math.max(wait, nxt - burst - now)
+  end
+  tats[i] = nxt
+end
+if wait > 0 then return {-2, math.ceil(wait)} end
+for i = 6, #KEYS do
+  redis.call('SET', KEYS[i], tats[i], 'PX', math.ceil(tats[i] - now) + 1)
+end
+if spacing > 0 then
+  redis.call('SET', KEYS[4], now + spacing, 'PX', math.ceil(spacing) + 1)
+end
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[3])
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]) * 2)
+return {1, 0}
 `)
 
-// pauseScript extends the pause to ARGV[1] ms unless it already lasts longer.
+// pauseScript extends the pause to ARGV[1] ms unless it already lasts
+// longer; the key's value says why (ARGV[2]). It returns 1 when it set it.
 var pauseScript = redis.NewScript(`
 local pttl = redis.call('PTTL', KEYS[1])
 if pttl < tonumber(ARGV[1]) then
-  redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[1])
+  return 1
 end
-return 1
+return 0
 `)
 
-// Acquire waits, for at most MaxWait, for a slot within both limits. The
+// capScript sets the concurrency cap from a response's
+// Concurrency-Limit-Remaining (ARGV[1]): the others hold what neither zsync
+// nor the remaining covers, so zsync may hold remaining + its own in flight
+// (+1, the request that was answered) − the reserve (ARGV[2]). At or above
+// the configured share (ARGV[3]) the cap is lifted. Returns the cap.
+var capScript = redis.NewScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local cap = tonumber(ARGV[1]) + redis.call('ZCARD', KEYS[1]) + 1 - tonumber(ARGV[2])
+if cap < 1 then cap = 1 end
+if cap >= tonumber(ARGV[3]) then
+  redis.call('DEL', KEYS[2])
+  return tonumber(ARGV[3])
+end
+redis.call('SET', KEYS[2], cap, 'PX', ARGV[4])
+return cap
+`)
+
+// Acquire waits, for at most MaxWait, for a slot within every limit. The
 // returned release must be called when the request is done.
 func (l *TenantLimiter) Acquire(ctx context.Context) (func(), error) {
 	deadline := time.Now().Add(l.cfg.MaxWait)
@@ -112,20 +234,7 @@ func (l *TenantLimiter) Acquire(ctx context.Context) (func(), error) {
 			return nil, err
 		}
 		if state == 1 {
-			release := l.releaser(member)
-			if l.rate == nil {
-				return release, nil
-			}
-			res, err := l.rate.Allow(ctx, l.rkey, l.limit)
-			if err != nil {
-				release()
-				return nil, l.redisError(ctx, err)
-			}
-			if res.Allowed > 0 {
-				return release, nil
-			}
-			release() // don't sit on a slot while waiting for the rate
-			wait = res.RetryAfter
+			return l.releaser(member), nil
 		}
 		if wait <= 0 {
 			// Full: slots free as requests finish, so poll briefly.
@@ -134,12 +243,9 @@ func (l *TenantLimiter) Acquire(ctx context.Context) (func(), error) {
 			wait += rand.N(10 * time.Millisecond) // don't wake every worker at once
 		}
 		if time.Now().Add(wait).After(deadline) {
-			after := wait
-			if after < time.Second {
-				after = time.Second
-			}
+			after := max(wait, time.Second)
 			return nil, &upstream.Error{API: "zuora", Op: "tenant limit", Kind: upstream.Throttled,
-				RetryAfter: after, Message: "tenant concurrency or rate limit reached"}
+				RetryAfter: after, Message: "tenant " + stateName(state)}
 		}
 		t := time.NewTimer(wait)
 		select {
@@ -151,10 +257,28 @@ func (l *TenantLimiter) Acquire(ctx context.Context) (func(), error) {
 	}
 }
 
-// try runs the acquire script: state 1 taken, 0 full, -1 paused for wait.
+func stateName(state int64) string {
+	switch state {
+	case -1:
+		return "paused (Zuora asked to wait)"
+	case -2:
+		return "request budget spent"
+	case -3:
+		return "slowed down (Zuora's budget is running low)"
+	default:
+		return "concurrency limit reached"
+	}
+}
+
+// try runs the acquire script: state 1 taken, 0 full, <0 wait (see the script).
 func (l *TenantLimiter) try(ctx context.Context, member string) (int64, time.Duration, error) {
-	vals, err := acquireScript.Run(ctx, l.rdb, []string{l.sem, l.pause},
-		l.cfg.Concurrency, l.cfg.Lease.Milliseconds(), member).Int64Slice()
+	keys := append([]string{l.sem, l.pause, l.pace, l.paceNext, l.cap}, l.rateKeys...)
+	args := make([]any, 0, 3+2*len(l.rates))
+	args = append(args, l.cfg.Concurrency, l.cfg.Lease.Milliseconds(), member)
+	for _, r := range l.rates {
+		args = append(args, strconv.FormatFloat(r.interval, 'f', 3, 64), strconv.FormatFloat(r.burst, 'f', 3, 64))
+	}
+	vals, err := acquireScript.Run(ctx, l.rdb, keys, args...).Int64Slice()
 	if err != nil {
 		return 0, 0, l.redisError(ctx, err)
 	}
@@ -178,16 +302,132 @@ func (l *TenantLimiter) releaser(member string) func() {
 }
 
 // Pause makes every process sharing this limiter wait d before its next
-// request (wired to a 429's Retry-After). A longer pause already set is kept.
+// request. A longer pause already set is kept.
 func (l *TenantLimiter) Pause(ctx context.Context, d time.Duration) error {
+	return l.pauseFor(ctx, d, string(upstream.WaitRetryAfter))
+}
+
+func (l *TenantLimiter) pauseFor(ctx context.Context, d time.Duration, reason string) error {
 	if d <= 0 {
 		return nil
 	}
+	d = min(d, l.cfg.MaxPause)
 	ms := max(d.Milliseconds(), 1)
-	if err := pauseScript.Run(ctx, l.rdb, []string{l.pause}, ms).Err(); err != nil {
+	set, err := pauseScript.Run(ctx, l.rdb, []string{l.pause}, ms, reason).Int()
+	if err != nil {
 		return l.redisError(ctx, err)
 	}
+	if set == 1 && l.cfg.Observer != nil {
+		l.cfg.Observer.Paused(reason, d)
+	}
 	return nil
+}
+
+// Observe acts on what a response said about Zuora's limits (the client's
+// OnLimits hook): it pauses every process for a 429's wait or until the reset
+// of a spent budget, spaces requests out while the budget runs low, and
+// shrinks zsync's concurrency while the tenant's free slots fall below the
+// reserve. Responses with nothing to act on cost no Redis call.
+func (l *TenantLimiter) Observe(ctx context.Context, status int, lim upstream.Limits) error {
+	var errs []error
+	if lim.Wait > 0 {
+		errs = append(errs, l.pauseFor(ctx, lim.Wait, string(lim.Source)))
+	}
+	if lim.HasRate {
+		if l.cfg.Observer != nil && lim.RateLimit > 0 {
+			l.cfg.Observer.RateRemaining(lim.RateLimit, lim.RateRemaining)
+		}
+		switch {
+		case lim.Wait > 0:
+		case lim.RateRemaining == 0 && lim.RateReset > 0:
+			errs = append(errs, l.pauseFor(ctx, lim.RateReset, PauseRemainingZero))
+		case l.cfg.SlowBelow > 0 && lim.RateLimit > 0 && lim.RateReset > 0 &&
+			float64(lim.RateRemaining) <= l.cfg.SlowBelow*float64(lim.RateLimit):
+			errs = append(errs, l.slow(ctx, lim.RateRemaining, min(lim.RateReset, l.cfg.MaxPause)))
+		}
+	}
+	if lim.HasConcurrency && l.cfg.Reserve > 0 {
+		errs = append(errs, l.squeeze(ctx, lim))
+	}
+	return errors.Join(errs...)
+}
+
+// slow sets the tenant-wide spacing until reset: half of what is left,
+// spread evenly, leaving the other half to the tenant's other integrations.
+// Each response while the budget is low sets it afresh, so the spacing
+// grows as the budget shrinks.
+func (l *TenantLimiter) slow(ctx context.Context, remaining int, reset time.Duration) error {
+	share := max(1, remaining/2)
+	interval := float64(reset.Milliseconds()) / float64(share)
+	if err := l.rdb.Set(ctx, l.pace, strconv.FormatFloat(interval, 'f', 3, 64), reset).Err(); err != nil {
+		return l.redisError(ctx, err)
+	}
+	if l.cfg.Observer != nil {
+		l.cfg.Observer.Slowed(time.Duration(interval * float64(time.Millisecond)))
+	}
+	return nil
+}
+
+// squeeze shrinks (or lifts) the concurrency cap when the tenant's free
+// slots are below the reserve, and lifts it once they are back while this
+// process's cap may still bind.
+func (l *TenantLimiter) squeeze(ctx context.Context, lim upstream.Limits) error {
+	reserve := int(math.Ceil(l.cfg.Reserve * float64(lim.ConcurrencyLimit)))
+	nowMS := time.Now().UnixMilli()
+	if lim.ConcurrencyRemaining >= reserve && l.squeezed.Load() < nowMS {
+		return nil
+	}
+	hold := l.cfg.CapHold
+	n, err := capScript.Run(ctx, l.rdb, []string{l.sem, l.cap},
+		lim.ConcurrencyRemaining, reserve, l.cfg.Concurrency, hold.Milliseconds()).Int()
+	if err != nil {
+		return l.redisError(ctx, err)
+	}
+	if n < l.cfg.Concurrency {
+		l.squeezed.Store(nowMS + hold.Milliseconds())
+	} else {
+		l.squeezed.Store(0)
+	}
+	if l.cfg.Observer != nil {
+		l.cfg.Observer.Capped(n)
+	}
+	return nil
+}
+
+// LimitState is the limiter's shared state in Redis, for operators and tests.
+type LimitState struct {
+	InFlight    int           // leased slots
+	Cap         int           // the concurrency cap in force (Concurrency unless shrunk)
+	Paused      time.Duration // left of the tenant-wide pause; 0 none
+	PauseReason string
+	Spacing     time.Duration // the slow-down spacing between requests; 0 none
+	SlowFor     time.Duration // left of the slow-down
+}
+
+// State reads the shared state.
+func (l *TenantLimiter) State(ctx context.Context) (LimitState, error) {
+	pipe := l.rdb.Pipeline()
+	card := pipe.ZCount(ctx, l.sem, strconv.FormatInt(time.Now().UnixMilli(), 10), "+inf")
+	capv := pipe.Get(ctx, l.cap)
+	ppttl := pipe.PTTL(ctx, l.pause)
+	reason := pipe.Get(ctx, l.pause)
+	pace := pipe.Get(ctx, l.pace)
+	pacettl := pipe.PTTL(ctx, l.pace)
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return LimitState{}, l.redisError(ctx, err)
+	}
+	st := LimitState{InFlight: int(card.Val()), Cap: l.cfg.Concurrency, PauseReason: reason.Val()}
+	if n, err := strconv.Atoi(capv.Val()); err == nil && n > 0 && n < st.Cap {
+		st.Cap = n
+	}
+	if d := ppttl.Val(); d > 0 {
+		st.Paused = d
+	}
+	if f, err := strconv.ParseFloat(pace.Val(), 64); err == nil && f > 0 {
+		st.Spacing = time.Duration(f * float64(time.Millisecond))
+		st.SlowFor = max(pacettl.Val(), 0)
+	}
+	return st, nil
 }
 
 // redisError fails closed: without Redis the limits can't be kept, so the

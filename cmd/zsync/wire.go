@@ -84,7 +84,11 @@ func newUpstream(c *config.Config, rdb redis.UniversalClient, log *zap.Logger, m
 		zopts = append(zopts, zuora.WithObserver(m.Observer("zuora")))
 		lopts = append(lopts, limio.WithObserver(m.Observer("limio")))
 	}
-	zc, err := newZuoraClient(c, rdb, zopts...)
+	var obs zuora.LimitObserver
+	if m != nil {
+		obs = m.ZuoraLimits()
+	}
+	zc, err := newObservedZuoraClient(c, rdb, obs, zopts...)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -102,10 +106,22 @@ func newUpstream(c *config.Config, rdb redis.UniversalClient, log *zap.Logger, m
 // limiter's state is in Redis, so every client of the tenant, in every
 // process, shares it.
 func newZuoraClient(c *config.Config, rdb redis.UniversalClient, opts ...zuora.Option) (*zuora.Client, error) {
+	return newObservedZuoraClient(c, rdb, nil, opts...)
+}
+
+// newObservedZuoraClient is newZuoraClient whose limiter tells obs (metrics,
+// may be nil) what it did with Zuora's limit headers.
+func newObservedZuoraClient(c *config.Config, rdb redis.UniversalClient, obs zuora.LimitObserver,
+	opts ...zuora.Option) (*zuora.Client, error) {
 	limiter := zuora.NewTenantLimiter(rdb, zuora.LimitConfig{
 		Concurrency: c.Zuora.Concurrency,
 		PerMinute:   c.Zuora.RatePerMinute,
+		PerHour:     c.Zuora.RatePerHour,
+		PerDay:      c.Zuora.RatePerDay,
+		SlowBelow:   c.Zuora.RateSlowBelow,
+		Reserve:     c.Zuora.ConcurrencyReserve,
 		Lease:       c.Zuora.Timeout + 10*time.Second, // a slot outlives any request it covers
+		Observer:    obs,
 	})
 	zc, err := zuora.New(zuora.Config{
 		BaseURL: c.Zuora.BaseURL, ClientID: c.Zuora.ClientID, ClientSecret: c.Zuora.ClientSecret,

@@ -39,8 +39,12 @@ type Client struct {
 	// HTTP 200 (Zuora's success:false). It returns nil when the body is fine,
 	// or for a non-2xx body it cannot read (a generic error is built then).
 	CheckBody func(status int, body []byte) *Error
-	// OnRetryAfter is told when the API asked callers to wait (429 / 503).
+	// OnRetryAfter is told when the API asked callers to wait (429 / 503):
+	// Retry-After, or for a 429 without it RateLimit-Reset (see ParseLimits).
 	OnRetryAfter func(d time.Duration)
+	// OnLimits is told what every response says about the API's limits
+	// (rate and concurrency headers, and the wait a 429 / 503 asks for).
+	OnLimits func(status int, l Limits)
 	// Observe is told about every response (status 0 if none) and its latency.
 	Observe func(op string, status int, d time.Duration)
 	Now     func() time.Time
@@ -161,10 +165,13 @@ func (c *Client) send(ctx context.Context, req Request, payload []byte) (int, re
 		return 0, r, tok, &Error{API: c.API, Op: req.Op, StatusCode: resp.StatusCode, Kind: Permanent,
 			Message: fmt.Sprintf("response larger than %d bytes", max), RequestID: r.requestID}
 	}
-	retryAfter := ParseRetryAfter(resp.Header.Get("Retry-After"), c.now())
-	if retryAfter > 0 && c.OnRetryAfter != nil &&
-		(resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable) {
+	limits := ParseLimits(resp.StatusCode, resp.Header, c.now())
+	retryAfter := limits.Wait
+	if retryAfter > 0 && c.OnRetryAfter != nil {
 		c.OnRetryAfter(retryAfter)
+	}
+	if c.OnLimits != nil {
+		c.OnLimits(resp.StatusCode, limits)
 	}
 
 	var apiErr *Error
