@@ -50,8 +50,8 @@ type options struct {
 // Config.Timeout is used.
 func WithHTTPClient(c *http.Client) Option { return func(o *options) { o.http = c } }
 
-// WithLimiter gates every request. When the limiter can also Observe (as
-// TenantLimiter does), it is told every response's limit headers, so a 429
+// WithLimiter gates every request. A limiter that observes responses (as
+// TenantLimiter does) is told every response's limit headers, so a 429
 // (Retry-After, or RateLimit-Reset without it) pauses every process sharing
 // it; a limiter that can only Pause is told a 429's wait.
 func WithLimiter(l upstream.Limiter) Option { return func(o *options) { o.limiter = l } }
@@ -67,12 +67,6 @@ func WithClock(now func() time.Time) Option { return func(o *options) { o.clock 
 // pauser is what a limiter offers to make every worker back off after a 429.
 type pauser interface {
 	Pause(ctx context.Context, d time.Duration) error
-}
-
-// limitObserver is what a limiter offers to act on every response's limit
-// headers (TenantLimiter: pauses, slow-down, concurrency share).
-type limitObserver interface {
-	Observe(ctx context.Context, status int, l upstream.Limits) error
 }
 
 // Client reads from one Zuora tenant. It is safe for concurrent use.
@@ -126,18 +120,10 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 		Observe:   o.observer,
 		Now:       o.clock,
 	}
-	if lo, ok := o.limiter.(limitObserver); ok {
-		c.up.OnLimits = func(status int, l upstream.Limits) {
-			if l.Wait == 0 && !l.HasRate && !l.HasConcurrency {
-				return
-			}
-			// Best effort and detached from the request: what Zuora said
-			// is for every process, not for the call that heard it.
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			defer cancel()
-			_ = lo.Observe(ctx, status, l)
-		}
-	} else if p, ok := o.limiter.(pauser); ok {
+	// An upstream.ObservingLimiter (TenantLimiter) hears every response's
+	// limits itself; a limiter that can only Pause hears a 429's wait.
+	_, observing := o.limiter.(upstream.ObservingLimiter)
+	if p, ok := o.limiter.(pauser); ok && !observing {
 		c.up.OnRetryAfter = func(d time.Duration) {
 			// Best effort and detached from the request: the pause is for
 			// everyone, not for the call that hit the 429.

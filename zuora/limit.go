@@ -5,6 +5,7 @@ import (
 	crand "crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"strconv"
@@ -90,8 +91,10 @@ type TenantLimiter struct {
 	pace     string
 	paceNext string
 	cap      string
+	seq      string
 	rateKeys []string
 	squeezed atomic.Int64 // unix ms until which this process's cap may still bind
+	inFlight atomic.Int64 // tenant-wide in flight when this process last took a slot
 }
 
 type gcra struct {
@@ -122,7 +125,7 @@ func NewTenantLimiter(rdb redis.UniversalClient, cfg LimitConfig) *TenantLimiter
 	// The hash tag keeps every key in one Redis Cluster slot.
 	prefix := "{" + cfg.Key + "}:limit:"
 	l := &TenantLimiter{rdb: rdb, cfg: cfg, sem: prefix + "sem", pause: prefix + "pause",
-		pace: prefix + "pace", paceNext: prefix + "pace:next", cap: prefix + "cap"}
+		pace: prefix + "pace", paceNext: prefix + "pace:next", cap: prefix + "cap", seq: prefix + "seq"}
 	for _, b := range []struct {
 		n      int
 		period time.Duration
@@ -147,11 +150,13 @@ func budget(n int, period time.Duration) gcra {
 }
 
 // acquireScript takes a slot when nothing stops it, and says what does:
-// {1, 0} taken; {0, 0} every slot leased; {-1, ms} paused; {-2, ms} a budget
+// {1, n, seq} taken, n now in flight, the lease's member being
+// "<seq, 16 digits>:<ARGV[3]>" (the order leases were taken in, for
+// capScript); {0, 0} every slot leased; {-1, ms} paused; {-2, ms} a budget
 // is spent for ms; {-3, ms} the slow-down spacing asks to wait ms. Nothing is
 // taken or consumed unless every check passes.
 //
-// KEYS: sem, pause, pace, pace:next, cap, then one per budget.
+// KEYS: sem, pause, pace, pace:next, cap, seq, then one per budget.
 // ARGV: concurrency, lease ms, member, then interval and burst ms per budget.
 var acquireScript = redis.NewScript(`
 local pttl = redis.call('PTTL', KEYS[2])
@@ -170,9 +175,9 @@ redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 if redis.call('ZCARD', KEYS[1]) >= limit then return {0, 0} end
 local wait = 0
 local tats = {}
-for i = 6, #KEYS do
-  local interval = tonumber(ARGV[4 + (i - 6) * 2])
-  local burst = tonumber(ARGV[5 + (i - 6) * 2])
+for i = 7, #KEYS do
+  local interval = tonumber(ARGV[4 + (i - 7) * 2])
+  local burst = tonumber(ARGV[5 + (i - 7) * 2])
   local tat = tonumber(redis.call('GET', KEYS[i]) or '0') or 0
   if tat < now then tat = now end
   local nxt = tat + interval
@@ -182,15 +187,16 @@ for i = 6, #KEYS do
   tats[i] = nxt
 end
 if wait > 0 then return {-2, math.ceil(wait)} end
-for i = 6, #KEYS do
+for i = 7, #KEYS do
   redis.call('SET', KEYS[i], tats[i], 'PX', math.ceil(tats[i] - now) + 1)
 end
 if spacing > 0 then
   redis.call('SET', KEYS[4], now + spacing, 'PX', math.ceil(spacing) + 1)
 end
-redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[3])
+local seq = redis.call('INCR', KEYS[6])
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), string.format('%016d', seq) .. ':' .. ARGV[3])
 redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]) * 2)
-return {1, 0}
+return {1, redis.call('ZCARD', KEYS[1]), seq}
 `)
 
 // pauseScript extends the pause to ARGV[1] ms unless it already lasts
@@ -204,16 +210,41 @@ end
 return 0
 `)
 
+// slowScript sets the spacing (ARGV[1] ms) until the reset (ARGV[2] ms),
+// and, unless a request is already spaced, makes the next one wait one
+// spacing: the slow-down starts with the response that asked for it.
+var slowScript = redis.NewScript(`
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+local nxt = tonumber(redis.call('GET', KEYS[2]) or '0') or 0
+if nxt < now then
+  redis.call('SET', KEYS[2], now + tonumber(ARGV[1]), 'PX', math.ceil(tonumber(ARGV[1])) + 1)
+end
+return 1
+`)
+
 // capScript sets the concurrency cap from a response's
-// Concurrency-Limit-Remaining (ARGV[1]): the others hold what neither zsync
-// nor the remaining covers, so zsync may hold remaining + its own in flight
-// (+1, the request that was answered) − the reserve (ARGV[2]). At or above
-// the configured share (ARGV[3]) the cap is lifted. Returns the cap.
+// Concurrency-Limit-Remaining (ARGV[1]). When Zuora counted, the tenant's
+// other integrations held limit − remaining − zsync's in flight; zsync's in
+// flight then were at least the answered request and the leases taken
+// before it (seq below ARGV[5]) that are still held, so the others held at
+// most that much less, and zsync may hold remaining + those + 1 − the
+// reserve (ARGV[2]): never more than leaves the others their reserve. At or
+// above the configured share (ARGV[3]) the cap is lifted. Returns the cap.
 var capScript = redis.NewScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-local cap = tonumber(ARGV[1]) + redis.call('ZCARD', KEYS[1]) + 1 - tonumber(ARGV[2])
+local before = 0
+local seq = tonumber(ARGV[5])
+if seq > 0 then
+  for _, m in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+    local s = tonumber(string.sub(m, 1, 16))
+    if s and s < seq then before = before + 1 end
+  end
+end
+local cap = tonumber(ARGV[1]) + before + 1 - tonumber(ARGV[2])
 if cap < 1 then cap = 1 end
 if cap >= tonumber(ARGV[3]) then
   redis.call('DEL', KEYS[2])
@@ -226,16 +257,41 @@ return cap
 // Acquire waits, for at most MaxWait, for a slot within every limit. The
 // returned release must be called when the request is done.
 func (l *TenantLimiter) Acquire(ctx context.Context) (func(), error) {
+	release, _, err := l.acquire(ctx)
+	return release, err
+}
+
+// AcquireObserved is Acquire for upstream.Client: observe, called with the
+// response once the slot is released, acts on its limit headers (Observe)
+// knowing which lease the request held.
+func (l *TenantLimiter) AcquireObserved(ctx context.Context) (func(), func(int, upstream.Limits), error) {
+	release, seq, err := l.acquire(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return release, func(status int, lim upstream.Limits) {
+		// Best effort and detached from the request: what Zuora said is
+		// for every process, not for the call that heard it.
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = l.observe(ctx, seq, status, lim)
+	}, nil
+}
+
+func (l *TenantLimiter) acquire(ctx context.Context) (func(), int64, error) {
 	deadline := time.Now().Add(l.cfg.MaxWait)
-	member := newMember()
+	random := newMember()
 	for {
-		state, wait, err := l.try(ctx, member)
+		vals, err := l.try(ctx, random)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
-		if state == 1 {
-			return l.releaser(member), nil
+		state := vals[0]
+		if state == 1 && len(vals) == 3 {
+			l.inFlight.Store(vals[1])
+			return l.releaser(fmt.Sprintf("%016d:%s", vals[2], random)), vals[2], nil
 		}
+		wait := time.Duration(vals[1]) * time.Millisecond
 		if wait <= 0 {
 			// Full: slots free as requests finish, so poll briefly.
 			wait = 5*time.Millisecond + rand.N(20*time.Millisecond)
@@ -244,14 +300,14 @@ func (l *TenantLimiter) Acquire(ctx context.Context) (func(), error) {
 		}
 		if time.Now().Add(wait).After(deadline) {
 			after := max(wait, time.Second)
-			return nil, &upstream.Error{API: "zuora", Op: "tenant limit", Kind: upstream.Throttled,
+			return nil, 0, &upstream.Error{API: "zuora", Op: "tenant limit", Kind: upstream.Throttled,
 				RetryAfter: after, Message: "tenant " + stateName(state)}
 		}
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return nil, ctx.Err()
+			return nil, 0, ctx.Err()
 		case <-t.C:
 		}
 	}
@@ -270,9 +326,9 @@ func stateName(state int64) string {
 	}
 }
 
-// try runs the acquire script: state 1 taken, 0 full, <0 wait (see the script).
-func (l *TenantLimiter) try(ctx context.Context, member string) (int64, time.Duration, error) {
-	keys := append([]string{l.sem, l.pause, l.pace, l.paceNext, l.cap}, l.rateKeys...)
+// try runs the acquire script (see there for what it returns).
+func (l *TenantLimiter) try(ctx context.Context, member string) ([]int64, error) {
+	keys := append([]string{l.sem, l.pause, l.pace, l.paceNext, l.cap, l.seq}, l.rateKeys...)
 	args := make([]any, 0, 3+2*len(l.rates))
 	args = append(args, l.cfg.Concurrency, l.cfg.Lease.Milliseconds(), member)
 	for _, r := range l.rates {
@@ -280,12 +336,12 @@ func (l *TenantLimiter) try(ctx context.Context, member string) (int64, time.Dur
 	}
 	vals, err := acquireScript.Run(ctx, l.rdb, keys, args...).Int64Slice()
 	if err != nil {
-		return 0, 0, l.redisError(ctx, err)
+		return nil, l.redisError(ctx, err)
 	}
-	if len(vals) != 2 {
-		return 0, 0, l.redisError(ctx, errors.New("unexpected script result"))
+	if len(vals) < 2 {
+		return nil, l.redisError(ctx, errors.New("unexpected script result"))
 	}
-	return vals[0], time.Duration(vals[1]) * time.Millisecond, nil
+	return vals, nil
 }
 
 // releaser frees the slot once, detached from the request's context: a
@@ -327,8 +383,14 @@ func (l *TenantLimiter) pauseFor(ctx context.Context, d time.Duration, reason st
 // OnLimits hook): it pauses every process for a 429's wait or until the reset
 // of a spent budget, spaces requests out while the budget runs low, and
 // shrinks zsync's concurrency while the tenant's free slots fall below the
-// reserve. Responses with nothing to act on cost no Redis call.
+// reserve. Responses with nothing to act on cost no Redis call. Without the
+// request's lease (AcquireObserved), zsync's own requests in flight are
+// taken as none but the answered one, which can only shrink the cap more.
 func (l *TenantLimiter) Observe(ctx context.Context, status int, lim upstream.Limits) error {
+	return l.observe(ctx, 0, status, lim)
+}
+
+func (l *TenantLimiter) observe(ctx context.Context, seq int64, status int, lim upstream.Limits) error {
 	var errs []error
 	if lim.Wait > 0 {
 		errs = append(errs, l.pauseFor(ctx, lim.Wait, string(lim.Source)))
@@ -347,7 +409,7 @@ func (l *TenantLimiter) Observe(ctx context.Context, status int, lim upstream.Li
 		}
 	}
 	if lim.HasConcurrency && l.cfg.Reserve > 0 {
-		errs = append(errs, l.squeeze(ctx, lim))
+		errs = append(errs, l.squeeze(ctx, seq, lim))
 	}
 	return errors.Join(errs...)
 }
@@ -359,7 +421,9 @@ func (l *TenantLimiter) Observe(ctx context.Context, status int, lim upstream.Li
 func (l *TenantLimiter) slow(ctx context.Context, remaining int, reset time.Duration) error {
 	share := max(1, remaining/2)
 	interval := float64(reset.Milliseconds()) / float64(share)
-	if err := l.rdb.Set(ctx, l.pace, strconv.FormatFloat(interval, 'f', 3, 64), reset).Err(); err != nil {
+	err := slowScript.Run(ctx, l.rdb, []string{l.pace, l.paceNext},
+		strconv.FormatFloat(interval, 'f', 3, 64), max(reset.Milliseconds(), 1)).Err()
+	if err != nil {
 		return l.redisError(ctx, err)
 	}
 	if l.cfg.Observer != nil {
@@ -368,18 +432,20 @@ func (l *TenantLimiter) slow(ctx context.Context, remaining int, reset time.Dura
 	return nil
 }
 
-// squeeze shrinks (or lifts) the concurrency cap when the tenant's free
-// slots are below the reserve, and lifts it once they are back while this
-// process's cap may still bind.
-func (l *TenantLimiter) squeeze(ctx context.Context, lim upstream.Limits) error {
+// squeeze shrinks the concurrency cap while the tenant's free slots, with
+// zsync's own, leave less than the reserve, and lifts it again while this
+// process's cap may still bind. It asks Redis only then: the estimate uses
+// the in-flight count this process saw when it last took a slot.
+func (l *TenantLimiter) squeeze(ctx context.Context, seq int64, lim upstream.Limits) error {
 	reserve := int(math.Ceil(l.cfg.Reserve * float64(lim.ConcurrencyLimit)))
 	nowMS := time.Now().UnixMilli()
-	if lim.ConcurrencyRemaining >= reserve && l.squeezed.Load() < nowMS {
+	estimate := lim.ConcurrencyRemaining + int(l.inFlight.Load()) - reserve
+	if estimate >= l.cfg.Concurrency && l.squeezed.Load() < nowMS {
 		return nil
 	}
 	hold := l.cfg.CapHold
 	n, err := capScript.Run(ctx, l.rdb, []string{l.sem, l.cap},
-		lim.ConcurrencyRemaining, reserve, l.cfg.Concurrency, hold.Milliseconds()).Int()
+		lim.ConcurrencyRemaining, reserve, l.cfg.Concurrency, hold.Milliseconds(), seq).Int()
 	if err != nil {
 		return l.redisError(ctx, err)
 	}
@@ -446,4 +512,4 @@ func newMember() string {
 	return hex.EncodeToString(b)
 }
 
-var _ upstream.Limiter = (*TenantLimiter)(nil)
+var _ upstream.ObservingLimiter = (*TenantLimiter)(nil)

@@ -23,6 +23,14 @@ type Limiter interface {
 	Acquire(ctx context.Context) (release func(), err error)
 }
 
+// ObservingLimiter is a Limiter that also hears, for each request it let
+// through, what the response said about the API's limits (ParseLimits),
+// with the slot that covered it.
+type ObservingLimiter interface {
+	Limiter
+	AcquireObserved(ctx context.Context) (release func(), observe func(status int, l Limits), err error)
+}
+
 // Client sends authenticated JSON requests and turns every failure into an
 // *Error. The API-specific parts are hooks.
 type Client struct {
@@ -42,9 +50,6 @@ type Client struct {
 	// OnRetryAfter is told when the API asked callers to wait (429 / 503):
 	// Retry-After, or for a 429 without it RateLimit-Reset (see ParseLimits).
 	OnRetryAfter func(d time.Duration)
-	// OnLimits is told what every response says about the API's limits
-	// (rate and concurrency headers, and the wait a 429 / 503 asks for).
-	OnLimits func(status int, l Limits)
 	// Observe is told about every response (status 0 if none) and its latency.
 	Observe func(op string, status int, d time.Duration)
 	Now     func() time.Time
@@ -133,8 +138,15 @@ func (c *Client) send(ctx context.Context, req Request, payload []byte) (int, re
 	// The limiter's slot covers the exchange with the API, not our parsing
 	// of the answer: it is handed back as soon as the body is read.
 	free := func() {}
+	observe := func(int, Limits) {}
 	if c.Limiter != nil {
-		release, err := c.Limiter.Acquire(ctx)
+		var release func()
+		var err error
+		if ol, ok := c.Limiter.(ObservingLimiter); ok {
+			release, observe, err = ol.AcquireObserved(ctx)
+		} else {
+			release, err = c.Limiter.Acquire(ctx)
+		}
 		if err != nil {
 			return 0, response{}, tok, err
 		}
@@ -170,9 +182,7 @@ func (c *Client) send(ctx context.Context, req Request, payload []byte) (int, re
 	if retryAfter > 0 && c.OnRetryAfter != nil {
 		c.OnRetryAfter(retryAfter)
 	}
-	if c.OnLimits != nil {
-		c.OnLimits(resp.StatusCode, limits)
-	}
+	observe(resp.StatusCode, limits)
 
 	var apiErr *Error
 	if c.CheckBody != nil {
