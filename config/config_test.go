@@ -143,3 +143,30 @@ func TestLoopGuardSourcesCanBeEmptied(t *testing.T) {
 		t.Fatalf("unset → %v; want the defaults", d.LoopGuard.Sources)
 	}
 }
+
+// Zuora's limits: budgets are counts (0 = off), the slow-down threshold and
+// the concurrency reserve fractions below 1; each bad value names its key.
+func TestValidateZuoraLimits(t *testing.T) {
+	t.Setenv("ZSYNC_ZUORA_RATE_PER_HOUR", "25000")
+	t.Setenv("ZSYNC_ZUORA_RATE_PER_DAY", "50000")
+	c, err := Load("", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Zuora.RatePerHour != 25000 || c.Zuora.RatePerDay != 50000 {
+		t.Fatalf("budgets from the environment: %+v", c.Zuora)
+	}
+	c.Zuora.BaseURL, c.Zuora.ClientID, c.Zuora.ClientSecret = "https://rest.test.zuora.com", "id", "secret"
+	c.Limio.BaseURL, c.Limio.ClientID, c.Limio.ClientSecret = "https://acme.prod.limio.com", "id", "secret"
+	if err := c.Validate(Need{Upstream: true}); err != nil {
+		t.Fatalf("valid limits refused: %v", err)
+	}
+	c.Zuora.RatePerHour, c.Zuora.RatePerDay = -1, -5
+	c.Zuora.RateSlowBelow, c.Zuora.ConcurrencyReserve = 1, -0.1
+	err = c.Validate(Need{Upstream: true})
+	for _, key := range []string{"zuora.rate_per_hour", "zuora.rate_per_day", "zuora.rate_slow_below", "zuora.concurrency_reserve"} {
+		if err == nil || !strings.Contains(err.Error(), key) {
+			t.Errorf("Validate = %v; want %s refused", err, key)
+		}
+	}
+}
