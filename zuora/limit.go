@@ -379,8 +379,8 @@ func (l *TenantLimiter) pauseFor(ctx context.Context, d time.Duration, reason st
 	return nil
 }
 
-// Observe acts on what a response said about Zuora's limits (the client's
-// OnLimits hook): it pauses every process for a 429's wait or until the reset
+// Observe acts on what a response said about Zuora's limits (upstream.Client
+// calls it through AcquireObserved): it pauses every process for a 429's wait or until the reset
 // of a spent budget, spaces requests out while the budget runs low, and
 // shrinks zsync's concurrency while the tenant's free slots fall below the
 // reserve. Responses with nothing to act on cost no Redis call. Without the
