@@ -231,7 +231,9 @@ return 1
 // before it (seq below ARGV[5]) that are still held, so the others held at
 // most that much less, and zsync may hold remaining + those + 1 − the
 // reserve (ARGV[2]): never more than leaves the others their reserve. At or
-// above the configured share (ARGV[3]) the cap is lifted. Returns the cap.
+// above the configured share (ARGV[3]) the cap is lifted. Zuora has several
+// concurrency pools (Concurrency-Limit-Type, ARGV[6]): a response from one
+// pool never raises or lifts a cap another pool set. Returns the cap.
 var capScript = redis.NewScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -246,11 +248,16 @@ if seq > 0 then
 end
 local cap = tonumber(ARGV[1]) + before + 1 - tonumber(ARGV[2])
 if cap < 1 then cap = 1 end
+local cur = tonumber(redis.call('GET', KEYS[2]) or '0') or 0
+if cur > 0 and cap >= cur and (redis.call('GET', KEYS[3]) or '') ~= ARGV[6] then
+  return cur
+end
 if cap >= tonumber(ARGV[3]) then
-  redis.call('DEL', KEYS[2])
+  redis.call('DEL', KEYS[2], KEYS[3])
   return tonumber(ARGV[3])
 end
 redis.call('SET', KEYS[2], cap, 'PX', ARGV[4])
+redis.call('SET', KEYS[3], ARGV[6], 'PX', ARGV[4])
 return cap
 `)
 
@@ -444,8 +451,8 @@ func (l *TenantLimiter) squeeze(ctx context.Context, seq int64, lim upstream.Lim
 		return nil
 	}
 	hold := l.cfg.CapHold
-	n, err := capScript.Run(ctx, l.rdb, []string{l.sem, l.cap},
-		lim.ConcurrencyRemaining, reserve, l.cfg.Concurrency, hold.Milliseconds(), seq).Int()
+	n, err := capScript.Run(ctx, l.rdb, []string{l.sem, l.cap, l.cap + ":type"},
+		lim.ConcurrencyRemaining, reserve, l.cfg.Concurrency, hold.Milliseconds(), seq, lim.ConcurrencyType).Int()
 	if err != nil {
 		return l.redisError(ctx, err)
 	}

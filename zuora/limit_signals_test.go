@@ -308,3 +308,29 @@ func TestLimitPauseIsBounded(t *testing.T) {
 		t.Fatalf("pause %+v; want at most an hour", st)
 	}
 }
+
+// Zuora keeps several concurrency pools (Concurrency-Limit-Type): a pool
+// with room never lifts the cap another pool's pressure set; the same pool
+// does.
+func TestLimitConcurrencyPoolsDontLiftEachOther(t *testing.T) {
+	t.Parallel()
+	a, _, _ := twoProcesses(t, zuora.LimitConfig{Key: "pools", Concurrency: 8, Reserve: 0.2})
+	ctx := context.Background()
+	seen := func(typ string, limit, remaining int) int {
+		t.Helper()
+		if err := a.Observe(ctx, 200, upstream.Limits{HasConcurrency: true, ConcurrencyType: typ,
+			ConcurrencyLimit: limit, ConcurrencyRemaining: remaining}); err != nil {
+			t.Fatal(err)
+		}
+		return state(t, a).Cap
+	}
+	if got := seen("Default", 10, 1); got != 1 { // 1 + 1 − 2
+		t.Fatalf("cap %d after the default pool's pressure; want 1", got)
+	}
+	if got := seen("HighVolume", 200, 190); got != 1 {
+		t.Fatalf("cap %d after another pool with room; want the default pool's 1 kept", got)
+	}
+	if got := seen("Default", 10, 9); got != 8 {
+		t.Fatalf("cap %d after the default pool has room; want lifted to 8", got)
+	}
+}
