@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
 
 	"github.com/zsync/zsync/internal/upstream"
 )
@@ -48,6 +49,9 @@ type LimitConfig struct {
 	MaxPause time.Duration
 	// Observer is told about pauses, slow-downs and caps (metrics); optional.
 	Observer LimitObserver
+	// Log gets a line when this process pauses every process, starts
+	// slowing down, or shrinks or lifts the concurrency cap; optional.
+	Log *zap.Logger
 }
 
 // TenantLimiter is an upstream.Limiter whose state lives in Redis, so any
@@ -76,6 +80,7 @@ type TenantLimiter struct {
 	rateKeys []string
 	squeezed atomic.Int64 // unix ms until which this process's cap may still bind
 	inFlight atomic.Int64 // tenant-wide in flight when this process last took a slot
+	slowing  atomic.Int64 // unix ms until which this process's last slow-down lasts (logs only)
 }
 
 type gcra struct {
@@ -102,6 +107,9 @@ func NewTenantLimiter(rdb redis.UniversalClient, cfg LimitConfig) *TenantLimiter
 	}
 	if cfg.MaxPause <= 0 {
 		cfg.MaxPause = 24 * time.Hour
+	}
+	if cfg.Log == nil {
+		cfg.Log = zap.NewNop()
 	}
 	// The hash tag keeps every key in one Redis Cluster slot.
 	prefix := "{" + cfg.Key + "}:limit:"
@@ -310,8 +318,11 @@ func (l *TenantLimiter) pauseFor(ctx context.Context, d time.Duration, reason st
 	if err != nil {
 		return l.redisError(ctx, err)
 	}
-	if set == 1 && l.cfg.Observer != nil {
-		l.cfg.Observer.Paused(reason, d)
+	if set == 1 {
+		l.cfg.Log.Warn("zuora: every process paused", zap.String("reason", reason), zap.Duration("for", d))
+		if l.cfg.Observer != nil {
+			l.cfg.Observer.Paused(reason, d)
+		}
 	}
 	return nil
 }

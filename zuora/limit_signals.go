@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
 
 	"github.com/zsync/zsync/internal/upstream"
 )
@@ -132,8 +133,13 @@ func (l *TenantLimiter) slow(ctx context.Context, remaining int, reset time.Dura
 	if err != nil {
 		return l.redisError(ctx, err)
 	}
+	spacing := time.Duration(interval * float64(time.Millisecond))
+	if now := time.Now(); l.slowing.Swap(now.Add(reset).UnixMilli()) < now.UnixMilli() {
+		l.cfg.Log.Info("zuora: budget running low; every process slows down", zap.Int("remaining", remaining),
+			zap.Duration("spacing", spacing), zap.Duration("until_reset", reset))
+	}
 	if l.cfg.Observer != nil {
-		l.cfg.Observer.Slowed(time.Duration(interval * float64(time.Millisecond)))
+		l.cfg.Observer.Slowed(spacing)
 	}
 	return nil
 }
@@ -156,9 +162,12 @@ func (l *TenantLimiter) squeeze(ctx context.Context, seq int64, lim upstream.Lim
 		return l.redisError(ctx, err)
 	}
 	if n < l.cfg.Concurrency {
-		l.squeezed.Store(nowMS + hold.Milliseconds())
-	} else {
-		l.squeezed.Store(0)
+		if l.squeezed.Swap(nowMS+hold.Milliseconds()) < nowMS {
+			l.cfg.Log.Info("zuora: other integrations need the tenant's slots; concurrency cap shrunk",
+				zap.Int("cap", n), zap.Int("tenant_limit", lim.ConcurrencyLimit), zap.Int("tenant_remaining", lim.ConcurrencyRemaining))
+		}
+	} else if l.squeezed.Swap(0) != 0 {
+		l.cfg.Log.Info("zuora: concurrency cap lifted", zap.Int("cap", n))
 	}
 	if l.cfg.Observer != nil {
 		l.cfg.Observer.Capped(n)

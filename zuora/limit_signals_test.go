@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
 	"github.com/zsync/zsync/internal/sandbox"
 	"github.com/zsync/zsync/internal/upstream"
 	"github.com/zsync/zsync/zuora"
@@ -88,7 +91,9 @@ func (r *limitRecorder) RateRemaining(limit, remaining int) {
 func TestLimit429WithoutRetryAfterPausesUntilReset(t *testing.T) {
 	t.Parallel()
 	obs := &limitRecorder{}
-	a, b, _ := twoProcesses(t, zuora.LimitConfig{Key: "reset429", MaxWait: 50 * time.Millisecond, Observer: obs})
+	core, logs := observer.New(zap.InfoLevel)
+	a, b, _ := twoProcesses(t, zuora.LimitConfig{Key: "reset429", MaxWait: 50 * time.Millisecond, Observer: obs,
+		Log: zap.New(core)})
 	// 40 s into the hour: the hourly budget resets in 3,560 s.
 	srv := limitSandbox(t, time.Date(2026, 1, 1, 10, 0, 40, 0, time.UTC),
 		zuoratest.WithBudgets(100, 0), zuoratest.WithoutRetryAfter())
@@ -118,6 +123,11 @@ func TestLimit429WithoutRetryAfterPausesUntilReset(t *testing.T) {
 	}
 	if len(obs.pauses) != 1 || obs.pauses[0] != string(upstream.WaitRateLimitReset) {
 		t.Fatalf("observer heard pauses %v", obs.pauses)
+	}
+	// The process that set the pause says so once, with the reason.
+	lines := logs.FilterMessage("zuora: every process paused").All()
+	if len(lines) != 1 || lines[0].ContextMap()["reason"] != string(upstream.WaitRateLimitReset) {
+		t.Fatalf("pause log lines %v", lines)
 	}
 }
 
@@ -247,8 +257,9 @@ func TestLimitHourAndDayBudgetsAcrossProcesses(t *testing.T) {
 func TestLimitConcurrencyLeavesRoomForOthers(t *testing.T) {
 	t.Parallel()
 	obs := &limitRecorder{}
+	core, logs := observer.New(zap.InfoLevel)
 	a, b, _ := twoProcesses(t, zuora.LimitConfig{Key: "share", Concurrency: 8, Reserve: 0.2,
-		MaxWait: 20 * time.Second, Observer: obs})
+		MaxWait: 20 * time.Second, Observer: obs, Log: zap.New(core)})
 	srv := limitSandbox(t, time.Date(2026, 1, 1, 10, 0, 0, 0, time.UTC), zuoratest.WithLimits(10, 0))
 	srv.SetOthersInFlight(6) // another integration holds 6 of the tenant's 10
 	ca, cb := client(t, srv, a), client(t, srv, b)
@@ -293,6 +304,9 @@ func TestLimitConcurrencyLeavesRoomForOthers(t *testing.T) {
 	}
 	if obs.caps[len(obs.caps)-1] != 8 {
 		t.Fatalf("observer caps %v", obs.caps)
+	}
+	if logs.FilterMessageSnippet("concurrency cap shrunk").Len() < 1 || logs.FilterMessage("zuora: concurrency cap lifted").Len() < 1 {
+		t.Fatalf("cap log lines %v", logs.All())
 	}
 }
 

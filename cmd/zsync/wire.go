@@ -88,7 +88,7 @@ func newUpstream(c *config.Config, rdb redis.UniversalClient, log *zap.Logger, m
 	if m != nil {
 		obs = m.ZuoraLimits()
 	}
-	zc, err := newObservedZuoraClient(c, rdb, obs, zopts...)
+	zc, err := newObservedZuoraClient(c, rdb, obs, log, zopts...)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -106,12 +106,12 @@ func newUpstream(c *config.Config, rdb redis.UniversalClient, log *zap.Logger, m
 // limiter's state is in Redis, so every client of the tenant, in every
 // process, shares it.
 func newZuoraClient(c *config.Config, rdb redis.UniversalClient, opts ...zuora.Option) (*zuora.Client, error) {
-	return newObservedZuoraClient(c, rdb, nil, opts...)
+	return newObservedZuoraClient(c, rdb, nil, nil, opts...)
 }
 
-// newObservedZuoraClient is newZuoraClient whose limiter tells obs (metrics,
-// may be nil) what it did with Zuora's limit headers.
-func newObservedZuoraClient(c *config.Config, rdb redis.UniversalClient, obs zuora.LimitObserver,
+// newObservedZuoraClient is newZuoraClient whose limiter tells obs (metrics)
+// and log what it did with Zuora's limit headers; both may be nil.
+func newObservedZuoraClient(c *config.Config, rdb redis.UniversalClient, obs zuora.LimitObserver, log *zap.Logger,
 	opts ...zuora.Option) (*zuora.Client, error) {
 	limiter := zuora.NewTenantLimiter(rdb, zuora.LimitConfig{
 		Concurrency: c.Zuora.Concurrency,
@@ -122,6 +122,7 @@ func newObservedZuoraClient(c *config.Config, rdb redis.UniversalClient, obs zuo
 		Reserve:     c.Zuora.ConcurrencyReserve,
 		Lease:       c.Zuora.Timeout + 10*time.Second, // a slot outlives any request it covers
 		Observer:    obs,
+		Log:         log,
 	})
 	zc, err := zuora.New(zuora.Config{
 		BaseURL: c.Zuora.BaseURL, ClientID: c.Zuora.ClientID, ClientSecret: c.Zuora.ClientSecret,
