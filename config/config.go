@@ -75,6 +75,14 @@ type Zuora struct {
 	Timeout       time.Duration `mapstructure:"timeout"`
 	Concurrency   int           `mapstructure:"concurrency"`     // tenant-wide, across all worker processes
 	RatePerMinute int           `mapstructure:"rate_per_minute"` // tenant-wide; 0 = no rate limit
+	RatePerHour   int           `mapstructure:"rate_per_hour"`   // tenant-wide; 0 = no hourly budget
+	RatePerDay    int           `mapstructure:"rate_per_day"`    // tenant-wide; 0 = no daily budget
+	// RateSlowBelow: at or below this fraction of RateLimit-Limit left,
+	// zsync spaces its requests out until the reset; 0 = off.
+	RateSlowBelow float64 `mapstructure:"rate_slow_below"`
+	// ConcurrencyReserve: the fraction of the tenant's concurrency limit
+	// zsync leaves free for other integrations; 0 = off.
+	ConcurrencyReserve float64 `mapstructure:"concurrency_reserve"`
 }
 
 // Limio is the Limio tenant.
@@ -201,8 +209,12 @@ var defaults = map[string]any{
 	"zuora.client_secret":            "",
 	"zuora.version":                  "2025-08-12",
 	"zuora.timeout":                  20 * time.Second,
-	"zuora.concurrency":              40,
+	"zuora.concurrency":              20,
 	"zuora.rate_per_minute":          0,
+	"zuora.rate_per_hour":            0,
+	"zuora.rate_per_day":             0,
+	"zuora.rate_slow_below":          0.1,
+	"zuora.concurrency_reserve":      0.25,
 	"limio.base_url":                 "",
 	"limio.client_id":                "",
 	"limio.client_secret":            "",
@@ -385,10 +397,19 @@ func (c *Config) Validate(need Need) error {
 			}
 		}
 		if c.Zuora.Concurrency < 1 {
-			bad("zuora.concurrency", "must be at least 1 (Zuora allows about 40 concurrent requests per tenant)")
+			bad("zuora.concurrency", "must be at least 1 (zsync's share of the tenant's concurrency limit, 40 by default, shared by every integration)")
 		}
-		if c.Zuora.RatePerMinute < 0 {
-			bad("zuora.rate_per_minute", "must not be negative")
+		for key, v := range map[string]int{"zuora.rate_per_minute": c.Zuora.RatePerMinute,
+			"zuora.rate_per_hour": c.Zuora.RatePerHour, "zuora.rate_per_day": c.Zuora.RatePerDay} {
+			if v < 0 {
+				bad(key, "must not be negative (0 turns it off)")
+			}
+		}
+		if c.Zuora.RateSlowBelow < 0 || c.Zuora.RateSlowBelow >= 1 {
+			bad("zuora.rate_slow_below", "must be a fraction from 0 (off) to below 1")
+		}
+		if c.Zuora.ConcurrencyReserve < 0 || c.Zuora.ConcurrencyReserve >= 1 {
+			bad("zuora.concurrency_reserve", "must be a fraction from 0 (off) to below 1")
 		}
 		if c.Worker.Concurrency < 1 {
 			bad("worker.concurrency", "must be at least 1")

@@ -106,7 +106,11 @@ func newUpstream(c *config.Config, rdb redis.UniversalClient, log *zap.Logger, m
 		zopts = append(zopts, zuora.WithObserver(m.Observer("zuora")))
 		lopts = append(lopts, limio.WithObserver(m.Observer("limio")))
 	}
-	zc, err := newZuoraClient(c, rdb, zopts...)
+	var obs zuora.LimitObserver
+	if m != nil {
+		obs = m.ZuoraLimits()
+	}
+	zc, err := newObservedZuoraClient(c, rdb, obs, log, zopts...)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -131,10 +135,23 @@ func limioDialect(c *config.Config) limio.Dialect {
 // limiter's state is in Redis, so every client of the tenant, in every
 // process, shares it.
 func newZuoraClient(c *config.Config, rdb redis.UniversalClient, opts ...zuora.Option) (*zuora.Client, error) {
+	return newObservedZuoraClient(c, rdb, nil, nil, opts...)
+}
+
+// newObservedZuoraClient is newZuoraClient whose limiter tells obs (metrics)
+// and log what it did with Zuora's limit headers; both may be nil.
+func newObservedZuoraClient(c *config.Config, rdb redis.UniversalClient, obs zuora.LimitObserver, log *zap.Logger,
+	opts ...zuora.Option) (*zuora.Client, error) {
 	limiter := zuora.NewTenantLimiter(rdb, zuora.LimitConfig{
 		Concurrency: c.Zuora.Concurrency,
 		PerMinute:   c.Zuora.RatePerMinute,
+		PerHour:     c.Zuora.RatePerHour,
+		PerDay:      c.Zuora.RatePerDay,
+		SlowBelow:   c.Zuora.RateSlowBelow,
+		Reserve:     c.Zuora.ConcurrencyReserve,
 		Lease:       c.Zuora.Timeout + 10*time.Second, // a slot outlives any request it covers
+		Observer:    obs,
+		Log:         log,
 	})
 	zc, err := zuora.New(zuora.Config{
 		BaseURL: c.Zuora.BaseURL, ClientID: c.Zuora.ClientID, ClientSecret: c.Zuora.ClientSecret,
