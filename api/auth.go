@@ -1,12 +1,8 @@
 package api
 
 import (
-	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/base64"
-	"encoding/hex"
-	"hash"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -37,59 +33,6 @@ func basicMatches(r *http.Request, user, pass string) (present, ok bool) {
 	uok := secretEqual(u, user)
 	pok := secretEqual(p, pass)
 	return true, uok && pok
-}
-
-// hmacVerifier checks a signature over the raw body bytes.
-type hmacVerifier struct {
-	secret   []byte
-	header   string
-	newHash  func() hash.Hash
-	alg      string
-	encoding string // hex | base64
-}
-
-func newHMACVerifier(cfg Config) *hmacVerifier {
-	if cfg.HMACSecret == "" {
-		return nil
-	}
-	return &hmacVerifier{
-		secret:   []byte(cfg.HMACSecret),
-		header:   cfg.HMACHeader,
-		newHash:  hashFor(cfg.HMACAlgorithm),
-		alg:      strings.ToLower(strings.ReplaceAll(cfg.HMACAlgorithm, "-", "")),
-		encoding: strings.ToLower(cfg.HMACEncoding),
-	}
-}
-
-// verify reports whether the header holds the HMAC of body. The admin
-// chooses the header value in Zuora; a "sha256=" style prefix naming the
-// configured algorithm is tolerated. Hex is case-insensitive; base64 may be
-// padded or not.
-func (v *hmacVerifier) verify(headerValue string, body []byte) bool {
-	sig := strings.TrimSpace(headerValue)
-	if sig == "" {
-		return false
-	}
-	if p, rest, ok := strings.Cut(sig, "="); ok && strings.EqualFold(p, v.alg) {
-		sig = rest
-	}
-	var got []byte
-	var err error
-	switch v.encoding {
-	case "base64":
-		got, err = base64.StdEncoding.DecodeString(sig)
-		if err != nil {
-			got, err = base64.RawStdEncoding.DecodeString(strings.TrimRight(sig, "="))
-		}
-	default:
-		got, err = hex.DecodeString(sig)
-	}
-	if err != nil {
-		return false
-	}
-	m := hmac.New(v.newHash, v.secret)
-	m.Write(body)
-	return hmac.Equal(got, m.Sum(nil))
 }
 
 // ipAllowed reports whether the client IP is in the allow-list (an empty

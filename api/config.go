@@ -1,6 +1,7 @@
 package api
 
 import (
+	"crypto/md5"  //nolint:gosec // offered because Zuora lets the admin choose MD5 for callout HMACs
 	"crypto/sha1" //nolint:gosec // offered because Zuora lets the admin choose SHA-1 for callout HMACs
 	"crypto/sha256"
 	"crypto/sha512"
@@ -9,19 +10,38 @@ import (
 	"hash"
 	"net/netip"
 	"strings"
+	"time"
 )
 
 // Config is the ingress's settings, independent of the listen address (the
 // caller owns the listener).
 type Config struct {
-	// Callout authentication (Zuora → zsync). Basic and HMAC may be combined:
-	// then both must pass.
+	// Callout authentication (Zuora → zsync). The credentials (Basic, OAuth
+	// 2.0 clients, static bearer tokens) are alternatives: a callout carries
+	// one of those configured. HMAC, when configured, is checked on top.
 	CalloutUsername string
 	CalloutPassword string
 	HMACSecret      string
 	HMACHeader      string // default "X-Zuora-Signature"
-	HMACAlgorithm   string // sha256 (default) | sha512 | sha1
+	HMACAlgorithm   string // md5 | sha1 | sha224 | sha256 (default) | sha384 | sha512
 	HMACEncoding    string // hex (default) | base64
+	// HMACValueFormat is the Header Value typed in Zuora, with
+	// {{Request.HMAC.Signed}} where the signature goes (default: the
+	// signature alone).
+	HMACValueFormat string
+	// HMACData is the Data typed in Zuora: literal text, {{Request.Body}}
+	// and {{Request.Headers.<name>}} (default {{Request.Body}}).
+	HMACData string
+
+	// OAuthClients may fetch tokens at POST /oauth2/token (client
+	// credentials). Tokens are JWTs signed with OAuthSigningKeys[0] and
+	// accepted under any of them, so every ingress verifies them alone and
+	// a key can be rotated by putting the new one first.
+	OAuthClients     []OAuthClient
+	OAuthSigningKeys []string
+	OAuthTokenTTL    time.Duration // default 1h, Limio's expires_in
+	// BearerTokens are static tokens accepted as Authorization: Bearer.
+	BearerTokens []string
 
 	// AllowIPs limits callouts to these IPs or CIDRs (empty: any source).
 	AllowIPs []string
@@ -50,11 +70,26 @@ type Config struct {
 	// salesforce) or created by one of these Zuora users is skipped.
 	LoopSources        []string
 	IntegrationUserIDs []string
+	// IntegrationUserNames match a creator rendered as a user name or e-mail
+	// (legacy <Subscription.CreatedBy>-style merge fields).
+	IntegrationUserNames []string
+}
+
+// OAuthClient is one client of the token endpoint. Secrets holds the
+// current secret and, while it rotates, the previous one: both are taken.
+type OAuthClient struct {
+	ID      string
+	Secrets []string
 }
 
 const (
 	defaultHMACHeader   = "X-Zuora-Signature"
 	defaultMaxBodyBytes = 64 << 10
+	defaultTokenTTL     = time.Hour
+	// Minimum lengths: the token endpoint is reachable by anyone allowed to
+	// send callouts, and HS256 wants a key of at least 256 bits.
+	minClientSecretLen = 16
+	minSigningKeyLen   = 32
 )
 
 var defaultLoopSources = []string{"shop", "salesforce"}
@@ -72,6 +107,15 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = defaultMaxBodyBytes
+	}
+	if c.HMACValueFormat == "" {
+		c.HMACValueFormat = signedMarker
+	}
+	if c.HMACData == "" {
+		c.HMACData = bodyMarker
+	}
+	if c.OAuthTokenTTL == 0 {
+		c.OAuthTokenTTL = defaultTokenTTL
 	}
 	if c.LoopSources == nil {
 		c.LoopSources = defaultLoopSources
@@ -92,8 +136,8 @@ func (c Config) Validate() error {
 		bad("CalloutUsername", "CalloutUsername and CalloutPassword must be set together")
 	}
 	if !c.AuthDisabled {
-		if !basic && c.HMACSecret == "" {
-			bad("CalloutUsername", "no callout authentication: set CalloutUsername/CalloutPassword and/or HMACSecret (or AuthDisabled, never in production)")
+		if !basic && c.HMACSecret == "" && len(c.OAuthClients) == 0 && len(c.BearerTokens) == 0 {
+			bad("CalloutUsername", "no callout authentication: set CalloutUsername/CalloutPassword, OAuthClients, BearerTokens and/or HMACSecret (or AuthDisabled, never in production)")
 		}
 		opBasic := c.OperatorUsername != "" && c.OperatorPassword != ""
 		if c.OperatorToken == "" && !opBasic {
@@ -104,8 +148,15 @@ func (c Config) Validate() error {
 		bad("OperatorUsername", "OperatorUsername and OperatorPassword must be set together")
 	}
 	if hashFor(c.HMACAlgorithm) == nil {
-		bad("HMACAlgorithm", "must be sha256, sha512 or sha1, not %q", c.HMACAlgorithm)
+		bad("HMACAlgorithm", "must be md5, sha1, sha224, sha256, sha384 or sha512, not %q", c.HMACAlgorithm)
 	}
+	if _, _, err := parseValueFormat(c.HMACValueFormat); err != nil {
+		bad("HMACValueFormat", "%v", err)
+	}
+	if _, err := parseHMACData(c.HMACData); err != nil {
+		bad("HMACData", "%v", err)
+	}
+	c.validateOAuth(bad)
 	switch strings.ToLower(c.HMACEncoding) {
 	case "hex", "base64":
 	default:
@@ -126,15 +177,66 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// hashFor returns the hash constructor for an HMAC algorithm name, or nil.
+func (c Config) validateOAuth(bad func(field, format string, args ...any)) {
+	seen := map[string]bool{}
+	for i, cl := range c.OAuthClients {
+		switch {
+		case strings.TrimSpace(cl.ID) == "":
+			bad("OAuthClients", "client #%d has no id", i+1)
+		case seen[cl.ID]:
+			bad("OAuthClients", "client %q is configured twice", cl.ID)
+		}
+		seen[cl.ID] = true
+		n := 0
+		for _, sec := range cl.Secrets {
+			if sec == "" {
+				continue
+			}
+			n++
+			if len(sec) < minClientSecretLen {
+				bad("OAuthClients", "a secret of client %q is shorter than %d characters", cl.ID, minClientSecretLen)
+			}
+		}
+		if n == 0 {
+			bad("OAuthClients", "client %q has no secret", cl.ID)
+		}
+	}
+	if len(c.OAuthClients) > 0 && len(c.OAuthSigningKeys) == 0 {
+		bad("OAuthSigningKeys", "OAuth clients are configured but no signing key: set one of at least %d characters, the same in every ingress", minSigningKeyLen)
+	}
+	for _, k := range c.OAuthSigningKeys {
+		if len(k) < minSigningKeyLen {
+			bad("OAuthSigningKeys", "every signing key must be at least %d characters", minSigningKeyLen)
+			break
+		}
+	}
+	if c.OAuthTokenTTL < time.Minute || c.OAuthTokenTTL > 24*time.Hour {
+		bad("OAuthTokenTTL", "must be between 1m and 24h, not %s", c.OAuthTokenTTL)
+	}
+	for _, t := range c.BearerTokens {
+		if len(t) < minClientSecretLen {
+			bad("BearerTokens", "every bearer token must be at least %d characters", minClientSecretLen)
+			break
+		}
+	}
+}
+
+// hashFor returns the hash constructor for an HMAC algorithm name (Zuora's
+// spellings: MD5, SHA-1 … SHA-512), or nil.
 func hashFor(alg string) func() hash.Hash {
 	switch strings.ToLower(strings.ReplaceAll(alg, "-", "")) {
-	case "sha256":
-		return sha256.New
-	case "sha512":
-		return sha512.New
+	case "md5":
+		return md5.New
 	case "sha1":
 		return sha1.New
+	case "sha224":
+		return sha256.New224
+	case "sha256":
+		return sha256.New
+	case "sha384":
+		return sha512.New384
+	case "sha512":
+		return sha512.New
 	}
 	return nil
 }

@@ -30,12 +30,15 @@ type calloutResponse struct {
 	Account      string `json:"account,omitempty"` // an account-level callout's fan-out
 	TaskID       string `json:"task_id,omitempty"`
 	Reason       string `json:"reason,omitempty"`
+	// ID is Limio's field (its sync answer's sub-…), on Limio's paths when
+	// zsync knows it. Limio's owner is never known to the ingress.
+	ID string `json:"id,omitempty"`
 }
 
-// calloutAuth authenticates a callout, in order: IP allow-list (403), Basic
-// (401 with the challenge Zuora waits for before sending credentials), then
-// reads the body (413) and checks the HMAC over the raw bytes (401). With
-// Basic and HMAC both configured, both must pass.
+// calloutAuth authenticates a callout, in order: IP allow-list (403), the
+// credential (401), then reads the body (413) and checks the HMAC over the
+// signed data (401). The configured credentials (Basic, bearer tokens) are
+// alternatives; HMAC, when configured, must pass as well.
 func (s *server) calloutAuth(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
@@ -43,24 +46,70 @@ func (s *server) calloutAuth(next echo.HandlerFunc) echo.HandlerFunc {
 			c.Set(ctxNotification, truncate(nid, 128))
 		}
 		if !ipAllowed(s.allow, c.RealIP()) {
+			s.refused(reasonIPNotAllowed)
 			return errStatus(http.StatusForbidden, "source address not allowed")
 		}
-		if !s.cfg.AuthDisabled && s.cfg.CalloutUsername != "" {
-			if _, ok := basicMatches(r, s.cfg.CalloutUsername, s.cfg.CalloutPassword); !ok {
-				c.Response().Header().Set(echo.HeaderWWWAuthenticate, calloutRealm)
-				return errStatus(http.StatusUnauthorized, "unauthorized")
-			}
+		if err := s.checkCredential(c); err != nil {
+			return err
 		}
 		body, err := readBody(r)
 		if err != nil {
+			if he, ok := err.(*echo.HTTPError); ok && he.Code == http.StatusRequestEntityTooLarge {
+				s.refused(reasonBodyTooLarge)
+			}
 			return err
 		}
-		if !s.cfg.AuthDisabled && s.hmac != nil && !s.hmac.verify(r.Header.Get(s.hmac.header), body) {
+		if !s.cfg.AuthDisabled && s.hmac != nil && !s.hmac.verify(r, body) {
+			s.refused(reasonBadSignature)
 			return errStatus(http.StatusUnauthorized, "bad or missing signature")
 		}
 		c.Set(ctxBody, body)
 		return next(c)
 	}
+}
+
+// checkCredential checks the Authorization header against the configured
+// credentials. Without one it answers 401 with a challenge for each scheme
+// configured: Zuora's Basic option sends credentials only after the Basic
+// challenge (unless preemptive), so that one is not counted as a refusal.
+func (s *server) checkCredential(c echo.Context) error {
+	basic := s.cfg.CalloutUsername != ""
+	if s.cfg.AuthDisabled || (!basic && s.tokens == nil) {
+		return nil
+	}
+	r := c.Request()
+	h := c.Response().Header()
+	scheme, _, _ := strings.Cut(r.Header.Get(echo.HeaderAuthorization), " ")
+	switch {
+	case basic && strings.EqualFold(scheme, "Basic"):
+		if _, ok := basicMatches(r, s.cfg.CalloutUsername, s.cfg.CalloutPassword); ok {
+			return nil
+		}
+		s.refused(reasonBadBasic)
+		h.Set(echo.HeaderWWWAuthenticate, calloutRealm)
+		return errStatus(http.StatusUnauthorized, "unauthorized")
+	case s.tokens != nil && strings.EqualFold(scheme, "Bearer"):
+		tok, _ := bearerToken(r)
+		err := s.tokens.verify(tok)
+		if err == nil {
+			return nil
+		}
+		// RFC 6750 §3: the client learns to fetch a new token.
+		reason, desc := reasonBadToken, "invalid token"
+		if errors.Is(err, errTokenExpired) {
+			reason, desc = reasonExpiredToken, "token expired"
+		}
+		s.refused(reason)
+		h.Set(echo.HeaderWWWAuthenticate, fmt.Sprintf(`Bearer realm="zsync", error="invalid_token", error_description=%q`, desc))
+		return errStatus(http.StatusUnauthorized, desc)
+	}
+	if basic {
+		h.Add(echo.HeaderWWWAuthenticate, calloutRealm)
+	}
+	if s.tokens != nil {
+		h.Add(echo.HeaderWWWAuthenticate, `Bearer realm="zsync"`)
+	}
+	return errStatus(http.StatusUnauthorized, "unauthorized")
 }
 
 func readBody(r *http.Request) ([]byte, error) {
@@ -78,31 +127,37 @@ func readBody(r *http.Request) ([]byte, error) {
 	return b, nil
 }
 
+// LimioEventsPath is Limio's own Zuora webhook (sent by Zuora Workflows),
+// served with its body {"subscriptionID":…,"type":…,"data":{…}}.
+const LimioEventsPath = "/api/events/zuora"
+
 // calloutByPath is Limio's own endpoint: the key is in the path, the body
 // (optional) only adds the trigger details.
 func (s *server) calloutByPath(c echo.Context) error {
 	id := c.Param("*")
 	if err := validateID(id); err != nil {
+		s.refused(reasonInvalidID)
 		return errStatus(http.StatusBadRequest, err.Error())
 	}
 	co, err := s.parseBody(c)
 	if err != nil {
 		return err
 	}
-	if s.hmacOnly() && co.Subscription != id {
-		// The signature covers the body, not the path: without Basic
-		// credentials, a signed body replayed to another path (or an empty
+	if s.hmacOnly() && co.Subscription != id && co.SubscriptionID != id {
+		// The signature covers the body, not the path: without another
+		// credential, a signed body replayed to another path (or an empty
 		// body, signed the same for every callout) must not sync another
 		// subscription.
+		s.refused(reasonUnsignedPath)
 		return errStatus(http.StatusBadRequest, "with HMAC-only authentication the signed body must name the subscription in the path")
 	}
-	return s.callout(c, id, co)
+	return s.callout(c, id, co, true)
 }
 
 // hmacOnly reports whether callouts are authenticated by the body's HMAC
-// alone (no Basic credentials).
+// alone (no Basic credentials, no bearer tokens).
 func (s *server) hmacOnly() bool {
-	return !s.cfg.AuthDisabled && s.hmac != nil && s.cfg.CalloutUsername == ""
+	return !s.cfg.AuthDisabled && s.hmac != nil && s.cfg.CalloutUsername == "" && s.tokens == nil
 }
 
 // calloutByBody takes the subscription number from the body, or, when the
@@ -113,16 +168,58 @@ func (s *server) calloutByBody(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if co.Subscription == "" && co.Account != "" {
+	if co.Subscription == "" && (co.AccountNumber != "" || co.AccountID != "") {
 		return s.accountCallout(c, co)
 	}
-	if co.Subscription == "" {
-		return errStatus(http.StatusBadRequest, "no subscription or account in body: send subscriptionNumber (or subscriptionName), or accountNumber (or accountId) for an account-level event")
+	key, err := s.bodyKey(co, false)
+	if err != nil {
+		return err
 	}
-	if err := validateID(co.Subscription); err != nil {
-		return errStatus(http.StatusBadRequest, err.Error())
+	return s.callout(c, key, co, false)
+}
+
+// limioEvent is Limio's webhook: subscriptionID is "the Zuora subscription
+// ID or number"; only a number (or a Limio id or reference) can be a key.
+func (s *server) limioEvent(c echo.Context) error {
+	co, err := s.parseBody(c)
+	if err != nil {
+		return err
 	}
-	return s.callout(c, co.Subscription, co)
+	key, err := s.bodyKey(co, true)
+	if err != nil {
+		return err
+	}
+	return s.callout(c, key, co, true)
+}
+
+// lookedFor is what the 400 for a body without a key names.
+const lookedFor = "looked for subscriptionNumber, subscriptionName, SubscriptionName or subscription " +
+	"(and subscriptionID on " + LimioEventsPath + "), and for AccountNumber, AccountAccountNumber or AccountId"
+
+// bodyKey picks the subscription key from a parsed body. With limio (Limio's
+// webhook) subscriptionID comes first, as Limio documents it.
+func (s *server) bodyKey(co Callout, limio bool) (string, error) {
+	if limio && co.SubscriptionID != "" && worker.ValidID(co.SubscriptionID) {
+		return co.SubscriptionID, nil
+	}
+	switch {
+	case co.Subscription != "":
+		if err := validateID(co.Subscription); err != nil {
+			s.refused(reasonInvalidID)
+			return "", errStatus(http.StatusBadRequest, err.Error())
+		}
+		return co.Subscription, nil
+	case limio && co.SubscriptionID != "":
+		s.refused(reasonInternalID)
+		return "", errStatus(http.StatusBadRequest, fmt.Sprintf("subscriptionID %q is not a subscription number: send the number ({{DataSource.Subscription.Name}} or Subscription.Name)", truncate(co.SubscriptionID, 64)))
+	case co.AccountNumber != "" || co.AccountID != "":
+		// Only Limio's webhook gets here: /v1/callouts/zuora fans an
+		// account-only body out to the account's subscriptions.
+		s.refused(reasonAccountOnly)
+		return "", errStatus(http.StatusBadRequest, "the body names an account but no subscription: send account-level events to /v1/callouts/zuora; "+lookedFor)
+	}
+	s.refused(reasonNoSubscription)
+	return "", errStatus(http.StatusBadRequest, "no subscription in body: "+lookedFor)
 }
 
 func (s *server) parseBody(c echo.Context) (Callout, error) {
@@ -130,18 +227,22 @@ func (s *server) parseBody(c echo.Context) (Callout, error) {
 	co, err := parseCallout(c.Request().Header.Get(echo.HeaderContentType), body)
 	switch {
 	case errors.Is(err, errUnsupportedType):
+		s.refused(reasonMediaType)
 		return co, errStatus(http.StatusUnsupportedMediaType, err.Error()+": send JSON, XML or form parameters")
 	case err != nil:
+		s.refused(reasonMalformed)
 		return co, errStatus(http.StatusBadRequest, err.Error())
 	}
 	if co.OrderNumber != "" && !validOrderNumber(co.OrderNumber) {
+		s.refused(reasonInvalidOrder)
 		return co, errStatus(http.StatusBadRequest, "invalid order number")
 	}
 	return co, nil
 }
 
-// callout applies the loop guard and enqueues.
-func (s *server) callout(c echo.Context, key string, co Callout) error {
+// callout applies the loop guard and enqueues. limio marks Limio's paths,
+// whose answer carries Limio's own fields.
+func (s *server) callout(c echo.Context, key string, co Callout, limio bool) error {
 	ctx := c.Request().Context()
 	c.Set(ctxSubscription, key)
 	trig := syncer.Trigger{
@@ -154,6 +255,10 @@ func (s *server) callout(c echo.Context, key string, co Callout) error {
 		NotificationID:  truncate(c.Request().Header.Get(headerNotificationID), 128),
 		Received:        time.Now().UTC(), // where the event-to-sync lag starts
 	}
+	answer := calloutResponse{Success: true, Subscription: key}
+	if limio {
+		answer.ID = knownLimioID(key)
+	}
 	if reason := s.loopReason(co); reason != "" {
 		if err := s.deps.Outcomes.RecordSkipped(ctx, key, trig); err != nil {
 			// The callout is dropped on purpose; a lost skip record is only
@@ -161,9 +266,10 @@ func (s *server) callout(c echo.Context, key string, co Callout) error {
 			c.Set(ctxCause, "record skipped: "+err.Error())
 		}
 		c.Set(ctxStatus, string(worker.SkippedStatus))
-		return c.JSON(http.StatusOK, calloutResponse{Success: true, Status: string(worker.SkippedStatus), Subscription: key, Reason: reason})
+		answer.Status, answer.Reason = string(worker.SkippedStatus), reason
+		return c.JSON(http.StatusOK, answer)
 	}
-	return s.enqueue(c, key, trig)
+	return s.enqueue(c, key, trig, answer)
 }
 
 // accountCallout stores the fan-out of an account-level callout. The answer
@@ -171,10 +277,15 @@ func (s *server) callout(c echo.Context, key string, co Callout) error {
 // enqueued: an account with thousands of subscriptions answers as fast as any.
 // There is no order to judge, so no loop guard.
 func (s *server) accountCallout(c echo.Context, co Callout) error {
-	if !worker.ValidAccount(co.Account) {
+	account := co.AccountNumber // a number before an id
+	if account == "" {
+		account = co.AccountID
+	}
+	if !worker.ValidAccount(account) {
+		s.refused(reasonInvalidID)
 		return errStatus(http.StatusBadRequest, "invalid account: want a Zuora account number or id")
 	}
-	c.Set(ctxSubscription, worker.AccountKey(co.Account))
+	c.Set(ctxSubscription, worker.AccountKey(account))
 	trig := syncer.Trigger{
 		Source:         syncer.SourceCallout,
 		EventType:      co.EventType,
@@ -183,17 +294,27 @@ func (s *server) accountCallout(c echo.Context, co Callout) error {
 	}
 	ctx, cancel := context.WithTimeout(c.Request().Context(), enqueueTimeout)
 	defer cancel()
-	status, taskID, err := s.deps.Enqueuer.EnqueueAccount(ctx, co.Account, trig, worker.QueueCallouts)
+	status, taskID, err := s.deps.Enqueuer.EnqueueAccount(ctx, account, trig, worker.QueueCallouts)
 	if err != nil {
 		c.Set(ctxCause, "enqueue account: "+err.Error())
 		return errStatus(http.StatusServiceUnavailable, "queue unavailable")
 	}
 	c.Set(ctxStatus, string(status))
 	c.Set(ctxTaskID, taskID)
-	return c.JSON(http.StatusOK, calloutResponse{Success: true, Status: string(status), Account: co.Account, TaskID: taskID})
+	return c.JSON(http.StatusOK, calloutResponse{Success: true, Status: string(status), Account: account, TaskID: taskID})
 }
 
-func (s *server) enqueue(c echo.Context, key string, trig syncer.Trigger) error {
+// knownLimioID is the Limio subscription id zsync knows without any I/O:
+// the key itself when it is one. Looking a Zuora number up (Redis, Limio)
+// would slow every callout for a field few Workflows read.
+func knownLimioID(key string) string {
+	if strings.HasPrefix(key, "sub-") {
+		return key
+	}
+	return ""
+}
+
+func (s *server) enqueue(c echo.Context, key string, trig syncer.Trigger, answer calloutResponse) error {
 	// Zuora gives up after 25 s; a hung Redis must get a 503 well before.
 	ctx, cancel := context.WithTimeout(c.Request().Context(), enqueueTimeout)
 	defer cancel()
@@ -208,7 +329,8 @@ func (s *server) enqueue(c echo.Context, key string, trig syncer.Trigger) error 
 	if trig.Source == syncer.SourceManual {
 		code = http.StatusAccepted
 	}
-	return c.JSON(code, calloutResponse{Success: true, Status: string(status), Subscription: key, TaskID: taskID})
+	answer.Success, answer.Subscription, answer.Status, answer.TaskID = true, key, string(status), taskID
+	return c.JSON(code, answer)
 }
 
 // loopReason says why the body shows the change was made by Limio itself, or
@@ -244,7 +366,7 @@ func (s *server) manualSync(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.enqueue(c, id, syncer.Trigger{Source: syncer.SourceManual, Received: time.Now().UTC()})
+	return s.enqueue(c, id, syncer.Trigger{Source: syncer.SourceManual, Received: time.Now().UTC()}, calloutResponse{})
 }
 
 type statusResponse struct {

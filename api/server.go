@@ -51,6 +51,9 @@ type Deps struct {
 	Monitor  http.Handler                    // optional asynqmon, served at /monitor with its RootPath "/monitor"
 	Metrics  http.Handler                    // optional Prometheus handler at /metrics
 	Resyncs  Resyncs                         // optional: /v1/resyncs answers 501 without it
+	Checker  Checker                         // optional: /v1/check answers 501 without it
+	Refusals Refusals                        // optional: counts refused callouts by reason
+	Now      func() time.Time                // optional clock (token expiry); default time.Now
 }
 
 // MonitorPath is where asynqmon is mounted; set asynqmon's RootPath to it.
@@ -68,6 +71,8 @@ type server struct {
 	deps    Deps
 	log     *zap.Logger
 	hmac    *hmacVerifier
+	tokens  *tokenAuthority // nil: no bearer authentication
+	now     func() time.Time
 	allow   []netip.Prefix
 	loopSrc map[string]bool
 	loopUsr map[string]bool
@@ -90,6 +95,10 @@ func New(cfg Config, deps Deps, logger *zap.Logger) (*echo.Echo, error) {
 		logger.Warn("callout authentication is disabled: anyone who can reach this port can trigger syncs (zsync dev only)",
 			zap.Bool("operator_endpoints_open", cfg.operatorOpen()))
 	}
+	now := deps.Now
+	if now == nil {
+		now = time.Now
+	}
 	allow, _ := parsePrefixes(cfg.AllowIPs) // validated above
 	proxies, _ := parsePrefixes(cfg.TrustedProxies)
 	s := &server{
@@ -97,9 +106,11 @@ func New(cfg Config, deps Deps, logger *zap.Logger) (*echo.Echo, error) {
 		deps:    deps,
 		log:     logger.Named("api"),
 		hmac:    newHMACVerifier(cfg),
+		tokens:  newTokenAuthority(cfg, now),
+		now:     now,
 		allow:   allow,
 		loopSrc: lowerSet(cfg.LoopSources),
-		loopUsr: lowerSet(cfg.IntegrationUserIDs),
+		loopUsr: lowerSet(append(append([]string(nil), cfg.IntegrationUserIDs...), cfg.IntegrationUserNames...)),
 		csrf:    http.NewCrossOriginProtection(),
 	}
 
@@ -128,6 +139,10 @@ func New(cfg Config, deps Deps, logger *zap.Logger) (*echo.Echo, error) {
 	// :id) so that ids with extra segments get a 400, not a 404.
 	e.POST("/api/plugins/zuora/sync/subscription/*", s.calloutByPath, s.calloutAuth)
 	e.POST("/v1/callouts/zuora", s.calloutByBody, s.calloutAuth)
+	e.POST(LimioEventsPath, s.limioEvent, s.calloutAuth)
+	if s.tokens != nil && len(cfg.OAuthClients) > 0 {
+		e.POST(TokenPath, s.token) // authenticated by the client credentials it checks
+	}
 
 	// Operator routes. Only /healthz is open (DESIGN "Security"): /readyz
 	// needs operator credentials too (a probe can send a header). Route
@@ -141,6 +156,7 @@ func New(cfg Config, deps Deps, logger *zap.Logger) (*echo.Echo, error) {
 	e.GET("/v1/accounts/:id/sync", s.accountStatus, auth)
 	e.POST("/v1/resyncs", s.startResync, auth)
 	e.GET("/v1/resyncs/:id", s.resyncProgress, auth)
+	s.routeCheck(e, auth)
 	if deps.Metrics != nil {
 		e.GET("/metrics", echo.WrapHandler(deps.Metrics), auth)
 	}

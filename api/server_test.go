@@ -257,6 +257,7 @@ func TestEveryEndpointButHealthzNeedsCredentials(t *testing.T) {
 	}{
 		{http.MethodPost, limioPath + "A-S00000271", true},
 		{http.MethodPost, "/v1/callouts/zuora", true},
+		{http.MethodPost, LimioEventsPath, true},
 		{http.MethodPost, "/v1/subscriptions/A-S1/sync", false},
 		{http.MethodGet, "/v1/subscriptions/A-S1/sync", false},
 		{http.MethodGet, "/v1/subscriptions/A-S1/plan", false},

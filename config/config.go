@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"regexp"
 	"strings"
 	"time"
 
@@ -78,6 +79,14 @@ type Zuora struct {
 	Timeout       time.Duration `mapstructure:"timeout"`
 	Concurrency   int           `mapstructure:"concurrency"`     // tenant-wide, across all worker processes
 	RatePerMinute int           `mapstructure:"rate_per_minute"` // tenant-wide; 0 = no rate limit
+	RatePerHour   int           `mapstructure:"rate_per_hour"`   // tenant-wide; 0 = no hourly budget
+	RatePerDay    int           `mapstructure:"rate_per_day"`    // tenant-wide; 0 = no daily budget
+	// RateSlowBelow: at or below this fraction of RateLimit-Limit left,
+	// zsync spaces its requests out until the reset; 0 = off.
+	RateSlowBelow float64 `mapstructure:"rate_slow_below"`
+	// ConcurrencyReserve: the fraction of the tenant's concurrency limit
+	// zsync leaves free for other integrations; 0 = off.
+	ConcurrencyReserve float64 `mapstructure:"concurrency_reserve"`
 }
 
 // Limio is the Limio tenant.
@@ -86,6 +95,12 @@ type Limio struct {
 	ClientID     string        `mapstructure:"client_id"`
 	ClientSecret string        `mapstructure:"client_secret"`
 	Timeout      time.Duration `mapstructure:"timeout"`
+	// The write dialect (limio.Dialect): zsync's assumptions by default, the
+	// alternative `zsync check` calls for when one fails.
+	StatusField   string `mapstructure:"status_field"`   // status | data.status
+	RelatedPath   string `mapstructure:"related_path"`   // subscription | subscriptions
+	SchedulesFrom string `mapstructure:"schedules_from"` // related | list
+	Lookup        string `mapstructure:"lookup"`         // summary | full
 }
 
 // Callout is how Zuora authenticates to zsync.
@@ -102,6 +117,28 @@ type Callout struct {
 	TrustedProxies []string `mapstructure:"trusted_proxies"`
 	AuthDisabled   bool     `mapstructure:"auth_disabled"`
 	MaxBodyBytes   int64    `mapstructure:"max_body_bytes"`
+
+	// HMACValueFormat is Zuora's HMAC Header Value ({{Request.HMAC.Signed}}
+	// marks the signature); HMACData its Data ({{Request.Body}} by default).
+	HMACValueFormat string `mapstructure:"hmac_value_format"`
+	HMACData        string `mapstructure:"hmac_data"`
+	// OAuth 2.0 client credentials at POST /oauth2/token: one client here,
+	// more in OAuthClients; a previous secret is taken while it rotates.
+	OAuthClientID             string        `mapstructure:"oauth_client_id"`
+	OAuthClientSecret         string        `mapstructure:"oauth_client_secret"`
+	OAuthClientSecretPrevious string        `mapstructure:"oauth_client_secret_previous"`
+	OAuthClients              []OAuthClient `mapstructure:"oauth_clients"`
+	// OAuthSigningKeys sign the tokens (the first) and verify them (all).
+	OAuthSigningKeys []string      `mapstructure:"oauth_signing_keys"`
+	OAuthTokenTTL    time.Duration `mapstructure:"oauth_token_ttl"`
+	BearerTokens     []string      `mapstructure:"bearer_tokens"`
+}
+
+// OAuthClient is one more client of the token endpoint (config file only).
+type OAuthClient struct {
+	ClientID             string `mapstructure:"client_id"`
+	ClientSecret         string `mapstructure:"client_secret"`
+	ClientSecretPrevious string `mapstructure:"client_secret_previous"`
 }
 
 // Operator is how people and scripts authenticate to the operator API and
@@ -116,6 +153,9 @@ type Operator struct {
 type LoopGuard struct {
 	IntegrationUserIDs []string `mapstructure:"integration_user_ids"`
 	Sources            []string `mapstructure:"sources"`
+	// IntegrationUserNames match creators rendered as user names or e-mails
+	// (legacy <Subscription.CreatedBy>-style merge fields).
+	IntegrationUserNames []string `mapstructure:"integration_user_names"`
 }
 
 // Catalog maps Zuora product rate plan ids to Limio offer paths (optional).
@@ -175,12 +215,20 @@ var defaults = map[string]any{
 	"zuora.client_secret":            "",
 	"zuora.version":                  "2025-08-12",
 	"zuora.timeout":                  20 * time.Second,
-	"zuora.concurrency":              40,
+	"zuora.concurrency":              20,
 	"zuora.rate_per_minute":          0,
+	"zuora.rate_per_hour":            0,
+	"zuora.rate_per_day":             0,
+	"zuora.rate_slow_below":          0.1,
+	"zuora.concurrency_reserve":      0.25,
 	"limio.base_url":                 "",
 	"limio.client_id":                "",
 	"limio.client_secret":            "",
 	"limio.timeout":                  20 * time.Second,
+	"limio.status_field":             "status",
+	"limio.related_path":             "subscription",
+	"limio.schedules_from":           "related",
+	"limio.lookup":                   "summary",
 	"callout.username":               "",
 	"callout.password":               "",
 	"callout.hmac_secret":            "",
@@ -214,6 +262,18 @@ var defaults = map[string]any{
 	"sweep.overlap":                  time.Minute,
 	"log.level":                      "info",
 	"log.format":                     "json",
+
+	// Callout authentication beyond Basic and the HMAC secret.
+	"callout.hmac_value_format":            "{{Request.HMAC.Signed}}",
+	"callout.hmac_data":                    "{{Request.Body}}",
+	"callout.oauth_client_id":              "",
+	"callout.oauth_client_secret":          "",
+	"callout.oauth_client_secret_previous": "",
+	"callout.oauth_clients":                []map[string]any{},
+	"callout.oauth_signing_keys":           []string{},
+	"callout.oauth_token_ttl":              time.Hour,
+	"callout.bearer_tokens":                []string{},
+	"loopguard.integration_user_names":     []string{},
 }
 
 // Keys lists every configuration key (for docs and tests).
@@ -268,7 +328,8 @@ func Load(file string, flags *pflag.FlagSet) (*Config, error) {
 	}
 	// Lists from the environment arrive as one comma-separated string.
 	for _, l := range []*[]string{&c.Redis.Sentinel.Addrs, &c.Redis.Cluster.Addrs, &c.Callout.AllowIPs, &c.Callout.TrustedProxies,
-		&c.LoopGuard.IntegrationUserIDs, &c.LoopGuard.Sources} {
+		&c.LoopGuard.IntegrationUserIDs, &c.LoopGuard.Sources,
+		&c.Callout.OAuthSigningKeys, &c.Callout.BearerTokens, &c.LoopGuard.IntegrationUserNames} {
 		*l = splitList(*l)
 	}
 	if c.LoopGuard.Sources == nil {
@@ -341,11 +402,30 @@ func (c *Config) Validate(need Need) error {
 				bad(key, "is required")
 			}
 		}
-		if c.Zuora.Concurrency < 1 {
-			bad("zuora.concurrency", "must be at least 1 (Zuora allows about 40 concurrent requests per tenant)")
+		for _, k := range []struct{ key, v, a, b string }{
+			{"limio.status_field", c.Limio.StatusField, "status", "data.status"},
+			{"limio.related_path", c.Limio.RelatedPath, "subscription", "subscriptions"},
+			{"limio.schedules_from", c.Limio.SchedulesFrom, "related", "list"},
+			{"limio.lookup", c.Limio.Lookup, "summary", "full"},
+		} {
+			if k.v != k.a && k.v != k.b {
+				bad(k.key, "must be %s or %s, not %q (zsync check says which)", k.a, k.b, k.v)
+			}
 		}
-		if c.Zuora.RatePerMinute < 0 {
-			bad("zuora.rate_per_minute", "must not be negative")
+		if c.Zuora.Concurrency < 1 {
+			bad("zuora.concurrency", "must be at least 1 (zsync's share of the tenant's concurrency limit, 40 by default, shared by every integration)")
+		}
+		for key, v := range map[string]int{"zuora.rate_per_minute": c.Zuora.RatePerMinute,
+			"zuora.rate_per_hour": c.Zuora.RatePerHour, "zuora.rate_per_day": c.Zuora.RatePerDay} {
+			if v < 0 {
+				bad(key, "must not be negative (0 turns it off)")
+			}
+		}
+		if c.Zuora.RateSlowBelow < 0 || c.Zuora.RateSlowBelow >= 1 {
+			bad("zuora.rate_slow_below", "must be a fraction from 0 (off) to below 1")
+		}
+		if c.Zuora.ConcurrencyReserve < 0 || c.Zuora.ConcurrencyReserve >= 1 {
+			bad("zuora.concurrency_reserve", "must be a fraction from 0 (off) to below 1")
 		}
 		if c.Worker.Concurrency < 1 {
 			bad("worker.concurrency", "must be at least 1")
@@ -369,17 +449,23 @@ func (c *Config) Validate(need Need) error {
 			if basic && (c.Callout.Username == "" || c.Callout.Password == "") {
 				bad("callout.username", "and callout.password must be set together")
 			}
-			if !basic && c.Callout.HMACSecret == "" {
-				bad("callout.username", "no callout authentication: set callout.username/password and/or callout.hmac_secret (or callout.auth_disabled=true, never in production)")
+			if !basic && c.Callout.HMACSecret == "" && c.Callout.OAuthClientID == "" && len(c.Callout.OAuthClients) == 0 && len(c.Callout.BearerTokens) == 0 {
+				bad("callout.username", "no callout authentication: set callout.username/password, callout.oauth_client_id/secret, callout.bearer_tokens and/or callout.hmac_secret (or callout.auth_disabled=true, never in production)")
+			}
+			if (c.Callout.OAuthClientID == "") != (c.Callout.OAuthClientSecret == "") {
+				bad("callout.oauth_client_id", "and callout.oauth_client_secret must be set together")
+			}
+			if (c.Callout.OAuthClientID != "" || len(c.Callout.OAuthClients) > 0) && len(c.Callout.OAuthSigningKeys) == 0 {
+				bad("callout.oauth_signing_keys", "is required with OAuth clients (at least 32 characters, the same in every ingress)")
 			}
 			if c.Operator.Token == "" && (c.Operator.Username == "" || c.Operator.Password == "") {
 				bad("operator.token", "no operator credentials: set operator.token and/or operator.username/password")
 			}
 		}
-		switch strings.ToLower(c.Callout.HMACAlgorithm) {
-		case "sha1", "sha256", "sha512":
+		switch strings.ToLower(strings.ReplaceAll(c.Callout.HMACAlgorithm, "-", "")) {
+		case "md5", "sha1", "sha224", "sha256", "sha384", "sha512":
 		default:
-			bad("callout.hmac_algorithm", "must be sha1, sha256 or sha512, not %q", c.Callout.HMACAlgorithm)
+			bad("callout.hmac_algorithm", "must be md5, sha1, sha224, sha256, sha384 or sha512, not %q", c.Callout.HMACAlgorithm)
 		}
 		switch strings.ToLower(c.Callout.HMACEncoding) {
 		case "hex", "base64":
@@ -389,6 +475,7 @@ func (c *Config) Validate(need Need) error {
 		if c.Callout.MaxBodyBytes < 1024 {
 			bad("callout.max_body_bytes", "must be at least 1024")
 		}
+		c.Callout.validateAuth(bad)
 	}
 	if c.Worker.MetricsAddr != "" {
 		if _, _, err := net.SplitHostPort(c.Worker.MetricsAddr); err != nil {
@@ -412,6 +499,53 @@ func (c *Config) Validate(need Need) error {
 		bad("log.format", "must be json or console, not %q", c.Log.Format)
 	}
 	return errors.Join(errs...)
+}
+
+// hmacMergeFieldRE finds merge fields ({{…}} and legacy <Object.Field>) in
+// the HMAC settings; the api package owns the full check, this one names the
+// keys at start-up.
+var hmacMergeFieldRE = regexp.MustCompile(`\{\{[^{}]*\}\}|<[A-Za-z][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)+>`)
+
+// validateAuth checks the OAuth and HMAC settings a callout could not be
+// verified without.
+func (c Callout) validateAuth(bad func(string, string, ...any)) {
+	if f := c.HMACValueFormat; f != "" {
+		if strings.Count(f, "{{Request.HMAC.Signed}}") != 1 {
+			bad("callout.hmac_value_format", "must contain {{Request.HMAC.Signed}} exactly once, where Zuora puts the signature")
+		} else if m := hmacMergeFieldRE.FindString(strings.Replace(f, "{{Request.HMAC.Signed}}", "", 1)); m != "" {
+			bad("callout.hmac_value_format", "%s can't be verified: only {{Request.HMAC.Signed}} may appear", m)
+		}
+	}
+	for _, m := range hmacMergeFieldRE.FindAllString(c.HMACData, -1) {
+		if m != "{{Request.Body}}" && !(strings.HasPrefix(m, "{{Request.Headers.") && len(m) > len("{{Request.Headers.}}")) {
+			bad("callout.hmac_data", "%s can't be verified: use literal text, {{Request.Body}} and {{Request.Headers.<name>}}", m)
+		}
+	}
+	secrets := map[string]string{"callout.oauth_client_secret": c.OAuthClientSecret, "callout.oauth_client_secret_previous": c.OAuthClientSecretPrevious}
+	for i, cl := range c.OAuthClients {
+		if cl.ClientID == "" || cl.ClientSecret == "" {
+			bad("callout.oauth_clients", "client #%d needs client_id and client_secret", i+1)
+		}
+		secrets[fmt.Sprintf("callout.oauth_clients[%d]", i)] = cl.ClientSecret
+		secrets[fmt.Sprintf("callout.oauth_clients[%d].client_secret_previous", i)] = cl.ClientSecretPrevious
+	}
+	for key, v := range secrets {
+		if v != "" && len(v) < 16 {
+			bad(key, "must be at least 16 characters")
+		}
+	}
+	for _, k := range c.OAuthSigningKeys {
+		if len(k) < 32 {
+			bad("callout.oauth_signing_keys", "every key must be at least 32 characters")
+			break
+		}
+	}
+	for _, t := range c.BearerTokens {
+		if len(t) < 16 {
+			bad("callout.bearer_tokens", "every token must be at least 16 characters")
+			break
+		}
+	}
 }
 
 func checkURL(bad func(string, string, ...any), key, v string) {

@@ -15,7 +15,9 @@ func TestDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Load: %v", err)
 	}
-	if c.Zuora.Concurrency != 40 || c.HTTP.Addr != ":8080" || c.Worker.Timeout != 2*time.Minute {
+	// zsync's share of the tenant's concurrency: half of Zuora's default 40.
+	if c.Zuora.Concurrency != 20 || c.Zuora.RatePerHour != 0 || c.Zuora.RatePerDay != 0 ||
+		c.Zuora.RateSlowBelow != 0.1 || c.Zuora.ConcurrencyReserve != 0.25 || c.HTTP.Addr != ":8080" || c.Worker.Timeout != 2*time.Minute {
 		t.Fatalf("defaults not applied: %+v", c)
 	}
 	if got := strings.Join(c.LoopGuard.Sources, ","); got != "shop,salesforce" {
@@ -159,5 +161,69 @@ func TestLoopGuardSourcesCanBeEmptied(t *testing.T) {
 	}
 	if len(d.LoopGuard.Sources) != 2 {
 		t.Fatalf("unset → %v; want the defaults", d.LoopGuard.Sources)
+	}
+}
+
+// Callout OAuth and HMAC settings zsync couldn't verify are refused at
+// start-up, naming the key.
+func TestValidateCalloutAuthNamesKeys(t *testing.T) {
+	t.Parallel()
+	c, err := Load("", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Operator.Token = "t"
+	c.Callout.OAuthClientID, c.Callout.OAuthClientSecret = "zuora", "0123456789abcdef"
+	c.Callout.OAuthSigningKeys = []string{strings.Repeat("k", 32)}
+	if err := c.Validate(Need{Ingress: true}); err != nil {
+		t.Fatalf("OAuth-only config: %v", err)
+	}
+	for key, mod := range map[string]func(*Config){
+		"callout.hmac_data":                    func(c *Config) { c.Callout.HMACData = "{{DataSource.Account.Id}}{{Request.Body}}" },
+		"callout.hmac_value_format":            func(c *Config) { c.Callout.HMACValueFormat = "<Event.Timestamp> {{Request.HMAC.Signed}}" },
+		"callout.oauth_signing_keys":           func(c *Config) { c.Callout.OAuthSigningKeys = nil },
+		"callout.oauth_client_secret":          func(c *Config) { c.Callout.OAuthClientSecret = "short" },
+		"callout.oauth_client_secret_previous": func(c *Config) { c.Callout.OAuthClientSecretPrevious = "short" },
+		"callout.oauth_clients":                func(c *Config) { c.Callout.OAuthClients = []OAuthClient{{ClientID: "wf"}} },
+		"callout.bearer_tokens":                func(c *Config) { c.Callout.BearerTokens = []string{"x"} },
+		"callout.hmac_algorithm":               func(c *Config) { c.Callout.HMACAlgorithm = "sha3" },
+	} {
+		cc := *c
+		cc.Callout.OAuthSigningKeys = append([]string(nil), c.Callout.OAuthSigningKeys...)
+		mod(&cc)
+		if err := cc.Validate(Need{Ingress: true}); err == nil || !strings.Contains(err.Error(), key+":") {
+			t.Errorf("%s: Validate = %v; want it named", key, err)
+		}
+	}
+	c.Callout.HMACAlgorithm, c.Callout.HMACData = "SHA-384", "{{Request.Headers.X-Ts}}.{{Request.Body}}"
+	if err := c.Validate(Need{Ingress: true}); err != nil {
+		t.Fatalf("SHA-384 over a header and the body: %v", err)
+	}
+}
+
+// Zuora's limits: budgets are counts (0 = off), the slow-down threshold and
+// the concurrency reserve fractions below 1; each bad value names its key.
+func TestValidateZuoraLimits(t *testing.T) {
+	t.Setenv("ZSYNC_ZUORA_RATE_PER_HOUR", "25000")
+	t.Setenv("ZSYNC_ZUORA_RATE_PER_DAY", "50000")
+	c, err := Load("", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Zuora.RatePerHour != 25000 || c.Zuora.RatePerDay != 50000 {
+		t.Fatalf("budgets from the environment: %+v", c.Zuora)
+	}
+	c.Zuora.BaseURL, c.Zuora.ClientID, c.Zuora.ClientSecret = "https://rest.test.zuora.com", "id", "secret"
+	c.Limio.BaseURL, c.Limio.ClientID, c.Limio.ClientSecret = "https://acme.prod.limio.com", "id", "secret"
+	if err := c.Validate(Need{Upstream: true}); err != nil {
+		t.Fatalf("valid limits refused: %v", err)
+	}
+	c.Zuora.RatePerHour, c.Zuora.RatePerDay = -1, -5
+	c.Zuora.RateSlowBelow, c.Zuora.ConcurrencyReserve = 1, -0.1
+	err = c.Validate(Need{Upstream: true})
+	for _, key := range []string{"zuora.rate_per_hour", "zuora.rate_per_day", "zuora.rate_slow_below", "zuora.concurrency_reserve"} {
+		if err == nil || !strings.Contains(err.Error(), key) {
+			t.Errorf("Validate = %v; want %s refused", err, key)
+		}
 	}
 }

@@ -39,6 +39,7 @@ type options struct {
 	index   Index
 	observe func(op string, status int, d time.Duration)
 	now     func() time.Time
+	dialect Dialect
 }
 
 // WithHTTPClient sets the HTTP client (its Timeout is set from Config.Timeout
@@ -53,6 +54,10 @@ func WithObserver(f func(op string, status int, d time.Duration)) Option {
 	return func(o *options) { o.observe = f }
 }
 
+// WithDialect sets the write dialect and read paths (see Dialect); the zero
+// value is zsync's assumptions.
+func WithDialect(d Dialect) Option { return func(o *options) { o.dialect = d } }
+
 // WithClock replaces the clock (token expiry, Retry-After dates).
 func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
 
@@ -60,6 +65,7 @@ func WithClock(now func() time.Time) Option { return func(o *options) { o.now = 
 type Client struct {
 	c     *upstream.Client
 	index Index
+	d     Dialect
 }
 
 // New returns a Client for cfg.
@@ -79,6 +85,9 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 	o := options{now: time.Now}
 	for _, opt := range opts {
 		opt(&o)
+	}
+	if err := o.dialect.Validate(); err != nil {
+		return nil, fmt.Errorf("limio: %w", err)
 	}
 	timeout := cfg.Timeout
 	if timeout <= 0 {
@@ -106,8 +115,12 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 			CheckBody: checkBody, Observe: o.observe, Now: o.now,
 		},
 		index: o.index,
+		d:     o.dialect.WithDefaults(),
 	}, nil
 }
+
+// Dialect is the dialect the client speaks (defaults filled in).
+func (c *Client) Dialect() Dialect { return c.d }
 
 // checkBody classifies a Limio answer. No error body schema was captured
 // (limio-api.md §6), so the message is taken from the usual keys when the
@@ -180,7 +193,28 @@ func (c *Client) GetSubscription(ctx context.Context, id string) (*Subscription,
 	if err := c.get(ctx, PathSubscriptions, id, &s); err != nil {
 		return nil, err
 	}
+	c.d.readStatus(&s.Envelope, s.Data.Status)
 	return &s, nil
+}
+
+// GetSchedule fetches a schedule entry by id (schedule-…).
+func (c *Client) GetSchedule(ctx context.Context, id string) (*Schedule, error) {
+	var s Schedule
+	if err := c.get(ctx, PathSchedules, id, &s); err != nil {
+		return nil, err
+	}
+	c.d.readStatus(&s.Envelope, s.Data.Status)
+	return &s, nil
+}
+
+// GetObject fetches any object as it comes (zsync check compares objects
+// before and after a write).
+func (c *Client) GetObject(ctx context.Context, pathType, id string) (map[string]any, error) {
+	var m map[string]any
+	if err := c.get(ctx, pathType, id, &m); err != nil {
+		return nil, err
+	}
+	return m, nil
 }
 
 // GetCustomer fetches a customer by id (cus-…).
@@ -194,26 +228,24 @@ func (c *Client) GetCustomer(ctx context.Context, id string) (*Customer, error) 
 
 // GetRelated fetches the objects related to a subscription in one request,
 // at the path third parties observed (singular "subscription"; Limio's own
-// docs name the endpoint without its path). The answer carries the
-// subscription's customer among its items, so no second request is made:
-// Related.Customer is nil when Limio sent none, and a caller that needs it
-// then calls GetCustomer with Subscription.Customer. Events, orders and other
-// record types are ignored.
+// docs name the endpoint without its path; Dialect.RelatedPath picks the
+// plural). The answer carries the subscription's customer among its items,
+// so no second request is made: Related.Customer is nil when Limio sent none,
+// and a caller that needs it then calls GetCustomer with
+// Subscription.Customer. Events, orders and other record types are ignored.
+// With Dialect.SchedulesFrom "list" the schedule entries come from the
+// schedules listing instead (ListSchedulesOf).
 func (c *Client) GetRelated(ctx context.Context, subID string) (*Related, error) {
-	const op = "GET /objects/limio/subscription/{id}/related"
+	op := "GET /objects/limio/" + c.d.RelatedPath + "/{id}/related"
 	if err := checkID(op, subID); err != nil {
 		return nil, err
 	}
-	var resp struct {
-		Items []json.RawMessage `json:"items"`
-	}
-	req := upstream.Request{Method: http.MethodGet, Op: op,
-		Path: "/objects/limio/subscription/" + upstream.PathEscape(subID) + "/related"}
-	if err := c.c.Do(ctx, req, &resp); err != nil {
+	items, err := c.RelatedItems(ctx, c.d.RelatedPath, subID)
+	if err != nil {
 		return nil, err
 	}
 	rel := &Related{}
-	for _, raw := range resp.Items {
+	for _, raw := range items {
 		var head struct {
 			RecordType string `json:"record_type"`
 		}
@@ -233,15 +265,94 @@ func (c *Client) GetRelated(ctx context.Context, subID string) (*Related, error)
 			err = json.Unmarshal(raw, &a)
 			rel.Addresses = append(rel.Addresses, a)
 		case RecordSchedule:
+			if c.d.SchedulesFrom == SchedulesList {
+				continue
+			}
 			var s Schedule
 			err = json.Unmarshal(raw, &s)
+			c.d.readStatus(&s.Envelope, s.Data.Status)
 			rel.Schedules = append(rel.Schedules, s)
 		}
 		if err != nil {
 			return nil, decodeErr(op, err)
 		}
 	}
+	if c.d.SchedulesFrom == SchedulesList {
+		if rel.Schedules, err = c.ListSchedulesOf(ctx, subID); err != nil {
+			return nil, err
+		}
+	}
 	return rel, nil
+}
+
+// RelatedItems is the raw answer of the related endpoint under pathType
+// ("subscription" or "subscriptions"), for GetRelated and zsync check.
+func (c *Client) RelatedItems(ctx context.Context, pathType, subID string) ([]json.RawMessage, error) {
+	op := "GET /objects/limio/" + pathType + "/{id}/related"
+	if pathType != RelatedSingular && pathType != RelatedPlural {
+		return nil, invalid(op, "related path type", pathType)
+	}
+	if err := checkID(op, subID); err != nil {
+		return nil, err
+	}
+	var resp struct {
+		Items []json.RawMessage `json:"items"`
+	}
+	req := upstream.Request{Method: http.MethodGet, Op: op,
+		Path: "/objects/limio/" + pathType + "/" + upstream.PathEscape(subID) + "/related"}
+	// A 404 is a missing subscription or a missing path: Limio doesn't say
+	// which, so it stays not found here; zsync check tells them apart.
+	if err := c.c.Do(ctx, req, &resp); err != nil {
+		return nil, err
+	}
+	return resp.Items, nil
+}
+
+// listSchedulePages bounds ListSchedulesOf (100 entries a page).
+const listSchedulePages = 100000
+
+// ListSchedulesOf reads a subscription's schedule entries from the schedules
+// listing: every summary whose related is subID, each then read in full (a
+// summary is not the whole entry). The listing is the tenant's, so this costs
+// a scan of every schedule entry: the alternative for tenants whose /related
+// has none. A summary without "related" can't be attributed: that fails
+// loudly rather than reading as "no entries".
+func (c *Client) ListSchedulesOf(ctx context.Context, subID string) ([]Schedule, error) {
+	const op = "GET /objects/limio/schedules"
+	var ids []string
+	cursor := ""
+	for n := 0; n < listSchedulePages; n++ {
+		var items []Schedule
+		var next string
+		if err := c.list(ctx, PathSchedules, cursor, scanPageSize, &items, &next); err != nil {
+			return nil, listingError(err)
+		}
+		for _, it := range items {
+			if it.Related == "" {
+				return nil, NewAssumptionError(op, AssumptionRelatedSchedules, http.StatusOK,
+					"limio.schedules_from=list needs schedule summaries that carry related; %s has none", it.ID)
+			}
+			if it.Related == subID && idPattern.MatchString(it.ID) {
+				ids = append(ids, it.ID)
+			}
+		}
+		if next == "" || next == cursor || len(items) == 0 {
+			break
+		}
+		cursor = next
+	}
+	out := make([]Schedule, 0, len(ids))
+	for _, id := range ids {
+		s, err := c.GetSchedule(ctx, id)
+		if errors.Is(err, upstream.ErrNotFound) {
+			continue // gone since the listing
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *s)
+	}
+	return out, nil
 }
 
 func decodeErr(op string, err error) error {
@@ -254,7 +365,28 @@ func decodeErr(op string, err error) error {
 // objects: Limio's list answers summaries) and the cursor of the next page,
 // empty after the last. cursor is empty for the first page.
 func (c *Client) ListSubscriptions(ctx context.Context, cursor string, limit int) ([]Subscription, string, error) {
-	const op = "GET /objects/limio/subscriptions"
+	var items []Subscription
+	var next string
+	if err := c.list(ctx, PathSubscriptions, cursor, limit, &items, &next); err != nil {
+		return nil, "", err
+	}
+	return items, next, nil
+}
+
+// ListSchedules returns one page of schedule entry summaries and the
+// cursor of the next page, like ListSubscriptions.
+func (c *Client) ListSchedules(ctx context.Context, cursor string, limit int) ([]Schedule, string, error) {
+	var items []Schedule
+	var next string
+	if err := c.list(ctx, PathSchedules, cursor, limit, &items, &next); err != nil {
+		return nil, "", err
+	}
+	return items, next, nil
+}
+
+// list reads one page of a listing into items.
+func (c *Client) list(ctx context.Context, pathType, cursor string, limit int, items any, next *string) error {
+	op := "GET /objects/limio/" + pathType
 	q := url.Values{}
 	if limit > 0 {
 		q.Set("limit", strconv.Itoa(limit))
@@ -263,14 +395,20 @@ func (c *Client) ListSubscriptions(ctx context.Context, cursor string, limit int
 		q.Set("queryMore", cursor)
 	}
 	var resp struct {
-		Items     []Subscription `json:"items"`
-		QueryMore string         `json:"queryMore"`
+		Items     json.RawMessage `json:"items"`
+		QueryMore string          `json:"queryMore"`
 	}
-	req := upstream.Request{Method: http.MethodGet, Path: "/objects/limio/subscriptions", Op: op, Query: q}
+	req := upstream.Request{Method: http.MethodGet, Path: "/objects/limio/" + pathType, Op: op, Query: q}
 	if err := c.c.Do(ctx, req, &resp); err != nil {
-		return nil, "", err
+		return err
 	}
-	return resp.Items, resp.QueryMore, nil
+	if len(resp.Items) > 0 {
+		if err := json.Unmarshal(resp.Items, items); err != nil {
+			return decodeErr(op, err)
+		}
+	}
+	*next = resp.QueryMore
+	return nil
 }
 
 // Update writes a partial update to one object: PUT
@@ -279,8 +417,9 @@ func (c *Client) ListSubscriptions(ctx context.Context, cursor string, limit int
 //
 // Limio documents only name and data in the PUT body; a top-level status
 // (FieldStatus) is sent there too. zsync assumes Limio accepts it (the
-// sandbox does); an adopter whose tenant ignores it moves status under data
-// in fields.go.
+// sandbox does); Dialect.StatusField "data.status" moves it under data for a
+// tenant that ignores it (zsync check says which). The syncer reads status
+// writes back, so an ignored one fails loudly instead of passing silently.
 func (c *Client) Update(ctx context.Context, pathType, id string, p Patch) error {
 	op := "PUT /objects/limio/" + pathType + "/{id}"
 	if !ValidPathType(pathType) {
@@ -292,7 +431,7 @@ func (c *Client) Update(ctx context.Context, pathType, id string, p Patch) error
 	if p.Len() == 0 {
 		return nil
 	}
-	body, err := p.Body()
+	body, err := c.d.statusPatch(p).Body()
 	if err != nil {
 		return &upstream.Error{API: api, Op: op, Kind: upstream.Permanent, Message: "encode patch", Err: err}
 	}
@@ -339,7 +478,16 @@ func (c *Client) Create(ctx context.Context, pathType, id string, obj any) error
 	if _, ok := body["data"].(map[string]any); !ok {
 		return &upstream.Error{API: api, Op: op, Kind: upstream.Permanent, Message: "object without data"}
 	}
-	return c.c.Do(ctx, upstream.Request{Method: http.MethodPut, Path: objectPath(pathType, id), Op: op, Body: body}, nil)
+	c.d.statusBody(body)
+	err = c.c.Do(ctx, upstream.Request{Method: http.MethodPut, Path: objectPath(pathType, id), Op: op, Body: body}, nil)
+	var e *upstream.Error
+	if errors.As(err, &e) && e.Kind == upstream.NotFound {
+		// Not "no such object": the object is the one being made. A tenant
+		// that answers 404 here doesn't create by PUT, and no retry will.
+		return assumptionFrom(e, AssumptionPutCreates,
+			"Limio answered %d to a PUT of the new %s %s: it does not create objects by PUT", e.StatusCode, pathType, id)
+	}
+	return err
 }
 
 // PostTimeline records an event on a subscription's timeline.

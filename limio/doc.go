@@ -42,4 +42,14 @@
 // Limio documents no POST for subscriptions, customers, addresses or
 // schedules. Client.Create is the one place that decides how zsync creates
 // them (a PUT of the full object to a deterministic id); see its comment.
+//
+// # The write dialect
+//
+// Dialect (dialect.go) is the one seam for what no public source confirms:
+// where a status is written, the related endpoint's path, where schedule
+// entries are read, how the index's scan finds a subscription. Its zero value
+// is zsync's assumptions; `zsync check` says which alternative a tenant needs,
+// and the limio.* configuration keys choose it. A tenant that contradicts an
+// assumption fails with an *AssumptionError (permanent, named), never a
+// silent success or a "not found" that would make the syncer create a copy.
 package limio

@@ -171,9 +171,17 @@ func (c *Client) forget(ctx context.Context, key string) {
 // names (empty if none). It reads to the end even after a match so that one
 // scan warms the index for every subscription; a Zuora number match wins
 // over a reference or name match.
+//
+// Summaries are assumed to carry reference or data.zuora (Dialect.Lookup
+// "summary"). When a scan finds nothing and no summary carried either, the
+// listing can't tell whether Limio knows key, and answering "unknown" would
+// make the syncer create a second subscription: that is an AssumptionError
+// instead. With Dialect.Lookup "full", every subscription whose summary lacks
+// data.zuora is read in full.
 func (c *Client) scan(ctx context.Context, key string) (string, error) {
 	var found, foundByZuora string
 	cursor := ""
+	listed, informative := 0, 0
 	for {
 		items, next, err := c.ListSubscriptions(ctx, cursor, scanPageSize)
 		if err != nil {
@@ -184,6 +192,20 @@ func (c *Client) scan(ctx context.Context, key string) (string, error) {
 			s := &items[i]
 			if !idPattern.MatchString(s.ID) {
 				continue
+			}
+			listed++
+			if s.Reference != "" || s.Data.Zuora != nil {
+				informative++
+			}
+			if c.d.Lookup == LookupFull && s.Data.Zuora == nil {
+				full, err := c.GetSubscription(ctx, s.ID)
+				switch {
+				case errors.Is(err, upstream.ErrNotFound):
+					continue // gone since the listing
+				case err != nil:
+					return "", err
+				}
+				s = full
 			}
 			for _, k := range []string{s.Reference, s.Name} {
 				if k != "" && idPattern.MatchString(k) {
@@ -208,6 +230,11 @@ func (c *Client) scan(ctx context.Context, key string) (string, error) {
 	}
 	if foundByZuora != "" {
 		return foundByZuora, nil
+	}
+	if found == "" && c.d.Lookup == LookupSummary && listed > 0 && informative == 0 {
+		return "", NewAssumptionError("resolve", AssumptionSummaryZuora, http.StatusOK,
+			"none of %d subscription summaries carries reference or data.zuora, so the listing can't say whether Limio knows %q; set limio.lookup=full",
+			listed, key)
 	}
 	return found, nil
 }

@@ -62,14 +62,17 @@ type Subscription struct {
 
 // SubscriptionData is the part of a subscription's data zsync reads.
 type SubscriptionData struct {
-	Name          string         `json:"name,omitempty"`
-	TermStartDate string         `json:"termStartDate,omitempty"`
-	TermEndDate   *string        `json:"termEndDate"` // null for evergreen
-	Attributes    Attributes     `json:"attributes"`
-	Zuora         *ZuoraRef      `json:"zuora,omitempty"`
-	CreatedBySync bool           `json:"createdBySync,omitempty"`
-	Offers        []OfferRef     `json:"offers,omitempty"`
-	Extra         map[string]any `json:"-"`
+	Name          string     `json:"name,omitempty"`
+	TermStartDate string     `json:"termStartDate,omitempty"`
+	TermEndDate   *string    `json:"termEndDate"` // null for evergreen
+	Attributes    Attributes `json:"attributes"`
+	Zuora         *ZuoraRef  `json:"zuora,omitempty"`
+	CreatedBySync bool       `json:"createdBySync,omitempty"`
+	Offers        []OfferRef `json:"offers,omitempty"`
+	// Status is data.status: where the status lives under Dialect
+	// StatusField "data.status" (the client copies it to Envelope.Status).
+	Status string         `json:"status,omitempty"`
+	Extra  map[string]any `json:"-"`
 }
 
 // Attributes is SubscriptionData.Attributes.
@@ -138,8 +141,9 @@ type ScheduleData struct {
 	Amount      string `json:"amount"` // decimal string, "20.00"
 	Currency    string `json:"currency"`
 	Description string `json:"description,omitempty"`
-	Reference   string `json:"reference"` // <chargeNumber>:<serviceStartDate>, the stable identity
-	Type        string `json:"type"`      // payment
+	Reference   string `json:"reference"`        // <chargeNumber>:<serviceStartDate>, the stable identity
+	Type        string `json:"type"`             // payment
+	Status      string `json:"status,omitempty"` // data.status, under Dialect StatusField "data.status"
 }
 
 // Related is everything related to a subscription, by kind.

@@ -39,6 +39,7 @@ type Metrics struct {
 	sweeps    *prometheus.CounterVec
 	sweepSubs prometheus.Counter
 	sweepLast prometheus.Gauge
+	limits    *limitSeries
 }
 
 var (
@@ -105,6 +106,7 @@ func New() *Metrics {
 		m.enqueues, m.syncs, m.syncTime, m.lockWaits, m.requests, m.reqTime, m.throttled, m.lag,
 		m.sweeps, m.sweepSubs, m.sweepLast,
 	)
+	m.limits = newLimitSeries(m.reg)
 	// Series that alerts divide by exist from the start, at zero.
 	for _, q := range []string{worker.QueueCallouts, worker.QueueBulk} {
 		for _, st := range []worker.EnqueueStatus{worker.Enqueued, worker.Coalesced} {

@@ -47,6 +47,9 @@ func (s *Syncer) apply(ctx context.Context, cs *Changeset) error {
 			}
 		}
 	}
+	if err := s.readBack(ctx, cs); err != nil {
+		return err
+	}
 	// The timeline is an audit trail, not state: Limio already holds the
 	// result, and a retry would find nothing to do (so post nothing). A
 	// failure here is logged, not returned.

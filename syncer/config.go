@@ -7,6 +7,9 @@ type Config struct {
 	// IntegrationUserIDs are the Zuora user ids Limio writes with: orders they
 	// created are Limio's own and are not synced back (loop guard).
 	IntegrationUserIDs []string
+	// IntegrationUserNames are the same users by user name or e-mail, as
+	// legacy merge fields (<Subscription.CreatedBy>) render the creator.
+	IntegrationUserNames []string
 	// LoopSources are the Source__c / InitiatedSource__c values Limio stamps on
 	// its orders. nil: shop, salesforce; empty: no source check.
 	LoopSources []string

@@ -21,7 +21,9 @@ func Guard(cfg Config, trig Trigger, order *zuora.Order) (skip bool, reason stri
 		return true, "order Source__c " + trig.OrderSource
 	case containsFold(cfg.LoopSources, trig.InitiatedSource):
 		return true, "order InitiatedSource__c " + trig.InitiatedSource
-	case containsFold(cfg.IntegrationUserIDs, trig.CreatedByID):
+	case containsFold(cfg.IntegrationUserIDs, trig.CreatedByID), containsFold(cfg.IntegrationUserNames, trig.CreatedByID):
+		// A callout's creator may be an id or, from legacy merge fields, a
+		// user name or e-mail.
 		return true, "created by integration user " + trig.CreatedByID
 	}
 	if order == nil {

@@ -207,17 +207,7 @@ func (p *planner) customer(cusID string) string {
 		if p.l.Subscription != nil {
 			return "" // a Limio subscription without a customer: not ours to invent
 		}
-		cusID = limio.NewID("cus", p.accountNumber())
-		if !ok && p.z.Account != nil {
-			want = limio.CustomerData{Name: p.z.Account.BasicInfo.Name}
-		}
-		d := newDiff(limio.RecordCustomer, limio.PathCustomers, cusID)
-		d.created(limio.Customer{
-			Envelope: limio.Envelope{ID: cusID, RecordType: limio.RecordCustomer, Reference: p.accountNumber()},
-			Data:     want,
-		}, customerFields(want))
-		p.emit(d)
-		return cusID
+		return p.createCustomer()
 	}
 	if !ok || existing == nil {
 		// No bill-to contact, or Limio didn't return the customer with the
@@ -244,25 +234,33 @@ func OwnerTransferred(ls *limio.Subscription, zs *zuora.Subscription) bool {
 // (or created, as for a new subscription), and the old customer is left as
 // it was, since other subscriptions may still belong to it.
 func (p *planner) transferCustomer() string {
-	cusID := limio.NewID("cus", p.accountNumber())
 	existing := p.l.AccountCustomer
-	want, ok := wantCustomer(p.z.Account)
 	if existing == nil {
-		if !ok && p.z.Account != nil {
-			want = limio.CustomerData{Name: p.z.Account.BasicInfo.Name}
-		}
-		d := newDiff(limio.RecordCustomer, limio.PathCustomers, cusID)
-		d.created(limio.Customer{
-			Envelope: limio.Envelope{ID: cusID, RecordType: limio.RecordCustomer, Reference: p.accountNumber()},
-			Data:     want,
-		}, customerFields(want))
-		p.emit(d)
-		return cusID
+		return p.createCustomer()
 	}
-	if ok {
+	if want, ok := wantCustomer(p.z.Account); ok {
 		p.updateCustomer(existing, want)
 	}
 	return existing.ID
+}
+
+// createCustomer creates the customer of the subscription's Zuora account
+// under an id derived from the account number (so every subscription of the
+// account, and a re-run after a crash, addresses the same one), from the
+// bill-to contact or, without one, the account's name.
+func (p *planner) createCustomer() string {
+	cusID := limio.NewID("cus", p.accountNumber())
+	want, ok := wantCustomer(p.z.Account)
+	if !ok && p.z.Account != nil {
+		want = limio.CustomerData{Name: p.z.Account.BasicInfo.Name}
+	}
+	d := newDiff(limio.RecordCustomer, limio.PathCustomers, cusID)
+	d.created(limio.Customer{
+		Envelope: limio.Envelope{ID: cusID, RecordType: limio.RecordCustomer, Reference: p.accountNumber()},
+		Data:     want,
+	}, customerFields(want))
+	p.emit(d)
+	return cusID
 }
 
 // updateCustomer writes the fields of want that differ from existing. Empty

@@ -46,6 +46,18 @@ func (e *sweepEnv) startFanout(t *testing.T, cfg FanoutConfig) {
 	t.Cleanup(srv.Shutdown)
 }
 
+// allSynced reports whether every one of subs was synced and the queues
+// are empty.
+func (e *sweepEnv) allSynced(t *testing.T, subs []string) bool {
+	t.Helper()
+	for _, s := range subs {
+		if e.syncs(s) == 0 {
+			return false
+		}
+	}
+	return e.drained(t)
+}
+
 func (e *sweepEnv) accountRecord(t *testing.T, account string) *Record {
 	t.Helper()
 	r, err := e.store.Latest(t.Context(), AccountKey(account))
@@ -80,14 +92,7 @@ func TestAccountCalloutBurstSyncsEverySubscriptionAtMostTwice(t *testing.T) {
 		t.Fatalf("statuses %v; want the first enqueued and the rest coalesced", statuses)
 	}
 	e.startFanout(t, FanoutConfig{})
-	waitFor(t, 15*time.Second, "every subscription synced", func() bool {
-		for _, s := range subs {
-			if e.syncs(s) == 0 {
-				return false
-			}
-		}
-		return e.drained(t)
-	})
+	waitFor(t, 15*time.Second, "every subscription synced", func() bool { return e.allSynced(t, subs) })
 	for _, s := range subs {
 		if n := e.syncs(s); n > 2 {
 			t.Errorf("%s synced %d times; want at most 2", s, n)
@@ -146,14 +151,7 @@ func TestAccountFanoutFailingHalfWayResumes(t *testing.T) {
 	if _, _, err := e.enq.EnqueueAccount(t.Context(), "A00000710", syncer.Trigger{Source: syncer.SourceCallout}, QueueCallouts); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 20*time.Second, "every subscription synced", func() bool {
-		for _, s := range subs {
-			if e.syncs(s) == 0 {
-				return false
-			}
-		}
-		return e.drained(t)
-	})
+	waitFor(t, 20*time.Second, "every subscription synced", func() bool { return e.allSynced(t, subs) })
 	for _, s := range subs {
 		if n := e.syncs(s); n > 2 {
 			t.Errorf("%s synced %d times; want at most 2", s, n)
@@ -222,14 +220,7 @@ func TestSweepFansOutAccountsWhoseContactsChanged(t *testing.T) {
 	if _, err := sw.Enqueue(t.Context(), client); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 15*time.Second, "the edited account's subscriptions synced", func() bool {
-		for _, s := range subs {
-			if e.syncs(s) == 0 {
-				return false
-			}
-		}
-		return m.ok.Load() == 1 && e.drained(t)
-	})
+	waitFor(t, 15*time.Second, "the edited account's subscriptions synced", func() bool { return m.ok.Load() == 1 && e.allSynced(t, subs) })
 	for _, s := range subs {
 		if n, trig := e.syncs(s), e.fake.lastTrigger(s); n > 2 || trig.Source != syncer.SourceSweep {
 			t.Errorf("%s: %d syncs, trigger %+v; want at most 2, from the sweep", s, n, trig)

@@ -54,8 +54,10 @@ type options struct {
 // Config.Timeout is used.
 func WithHTTPClient(c *http.Client) Option { return func(o *options) { o.http = c } }
 
-// WithLimiter gates every request. When the limiter can also Pause (as
-// TenantLimiter does), a 429's Retry-After pauses every process sharing it.
+// WithLimiter gates every request. A limiter that observes responses (as
+// TenantLimiter does) is told every response's limit headers, so a 429
+// (Retry-After, or RateLimit-Reset without it) pauses every process sharing
+// it; a limiter that can only Pause is told a 429's wait.
 func WithLimiter(l upstream.Limiter) Option { return func(o *options) { o.limiter = l } }
 
 // WithObserver is told about every response (metrics): op has no ids.
@@ -133,7 +135,10 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 		Observe:   o.observer,
 		Now:       o.clock,
 	}
-	if p, ok := o.limiter.(pauser); ok {
+	// An upstream.ObservingLimiter (TenantLimiter) hears every response's
+	// limits itself; a limiter that can only Pause hears a 429's wait.
+	_, observing := o.limiter.(upstream.ObservingLimiter)
+	if p, ok := o.limiter.(pauser); ok && !observing {
 		c.up.OnRetryAfter = func(d time.Duration) {
 			// Best effort and detached from the request: the pause is for
 			// everyone, not for the call that hit the 429.

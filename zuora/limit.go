@@ -5,41 +5,87 @@ import (
 	crand "crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"math/rand/v2"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
-	"github.com/go-redis/redis_rate/v10"
 	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
 
 	"github.com/zsync/zsync/internal/upstream"
 )
 
+// DefaultConcurrency is zsync's default share of the tenant's concurrency
+// limit: half of Zuora's default 40, which every integration of the tenant
+// (Limio's own among them) shares.
+const DefaultConcurrency = 20
+
 // LimitConfig sets the tenant-wide limits every zsync process shares.
 type LimitConfig struct {
 	Key         string        // Redis key prefix; "zuora" when empty
-	Concurrency int           // requests in flight across all processes; 40 when zero
-	PerMinute   int           // requests per minute; 0 = no rate limit
+	Concurrency int           // zsync's requests in flight across all processes; DefaultConcurrency when zero
+	PerMinute   int           // zsync's requests per minute; 0 = no limit
+	PerHour     int           // … per hour; 0 = no limit
+	PerDay      int           // … per day; 0 = no limit
 	Lease       time.Duration // a slot frees itself after this (crashed holder); 60s when zero
 	MaxWait     time.Duration // Acquire waits at most this, then says Throttled; 5s when zero
+
+	// SlowBelow: when a response's RateLimit-Remaining is at or below this
+	// fraction of its RateLimit-Limit, every process spaces its requests so
+	// that zsync would spend at most half of what is left before the reset.
+	// 0 = off.
+	SlowBelow float64
+	// Reserve: the fraction of the tenant's concurrency limit (as
+	// Concurrency-Limit-Limit reports it) zsync leaves free for the tenant's
+	// other integrations. When Concurrency-Limit-Remaining shows fewer free
+	// slots, zsync's cap shrinks for CapHold. 0 = off.
+	Reserve float64
+	CapHold time.Duration // how long a shrunk cap lasts without new evidence; 10s when zero
+	// MaxPause bounds a pause a response can impose (a bogus header must not
+	// stop zsync for years); 24h, Zuora's longest window, when zero.
+	MaxPause time.Duration
+	// Observer is told about pauses, slow-downs and caps (metrics); optional.
+	Observer LimitObserver
+	// Log gets a line when this process pauses every process, starts
+	// slowing down, or shrinks or lifts the concurrency cap; optional.
+	Log *zap.Logger
 }
 
 // TenantLimiter is an upstream.Limiter whose state lives in Redis, so any
 // number of worker processes together stay under Zuora's tenant limits
-// (reference §7: 40 concurrent requests by default, and a per-minute rate).
+// (reference §7: 40 concurrent requests by default, and per-minute,
+// per-hour and per-day budgets), and it acts on what Zuora's responses say
+// (Observe): a 429 or a spent budget pauses every process until the reset, a
+// low RateLimit-Remaining spaces requests out, and Concurrency-Limit-Remaining
+// shrinks zsync's share while other integrations need the tenant's slots.
 //
-// Concurrency is a sorted set of leases scored by their expiry, so a process
-// that dies holding a slot loses it after Lease. Lease must exceed the longest
-// request (the client's Timeout). The rate uses redis_rate (GCRA). A shared
-// pause key lets one 429's Retry-After stop every process.
+// Everything is decided in one Lua script per request (acquireScript), on
+// Redis' clock: concurrency is a sorted set of leases scored by their expiry,
+// so a process that dies holding a slot loses it after Lease (which must
+// exceed the longest request); each budget is a GCRA whose burst and steady
+// rate add up to the budget, so no window of its length sees more.
 type TenantLimiter struct {
-	rdb   redis.UniversalClient
-	rate  *redis_rate.Limiter
-	cfg   LimitConfig
-	limit redis_rate.Limit
-	sem   string
-	pause string
-	rkey  string
+	rdb      redis.UniversalClient
+	cfg      LimitConfig
+	rates    []gcra
+	sem      string
+	pause    string
+	pace     string
+	paceNext string
+	cap      string
+	seq      string
+	rateKeys []string
+	squeezed atomic.Int64 // unix ms until which this process's cap may still bind
+	inFlight atomic.Int64 // tenant-wide in flight when this process last took a slot
+	slowing  atomic.Int64 // unix ms until which this process's last slow-down lasts (logs only)
+}
+
+type gcra struct {
+	interval float64 // ms between requests at the steady rate
+	burst    float64 // ms of tolerance: interval × burst
 }
 
 // NewTenantLimiter returns a limiter; the zero LimitConfig gets the defaults.
@@ -48,7 +94,7 @@ func NewTenantLimiter(rdb redis.UniversalClient, cfg LimitConfig) *TenantLimiter
 		cfg.Key = "zuora"
 	}
 	if cfg.Concurrency <= 0 {
-		cfg.Concurrency = 40
+		cfg.Concurrency = DefaultConcurrency
 	}
 	if cfg.Lease <= 0 {
 		cfg.Lease = 60 * time.Second
@@ -56,77 +102,141 @@ func NewTenantLimiter(rdb redis.UniversalClient, cfg LimitConfig) *TenantLimiter
 	if cfg.MaxWait <= 0 {
 		cfg.MaxWait = 5 * time.Second
 	}
+	if cfg.CapHold <= 0 {
+		cfg.CapHold = 10 * time.Second
+	}
+	if cfg.MaxPause <= 0 {
+		cfg.MaxPause = 24 * time.Hour
+	}
+	if cfg.Log == nil {
+		cfg.Log = zap.NewNop()
+	}
 	// The hash tag keeps every key in one Redis Cluster slot.
 	prefix := "{" + cfg.Key + "}:limit:"
-	l := &TenantLimiter{rdb: rdb, cfg: cfg, sem: prefix + "sem", pause: prefix + "pause", rkey: prefix + "rate"}
-	if cfg.PerMinute > 0 {
-		l.rate = redis_rate.NewLimiter(rdb)
-		l.limit = rateLimit(cfg.PerMinute)
+	l := &TenantLimiter{rdb: rdb, cfg: cfg, sem: prefix + "sem", pause: prefix + "pause",
+		pace: prefix + "pace", paceNext: prefix + "pace:next", cap: prefix + "cap", seq: prefix + "seq"}
+	for _, b := range []struct {
+		n      int
+		period time.Duration
+		name   string
+	}{{cfg.PerMinute, time.Minute, "minute"}, {cfg.PerHour, time.Hour, "hour"}, {cfg.PerDay, 24 * time.Hour, "day"}} {
+		if b.n > 0 {
+			l.rates = append(l.rates, budget(b.n, b.period))
+			l.rateKeys = append(l.rateKeys, prefix+"rate:"+b.name)
+		}
 	}
 	return l
 }
 
-// rateLimit splits PerMinute into a steady rate and a burst that add up to
-// it, so that no 60 s window sees more than PerMinute requests (GCRA with
-// Burst = Rate would allow almost twice the rate in the first minute).
-func rateLimit(perMinute int) redis_rate.Limit {
-	burst := max(1, perMinute/10)
-	rate := max(1, perMinute-burst)
-	return redis_rate.Limit{Rate: rate, Burst: burst, Period: time.Minute}
+// budget splits n per period into a steady rate and a burst that add up to
+// n, so that no window of that length sees more than n requests (GCRA with
+// burst = rate would allow almost twice the budget in the first period).
+func budget(n int, period time.Duration) gcra {
+	burst := max(1, n/10)
+	rate := max(1, n-burst)
+	interval := float64(period.Milliseconds()) / float64(rate)
+	return gcra{interval: interval, burst: interval * float64(burst)}
 }
 
-// acquireScript takes a slot if there is no pause and fewer than the limit
-// are leased. It returns {1, 0} when taken, {0, 0} when full, {-1, ms} while
-// paused. Redis' own clock is used, so processes' clocks don't matter.
+// acquireScript takes a slot when nothing stops it, and says what does:
+// {1, n, seq} taken, n now in flight, the lease's member being
+// "<seq, 16 digits>:<ARGV[3]>" (the order leases were taken in, for
+// capScript); {0, 0} every slot leased; {-1, ms} paused; {-2, ms} a budget
+// is spent for ms; {-3, ms} the slow-down spacing asks to wait ms. Nothing is
+// taken or consumed unless every check passes.
+//
+// KEYS: sem, pause, pace, pace:next, cap, seq, then one per budget.
+// ARGV: concurrency, lease ms, member, then interval and burst ms per budget.
 var acquireScript = redis.NewScript(`
 local pttl = redis.call('PTTL', KEYS[2])
 if pttl > 0 then return {-1, pttl} end
 local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
-  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[3])
-  redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]) * 2)
-  return {1, 0}
+local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+local spacing = tonumber(redis.call('GET', KEYS[3]) or '0') or 0
+if spacing > 0 then
+  local nxt = tonumber(redis.call('GET', KEYS[4]) or '0') or 0
+  if now < nxt then return {-3, math.ceil(nxt - now)} end
 end
-return {0, 0}
+local limit = tonumber(ARGV[1])
+local cap = tonumber(redis.call('GET', KEYS[5]) or '0') or 0
+if cap > 0 and cap < limit then limit = cap end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZCARD', KEYS[1]) >= limit then return {0, 0} end
+local wait = 0
+local tats = {}
+for i = 7, #KEYS do
+  local interval = tonumber(ARGV[4 + (i - 7) * 2])
+  local burst = tonumber(ARGV[5 + (i - 7) * 2])
+  local tat = tonumber(redis.call('GET', KEYS[i]) or '0') or 0
+  if tat < now then tat = now end
+  local nxt = tat + interval
+  if nxt - burst > now then
+    wait = math.max(wait, nxt - burst - now)
+  end
+  tats[i] = nxt
+end
+if wait > 0 then return {-2, math.ceil(wait)} end
+for i = 7, #KEYS do
+  redis.call('SET', KEYS[i], tats[i], 'PX', math.ceil(tats[i] - now) + 1)
+end
+if spacing > 0 then
+  redis.call('SET', KEYS[4], now + spacing, 'PX', math.ceil(spacing) + 1)
+end
+local seq = redis.call('INCR', KEYS[6])
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), string.format('%016d', seq) .. ':' .. ARGV[3])
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]) * 2)
+return {1, redis.call('ZCARD', KEYS[1]), seq}
 `)
 
-// pauseScript extends the pause to ARGV[1] ms unless it already lasts longer.
+// pauseScript extends the pause to ARGV[1] ms unless it already lasts
+// longer; the key's value says why (ARGV[2]). It returns 1 when it set it.
 var pauseScript = redis.NewScript(`
 local pttl = redis.call('PTTL', KEYS[1])
 if pttl < tonumber(ARGV[1]) then
-  redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[1])
+  return 1
 end
-return 1
+return 0
 `)
 
-// Acquire waits, for at most MaxWait, for a slot within both limits. The
+// Acquire waits, for at most MaxWait, for a slot within every limit. The
 // returned release must be called when the request is done.
 func (l *TenantLimiter) Acquire(ctx context.Context) (func(), error) {
+	release, _, err := l.acquire(ctx)
+	return release, err
+}
+
+// AcquireObserved is Acquire for upstream.Client: observe, called with the
+// response once the slot is released, acts on its limit headers (Observe)
+// knowing which lease the request held.
+func (l *TenantLimiter) AcquireObserved(ctx context.Context) (func(), func(int, upstream.Limits), error) {
+	release, seq, err := l.acquire(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return release, func(status int, lim upstream.Limits) {
+		// Best effort and detached from the request: what Zuora said is
+		// for every process, not for the call that heard it.
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = l.observe(ctx, seq, status, lim)
+	}, nil
+}
+
+func (l *TenantLimiter) acquire(ctx context.Context) (func(), int64, error) {
 	deadline := time.Now().Add(l.cfg.MaxWait)
-	member := newMember()
+	random := newMember()
 	for {
-		state, wait, err := l.try(ctx, member)
+		vals, err := l.try(ctx, random)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
-		if state == 1 {
-			release := l.releaser(member)
-			if l.rate == nil {
-				return release, nil
-			}
-			res, err := l.rate.Allow(ctx, l.rkey, l.limit)
-			if err != nil {
-				release()
-				return nil, l.redisError(ctx, err)
-			}
-			if res.Allowed > 0 {
-				return release, nil
-			}
-			release() // don't sit on a slot while waiting for the rate
-			wait = res.RetryAfter
+		state := vals[0]
+		if state == 1 && len(vals) == 3 {
+			l.inFlight.Store(vals[1])
+			return l.releaser(fmt.Sprintf("%016d:%s", vals[2], random)), vals[2], nil
 		}
+		wait := time.Duration(vals[1]) * time.Millisecond
 		if wait <= 0 {
 			// Full: slots free as requests finish, so poll briefly.
 			wait = 5*time.Millisecond + rand.N(20*time.Millisecond)
@@ -134,34 +244,49 @@ func (l *TenantLimiter) Acquire(ctx context.Context) (func(), error) {
 			wait += rand.N(10 * time.Millisecond) // don't wake every worker at once
 		}
 		if time.Now().Add(wait).After(deadline) {
-			after := wait
-			if after < time.Second {
-				after = time.Second
-			}
-			return nil, &upstream.Error{API: "zuora", Op: "tenant limit", Kind: upstream.Throttled,
-				RetryAfter: after, Message: "tenant concurrency or rate limit reached"}
+			after := max(wait, time.Second)
+			return nil, 0, &upstream.Error{API: "zuora", Op: "tenant limit", Kind: upstream.Throttled,
+				RetryAfter: after, Message: "tenant " + stateName(state)}
 		}
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return nil, ctx.Err()
+			return nil, 0, ctx.Err()
 		case <-t.C:
 		}
 	}
 }
 
-// try runs the acquire script: state 1 taken, 0 full, -1 paused for wait.
-func (l *TenantLimiter) try(ctx context.Context, member string) (int64, time.Duration, error) {
-	vals, err := acquireScript.Run(ctx, l.rdb, []string{l.sem, l.pause},
-		l.cfg.Concurrency, l.cfg.Lease.Milliseconds(), member).Int64Slice()
+func stateName(state int64) string {
+	switch state {
+	case -1:
+		return "paused (Zuora asked to wait)"
+	case -2:
+		return "request budget spent"
+	case -3:
+		return "slowed down (Zuora's budget is running low)"
+	default:
+		return "concurrency limit reached"
+	}
+}
+
+// try runs the acquire script (see there for what it returns).
+func (l *TenantLimiter) try(ctx context.Context, member string) ([]int64, error) {
+	keys := append([]string{l.sem, l.pause, l.pace, l.paceNext, l.cap, l.seq}, l.rateKeys...)
+	args := make([]any, 0, 3+2*len(l.rates))
+	args = append(args, l.cfg.Concurrency, l.cfg.Lease.Milliseconds(), member)
+	for _, r := range l.rates {
+		args = append(args, strconv.FormatFloat(r.interval, 'f', 3, 64), strconv.FormatFloat(r.burst, 'f', 3, 64))
+	}
+	vals, err := acquireScript.Run(ctx, l.rdb, keys, args...).Int64Slice()
 	if err != nil {
-		return 0, 0, l.redisError(ctx, err)
+		return nil, l.redisError(ctx, err)
 	}
-	if len(vals) != 2 {
-		return 0, 0, l.redisError(ctx, errors.New("unexpected script result"))
+	if len(vals) < 2 {
+		return nil, l.redisError(ctx, errors.New("unexpected script result"))
 	}
-	return vals[0], time.Duration(vals[1]) * time.Millisecond, nil
+	return vals, nil
 }
 
 // releaser frees the slot once, detached from the request's context: a
@@ -178,16 +303,64 @@ func (l *TenantLimiter) releaser(member string) func() {
 }
 
 // Pause makes every process sharing this limiter wait d before its next
-// request (wired to a 429's Retry-After). A longer pause already set is kept.
+// request. A longer pause already set is kept.
 func (l *TenantLimiter) Pause(ctx context.Context, d time.Duration) error {
+	return l.pauseFor(ctx, d, string(upstream.WaitRetryAfter))
+}
+
+func (l *TenantLimiter) pauseFor(ctx context.Context, d time.Duration, reason string) error {
 	if d <= 0 {
 		return nil
 	}
+	d = min(d, l.cfg.MaxPause)
 	ms := max(d.Milliseconds(), 1)
-	if err := pauseScript.Run(ctx, l.rdb, []string{l.pause}, ms).Err(); err != nil {
+	set, err := pauseScript.Run(ctx, l.rdb, []string{l.pause}, ms, reason).Int()
+	if err != nil {
 		return l.redisError(ctx, err)
 	}
+	if set == 1 {
+		l.cfg.Log.Warn("zuora: every process paused", zap.String("reason", reason), zap.Duration("for", d))
+		if l.cfg.Observer != nil {
+			l.cfg.Observer.Paused(reason, d)
+		}
+	}
 	return nil
+}
+
+// LimitState is the limiter's shared state in Redis, for operators and tests.
+type LimitState struct {
+	InFlight    int           // leased slots
+	Cap         int           // the concurrency cap in force (Concurrency unless shrunk)
+	Paused      time.Duration // left of the tenant-wide pause; 0 none
+	PauseReason string
+	Spacing     time.Duration // the slow-down spacing between requests; 0 none
+	SlowFor     time.Duration // left of the slow-down
+}
+
+// State reads the shared state.
+func (l *TenantLimiter) State(ctx context.Context) (LimitState, error) {
+	pipe := l.rdb.Pipeline()
+	card := pipe.ZCount(ctx, l.sem, strconv.FormatInt(time.Now().UnixMilli(), 10), "+inf")
+	capv := pipe.Get(ctx, l.cap)
+	ppttl := pipe.PTTL(ctx, l.pause)
+	reason := pipe.Get(ctx, l.pause)
+	pace := pipe.Get(ctx, l.pace)
+	pacettl := pipe.PTTL(ctx, l.pace)
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return LimitState{}, l.redisError(ctx, err)
+	}
+	st := LimitState{InFlight: int(card.Val()), Cap: l.cfg.Concurrency, PauseReason: reason.Val()}
+	if n, err := strconv.Atoi(capv.Val()); err == nil && n > 0 && n < st.Cap {
+		st.Cap = n
+	}
+	if d := ppttl.Val(); d > 0 {
+		st.Paused = d
+	}
+	if f, err := strconv.ParseFloat(pace.Val(), 64); err == nil && f > 0 {
+		st.Spacing = time.Duration(f * float64(time.Millisecond))
+		st.SlowFor = max(pacettl.Val(), 0)
+	}
+	return st, nil
 }
 
 // redisError fails closed: without Redis the limits can't be kept, so the
@@ -206,4 +379,4 @@ func newMember() string {
 	return hex.EncodeToString(b)
 }
 
-var _ upstream.Limiter = (*TenantLimiter)(nil)
+var _ upstream.ObservingLimiter = (*TenantLimiter)(nil)

@@ -89,7 +89,7 @@ func runDev(ctx context.Context, out io.Writer, c *config.Config, log *zap.Logge
 	if err != nil {
 		return err
 	}
-	in, err := newIngress(c, redisOpt, rdb, s, m, log)
+	in, err := newIngress(c, redisOpt, rdb, s, m, log, withChecker(c, rdb))
 	if err != nil {
 		return err
 	}
@@ -124,6 +124,7 @@ Preview what a sync would change, without writing:
   curl -s %s/v1/subscriptions/A-S00000204/plan
 
 `, mr.Addr(), base, base, c.Zuora.BaseURL, c.Limio.BaseURL, base, base, base)
+	devCheck(ctx, out, c, rdb)
 	log.Info("zsync dev ready", zap.String("ingress", base))
 	return g.Wait()
 }

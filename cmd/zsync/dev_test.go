@@ -57,5 +57,7 @@ func TestDevCurls(t *testing.T) {
 		_ = json.NewDecoder(resp.Body).Decode(&out)
 		return out.Latest.Outcome == "updated" && len(out.Latest.Changes) > 2
 	})
+	// It checked its own sandboxes at start, and every assumption held.
+	eventually(t, 10*time.Second, "the check report", func() bool { return strings.Contains(p.out.String(), " 0 fail, ") })
 	p.stop(t, 15*time.Second)
 }

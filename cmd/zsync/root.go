@@ -19,7 +19,7 @@ func newRootCmd() *cobra.Command {
 	}
 	root.PersistentFlags().String("config", "", "configuration file (default ./zsync.yaml when present)")
 	root.AddCommand(newServeCmd(), newWorkCmd(), newDevCmd(), newSandboxCmd())
-	root.AddCommand(newPlanCmd(), newStatusCmd())
+	root.AddCommand(newPlanCmd(), newStatusCmd(), newCheckCmd())
 	root.AddCommand(newResyncCmd(), newAuditCmd())
 	return root
 }

@@ -38,7 +38,7 @@ func newServeCmd() *cobra.Command {
 			}
 			resyncs := newResyncService(cmd.Context(), c, rdb, log) // jobs end with the process
 			defer resyncs.stop()
-			in, err := newIngress(c, redisOpt, rdb, planner, m, log, func(d *api.Deps) { d.Resyncs = resyncs })
+			in, err := newIngress(c, redisOpt, rdb, planner, m, log, func(d *api.Deps) { d.Resyncs = resyncs }, withChecker(c, rdb))
 			if err != nil {
 				return err
 			}

@@ -57,7 +57,27 @@ func apiConfig(c *config.Config) api.Config {
 		MaxBodyBytes:       c.Callout.MaxBodyBytes,
 		LoopSources:        c.LoopGuard.Sources,
 		IntegrationUserIDs: c.LoopGuard.IntegrationUserIDs,
+
+		HMACValueFormat:      c.Callout.HMACValueFormat,
+		HMACData:             c.Callout.HMACData,
+		OAuthClients:         oauthClients(c.Callout),
+		OAuthSigningKeys:     c.Callout.OAuthSigningKeys,
+		OAuthTokenTTL:        c.Callout.OAuthTokenTTL,
+		BearerTokens:         c.Callout.BearerTokens,
+		IntegrationUserNames: c.LoopGuard.IntegrationUserNames,
 	}
+}
+
+// oauthClients gathers callout.oauth_client_id and callout.oauth_clients.
+func oauthClients(c config.Callout) []api.OAuthClient {
+	var out []api.OAuthClient
+	if c.OAuthClientID != "" {
+		out = append(out, api.OAuthClient{ID: c.OAuthClientID, Secrets: []string{c.OAuthClientSecret, c.OAuthClientSecretPrevious}})
+	}
+	for _, cl := range c.OAuthClients {
+		out = append(out, api.OAuthClient{ID: cl.ClientID, Secrets: []string{cl.ClientSecret, cl.ClientSecretPrevious}})
+	}
+	return out
 }
 
 func syncerConfig(c *config.Config) syncer.Config {
@@ -65,6 +85,8 @@ func syncerConfig(c *config.Config) syncer.Config {
 		IntegrationUserIDs: c.LoopGuard.IntegrationUserIDs,
 		LoopSources:        c.LoopGuard.Sources,
 		Offers:             c.Catalog.Offers,
+
+		IntegrationUserNames: c.LoopGuard.IntegrationUserNames,
 	}
 }
 
@@ -84,28 +106,52 @@ func newUpstream(c *config.Config, rdb redis.UniversalClient, log *zap.Logger, m
 		zopts = append(zopts, zuora.WithObserver(m.Observer("zuora")))
 		lopts = append(lopts, limio.WithObserver(m.Observer("limio")))
 	}
-	zc, err := newZuoraClient(c, rdb, zopts...)
+	var obs zuora.LimitObserver
+	if m != nil {
+		obs = m.ZuoraLimits()
+	}
+	zc, err := newObservedZuoraClient(c, rdb, obs, log, zopts...)
 	if err != nil {
 		return nil, nil, err
 	}
-	lc, err := limio.New(limio.Config{
-		BaseURL: c.Limio.BaseURL, ClientID: c.Limio.ClientID, ClientSecret: c.Limio.ClientSecret,
-		Timeout: c.Limio.Timeout,
-	}, append(lopts, limio.WithIndex(limio.NewRedisIndex(rdb, "")))...)
+	lc, err := limio.New(limioConfig(c), append(lopts, limio.WithIndex(limio.NewRedisIndex(rdb, "")), limio.WithDialect(limioDialect(c)))...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("limio: %w", err)
 	}
 	return syncer.New(syncerConfig(c), zc, lc, log), zc, nil
 }
 
+func limioConfig(c *config.Config) limio.Config {
+	return limio.Config{BaseURL: c.Limio.BaseURL, ClientID: c.Limio.ClientID, ClientSecret: c.Limio.ClientSecret, Timeout: c.Limio.Timeout}
+}
+
+// limioDialect is the limio.* dialect keys (see zsync check).
+func limioDialect(c *config.Config) limio.Dialect {
+	return limio.Dialect{StatusField: c.Limio.StatusField, RelatedPath: c.Limio.RelatedPath,
+		SchedulesFrom: c.Limio.SchedulesFrom, Lookup: c.Limio.Lookup}
+}
+
 // newZuoraClient builds the Zuora client under the tenant-wide limits. The
 // limiter's state is in Redis, so every client of the tenant, in every
 // process, shares it.
 func newZuoraClient(c *config.Config, rdb redis.UniversalClient, opts ...zuora.Option) (*zuora.Client, error) {
+	return newObservedZuoraClient(c, rdb, nil, nil, opts...)
+}
+
+// newObservedZuoraClient is newZuoraClient whose limiter tells obs (metrics)
+// and log what it did with Zuora's limit headers; both may be nil.
+func newObservedZuoraClient(c *config.Config, rdb redis.UniversalClient, obs zuora.LimitObserver, log *zap.Logger,
+	opts ...zuora.Option) (*zuora.Client, error) {
 	limiter := zuora.NewTenantLimiter(rdb, zuora.LimitConfig{
 		Concurrency: c.Zuora.Concurrency,
 		PerMinute:   c.Zuora.RatePerMinute,
+		PerHour:     c.Zuora.RatePerHour,
+		PerDay:      c.Zuora.RatePerDay,
+		SlowBelow:   c.Zuora.RateSlowBelow,
+		Reserve:     c.Zuora.ConcurrencyReserve,
 		Lease:       c.Zuora.Timeout + 10*time.Second, // a slot outlives any request it covers
+		Observer:    obs,
+		Log:         log,
 	})
 	zc, err := zuora.New(zuora.Config{
 		BaseURL: c.Zuora.BaseURL, Environment: c.Zuora.Environment, EntityIDs: c.Zuora.EntityIDs,
@@ -157,6 +203,7 @@ func newIngress(c *config.Config, redisOpt asynq.RedisConnOpt, rdb redis.Univers
 		}
 		deps.Metrics = m.Handler()
 		deps.Outcomes = countedOutcomes{Outcomes: store, m: m}
+		deps.Refusals = m.CalloutRefusals()
 	}
 	for _, o := range opts {
 		o(&deps)

@@ -23,6 +23,14 @@ type Limiter interface {
 	Acquire(ctx context.Context) (release func(), err error)
 }
 
+// ObservingLimiter is a Limiter that also hears, for each request it let
+// through, what the response said about the API's limits (ParseLimits),
+// with the slot that covered it.
+type ObservingLimiter interface {
+	Limiter
+	AcquireObserved(ctx context.Context) (release func(), observe func(status int, l Limits), err error)
+}
+
 // Client sends authenticated JSON requests and turns every failure into an
 // *Error. The API-specific parts are hooks.
 type Client struct {
@@ -39,7 +47,8 @@ type Client struct {
 	// HTTP 200 (Zuora's success:false). It returns nil when the body is fine,
 	// or for a non-2xx body it cannot read (a generic error is built then).
 	CheckBody func(status int, body []byte) *Error
-	// OnRetryAfter is told when the API asked callers to wait (429 / 503).
+	// OnRetryAfter is told when the API asked callers to wait (429 / 503):
+	// Retry-After, or for a 429 without it RateLimit-Reset (see ParseLimits).
 	OnRetryAfter func(d time.Duration)
 	// Observe is told about every response (status 0 if none) and its latency.
 	Observe func(op string, status int, d time.Duration)
@@ -129,8 +138,15 @@ func (c *Client) send(ctx context.Context, req Request, payload []byte) (int, re
 	// The limiter's slot covers the exchange with the API, not our parsing
 	// of the answer: it is handed back as soon as the body is read.
 	free := func() {}
+	observe := func(int, Limits) {}
 	if c.Limiter != nil {
-		release, err := c.Limiter.Acquire(ctx)
+		var release func()
+		var err error
+		if ol, ok := c.Limiter.(ObservingLimiter); ok {
+			release, observe, err = ol.AcquireObserved(ctx)
+		} else {
+			release, err = c.Limiter.Acquire(ctx)
+		}
 		if err != nil {
 			return 0, response{}, tok, err
 		}
@@ -161,11 +177,12 @@ func (c *Client) send(ctx context.Context, req Request, payload []byte) (int, re
 		return 0, r, tok, &Error{API: c.API, Op: req.Op, StatusCode: resp.StatusCode, Kind: Permanent,
 			Message: fmt.Sprintf("response larger than %d bytes", max), RequestID: r.requestID}
 	}
-	retryAfter := ParseRetryAfter(resp.Header.Get("Retry-After"), c.now())
-	if retryAfter > 0 && c.OnRetryAfter != nil &&
-		(resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable) {
+	limits := ParseLimits(resp.StatusCode, resp.Header, c.now())
+	retryAfter := limits.Wait
+	if retryAfter > 0 && c.OnRetryAfter != nil {
 		c.OnRetryAfter(retryAfter)
 	}
+	observe(resp.StatusCode, limits)
 
 	var apiErr *Error
 	if c.CheckBody != nil {

@@ -100,7 +100,7 @@ func (s *TokenSource) fetch(ctx context.Context) (string, time.Duration, error) 
 		return "", 0, &Error{
 			API: s.API, Op: op, StatusCode: resp.StatusCode, Kind: kind,
 			Message:    "token request refused (check client id and secret)",
-			RetryAfter: ParseRetryAfter(resp.Header.Get("Retry-After"), s.now()),
+			RetryAfter: ParseLimits(resp.StatusCode, resp.Header, s.now()).Wait,
 		}
 	}
 	var tr tokenResponse

@@ -7,7 +7,10 @@
 //
 // Where Limio's behaviour is undocumented the sandbox behaves as zsync
 // assumes (and says so): a PUT to an unknown id that carries record_type
-// creates the object; a top-level status in a PUT body is stored.
+// creates the object; a top-level status in a PUT body is stored; /related
+// returns schedule entries; list summaries carry data.zuora. Each can be
+// switched the other way (Behaviour, PUT /sandbox/behaviour), so tests show
+// what zsync does on a tenant where the assumption is false.
 package limiotest
 
 import (
@@ -71,11 +74,80 @@ type Server struct {
 	seed    map[string]map[string]map[string]any // restored by POST /sandbox/reset
 	writes  int
 	seq     int
+	behave  Behaviour
+}
+
+// Behaviour switches the sandbox's undocumented behaviours, one per
+// assumption zsync makes (limio.Assumption*); all true by default.
+type Behaviour struct {
+	// PutCreates: a PUT to an unknown id with a record_type creates the
+	// object; false answers 404, as Limio documents ("updates will only
+	// occur for the id provided").
+	PutCreates bool `json:"put_creates"`
+	// PutStatus: a top-level status in a PUT body is stored; false ignores
+	// it (the documented body is name + data), data.status is still stored.
+	PutStatus bool `json:"put_status"`
+	// RelatedSchedules: /related returns schedule entries; false leaves them
+	// out (third parties saw none there).
+	RelatedSchedules bool `json:"related_schedules"`
+	// SummaryZuora: subscription list summaries carry the envelope and
+	// data.zuora; false leaves only id, name and status.
+	SummaryZuora bool `json:"summary_zuora"`
+}
+
+// DefaultBehaviour is zsync's assumptions, all true.
+func DefaultBehaviour() Behaviour {
+	return Behaviour{PutCreates: true, PutStatus: true, RelatedSchedules: true, SummaryZuora: true}
+}
+
+// SetBehaviour switches the sandbox's behaviours.
+func (s *Server) SetBehaviour(b Behaviour) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.behave = b
+}
+
+// CurrentBehaviour returns the behaviours in force.
+func (s *Server) CurrentBehaviour() Behaviour {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.behave
+}
+
+// putBehaviour is PUT /sandbox/behaviour: a JSON object of booleans; the
+// keys given change, others stay; an unknown key or a non-boolean is a 400.
+func (s *Server) putBehaviour(w http.ResponseWriter, r *http.Request) {
+	var in map[string]any
+	if !sandbox.DecodeJSON(w, r, &in) {
+		return
+	}
+	s.mu.Lock()
+	b := s.behave
+	s.mu.Unlock()
+	fields := map[string]*bool{
+		"put_creates": &b.PutCreates, "put_status": &b.PutStatus,
+		"related_schedules": &b.RelatedSchedules, "summary_zuora": &b.SummaryZuora,
+	}
+	for k, v := range in {
+		p, ok := fields[k]
+		if !ok {
+			sandbox.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": "unknown behaviour " + strconv.Quote(k)})
+			return
+		}
+		bv, ok := v.(bool)
+		if !ok {
+			sandbox.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": k + " must be true or false"})
+			return
+		}
+		*p = bv
+	}
+	s.SetBehaviour(b)
+	sandbox.WriteJSON(w, http.StatusOK, b)
 }
 
 // New returns a sandbox not yet listening; serve Handler().
 func New(opts ...Option) *Server {
-	s := &Server{Base: sandbox.NewBase("", ""), objects: map[string]map[string]map[string]any{}}
+	s := &Server{Base: sandbox.NewBase("", ""), objects: map[string]map[string]map[string]any{}, behave: DefaultBehaviour()}
 	for _, o := range opts {
 		o(s)
 	}
@@ -107,6 +179,10 @@ func (s *Server) routes() http.Handler {
 
 	mux.HandleFunc("PUT /sandbox/objects/{type}/{id}", s.adminPut)
 	mux.HandleFunc("GET /sandbox/objects/{type}/{id}", s.adminGet)
+	mux.HandleFunc("PUT /sandbox/behaviour", s.putBehaviour)
+	mux.HandleFunc("GET /sandbox/behaviour", func(w http.ResponseWriter, _ *http.Request) {
+		sandbox.WriteJSON(w, http.StatusOK, s.CurrentBehaviour())
+	})
 	mux.HandleFunc("GET /sandbox/related/{id}", func(w http.ResponseWriter, r *http.Request) {
 		sandbox.WriteJSON(w, http.StatusOK, map[string]any{"items": s.Related(r.PathValue("id"))})
 	})
@@ -176,9 +252,12 @@ func (s *Server) put(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	obj, exists := s.objects[typ][id]
+	if !s.behave.PutStatus {
+		delete(body, "status") // not part of the documented body
+	}
 	if !exists {
 		rt, _ := body["record_type"].(string)
-		if rt == "" {
+		if rt == "" || !s.behave.PutCreates {
 			s.WriteError(w, http.StatusNotFound, "Not Found")
 			return
 		}
@@ -260,6 +339,10 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 			next = base64.RawURLEncoding.EncodeToString([]byte(items[len(items)-1]["id"].(string)))
 			break
 		}
+		if typ == limio.PathSubscriptions && !s.behave.SummaryZuora {
+			items = append(items, bareSummary(s.objects[typ][id]))
+			continue
+		}
 		items = append(items, summary(s.objects[typ][id]))
 	}
 	s.mu.Unlock()
@@ -287,6 +370,18 @@ func summary(obj map[string]any) map[string]any {
 	return out
 }
 
+// bareSummary is a summary with only id, name and status (Behaviour
+// SummaryZuora false).
+func bareSummary(obj map[string]any) map[string]any {
+	out := map[string]any{}
+	for _, k := range []string{"id", "name", "status"} {
+		if v, ok := obj[k]; ok {
+			out[k] = v
+		}
+	}
+	return out
+}
+
 func (s *Server) related(w http.ResponseWriter, r *http.Request) {
 	switch r.PathValue("type") {
 	case "subscription", "subscriptions":
@@ -299,7 +394,17 @@ func (s *Server) related(w http.ResponseWriter, r *http.Request) {
 		s.WriteError(w, http.StatusNotFound, "Not Found")
 		return
 	}
-	sandbox.WriteJSON(w, http.StatusOK, map[string]any{"items": s.Related(id)})
+	items := s.Related(id)
+	if !s.CurrentBehaviour().RelatedSchedules {
+		kept := items[:0]
+		for _, it := range items {
+			if str(it["record_type"]) != limio.RecordSchedule {
+				kept = append(kept, it)
+			}
+		}
+		items = kept
+	}
+	sandbox.WriteJSON(w, http.StatusOK, map[string]any{"items": items})
 }
 
 // Related returns every object related to subscription subID, and its
@@ -587,6 +692,7 @@ func (s *Server) restoreSeed() {
 	defer s.mu.Unlock()
 	s.objects = map[string]map[string]map[string]any{}
 	s.writes = 0
+	s.behave = DefaultBehaviour()
 	for typ, objs := range s.seed {
 		for _, o := range objs {
 			s.store(typ, deepCopy(o))

@@ -247,18 +247,15 @@ func (s *Server) registerAdmin(mux *http.ServeMux) {
 	mux.HandleFunc("PUT /sandbox/accounts/{accountNumber}", put("accountNumber", s.putAccount))
 	mux.HandleFunc("PUT /sandbox/orders/{orderNumber}", put("orderNumber", s.putOrder))
 	mux.HandleFunc("PUT /sandbox/limits", func(w http.ResponseWriter, r *http.Request) {
-		var l struct {
-			Concurrency int `json:"concurrency"`
-			PerMinute   int `json:"per_minute"`
-		}
+		var l limitsBody
 		if !sandbox.DecodeJSON(w, r, &l) {
 			return
 		}
-		if l.Concurrency < 0 || l.PerMinute < 0 {
-			sandbox.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": "limits must be >= 0"})
+		if err := l.validate(); err != nil {
+			sandbox.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
 			return
 		}
-		s.SetLimits(l.Concurrency, l.PerMinute)
+		s.applyLimits(l)
 		sandbox.WriteJSON(w, http.StatusOK, l)
 	})
 	mux.HandleFunc("PUT /sandbox/billing-preview-form", func(w http.ResponseWriter, r *http.Request) {

@@ -63,12 +63,6 @@ func WithPreviewForm(f PreviewForm) Option { return func(s *Server) { s.previewF
 // tests so paging is exercised.
 func WithPageSize(n int) Option { return func(s *Server) { s.pageSize = n } }
 
-// WithLimits sets the tenant limits: in-flight requests and requests per
-// minute (0 = unlimited).
-func WithLimits(concurrency, perMinute int) Option {
-	return func(s *Server) { s.concurrency, s.perMinute = concurrency, perMinute }
-}
-
 // WithTokenTTL sets how long issued tokens live (default 1 h).
 func WithTokenTTL(d time.Duration) Option { return func(s *Server) { s.Base.TokenTTL = d } }
 
@@ -91,11 +85,7 @@ type Server struct {
 	notFound    NotFoundStyle
 	previewForm PreviewForm
 	pageSize    int
-	concurrency int
-	perMinute   int
-	inFlight    int
-	recent      []time.Time // request times within the last minute
-	throttled   int
+	tenantLimit limitState // tenant limits (limits.go)
 }
 
 type subRecord struct {
@@ -106,7 +96,7 @@ type subRecord struct {
 
 // New returns a sandbox for standalone use; serve Handler().
 func New(opts ...Option) *Server {
-	s := &Server{Base: sandbox.NewBase("", ""), pageSize: 2000}
+	s := &Server{Base: sandbox.NewBase("", ""), pageSize: 2000, tenantLimit: newLimitState()}
 	s.Base.ErrorBody = errorBody
 	s.clear()
 	for _, o := range opts {
@@ -143,7 +133,7 @@ func (s *Server) clear() {
 	s.accounts, s.accountIDs = map[string]*accountRecord{}, map[string]string{}
 	s.orders, s.cursors = map[string]json.RawMessage{}, map[string]cursor{}
 	s.previews, s.queryAnswer = map[string]json.RawMessage{}, nil
-	s.inFlight, s.recent, s.throttled = 0, nil, 0
+	s.tenantLimit.resetCounts()
 }
 
 // Reset clears faults, counts, tokens and every stored object; options and
@@ -167,25 +157,11 @@ func (s *Server) SetPreviewForm(f PreviewForm) {
 	s.previewForm = f
 }
 
-// SetLimits changes the tenant limits (0 = unlimited).
-func (s *Server) SetLimits(concurrency, perMinute int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.concurrency, s.perMinute = concurrency, perMinute
-}
-
 // SetPageSize changes the ZOQL page size.
 func (s *Server) SetPageSize(n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.pageSize = max(1, n)
-}
-
-// Throttled is how many 429s the tenant limits have answered.
-func (s *Server) Throttled() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.throttled
 }
 
 func (s *Server) routes(mux *http.ServeMux) {
@@ -483,68 +459,6 @@ func (s *Server) accountIDLocked(number string) string {
 		}
 	}
 	return ""
-}
-
-// limit enforces the tenant limits on API requests (not /oauth/token, which
-// Zuora exempts from the concurrency limit, nor /sandbox admin).
-func (s *Server) limit(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !strings.HasPrefix(r.URL.Path, "/v1/") {
-			next.ServeHTTP(w, r)
-			return
-		}
-		now := s.Base.Now()
-		s.mu.Lock()
-		conc, perMin := s.concurrency, s.perMinute
-		if perMin > 0 {
-			cut := 0
-			for cut < len(s.recent) && !s.recent[cut].After(now.Add(-time.Minute)) {
-				cut++
-			}
-			s.recent = s.recent[cut:]
-		}
-		h := w.Header()
-		if conc > 0 {
-			h.Set("Concurrency-Limit-Type", "Default")
-			h.Set("Concurrency-Limit-Limit", fmt.Sprint(conc))
-		}
-		switch {
-		case conc > 0 && s.inFlight >= conc:
-			s.throttled++
-			s.mu.Unlock()
-			h.Set("Concurrency-Limit-Remaining", "0")
-			h.Set("Retry-After", "1")
-			s.Base.WriteError(w, http.StatusTooManyRequests, "Concurrent request limit exceeded")
-			return
-		case perMin > 0 && len(s.recent) >= perMin:
-			wait := s.recent[0].Add(time.Minute).Sub(now)
-			s.throttled++
-			s.mu.Unlock()
-			secs := max(1, int((wait+time.Second-1)/time.Second))
-			h.Set("Retry-After", fmt.Sprint(secs))
-			h.Set("RateLimit-Limit", fmt.Sprintf("%d;w=60", perMin))
-			h.Set("RateLimit-Remaining", "0")
-			h.Set("RateLimit-Reset", fmt.Sprint(secs))
-			s.Base.WriteError(w, http.StatusTooManyRequests, "Request rate limit exceeded")
-			return
-		}
-		s.inFlight++
-		if perMin > 0 {
-			s.recent = append(s.recent, now)
-			h.Set("RateLimit-Limit", fmt.Sprintf("%d;w=60", perMin))
-			h.Set("RateLimit-Remaining", fmt.Sprint(perMin-len(s.recent)))
-		}
-		if conc > 0 {
-			h.Set("Concurrency-Limit-Remaining", fmt.Sprint(conc-s.inFlight))
-		}
-		s.mu.Unlock()
-		defer func() {
-			s.mu.Lock()
-			s.inFlight--
-			s.mu.Unlock()
-		}()
-		next.ServeHTTP(w, r)
-	})
 }
 
 // requestID is a Zuora-Request-Id: a 36-character UUID, as the spec pins it.
