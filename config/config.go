@@ -17,6 +17,8 @@ import (
 
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
+
+	"github.com/zsync/zsync/zuora"
 )
 
 // Config is every setting of zsync. Keys are the mapstructure names joined by
@@ -69,6 +71,8 @@ type HTTP struct {
 // Zuora is the Zuora tenant and the limits zsync keeps with it.
 type Zuora struct {
 	BaseURL       string        `mapstructure:"base_url"`
+	Environment   string        `mapstructure:"environment"` // names a base URL (zuora.Environments); base_url wins
+	EntityIDs     []string      `mapstructure:"entity_ids"`  // Zuora-Entity-Ids on every call (multi-entity tenants)
 	ClientID      string        `mapstructure:"client_id"`
 	ClientSecret  string        `mapstructure:"client_secret"`
 	Version       string        `mapstructure:"version"`
@@ -205,6 +209,8 @@ var defaults = map[string]any{
 	"http.addr":                      ":8080",
 	"http.shutdown_timeout":          10 * time.Second,
 	"zuora.base_url":                 "",
+	"zuora.environment":              "",
+	"zuora.entity_ids":               []string{},
 	"zuora.client_id":                "",
 	"zuora.client_secret":            "",
 	"zuora.version":                  "2025-08-12",
@@ -377,8 +383,18 @@ func (c *Config) Validate(need Need) error {
 			bad("redis.url", "must be redis://… or rediss://…")
 		}
 	}
-	if need.Upstream {
+	if c.Zuora.Environment != "" {
+		if _, err := zuora.EnvironmentURL(c.Zuora.Environment); err != nil {
+			bad("zuora.environment", "%s", err.Error())
+		}
+	}
+	if err := zuora.CheckEntityIDs(c.Zuora.EntityIDs); err != nil {
+		bad("zuora.entity_ids", "%s", err.Error())
+	}
+	if need.Upstream && (c.Zuora.BaseURL != "" || c.Zuora.Environment == "") {
 		checkURL(bad, "zuora.base_url", c.Zuora.BaseURL)
+	}
+	if need.Upstream {
 		checkURL(bad, "limio.base_url", c.Limio.BaseURL)
 		for key, v := range map[string]string{"zuora.client_id": c.Zuora.ClientID, "zuora.client_secret": c.Zuora.ClientSecret,
 			"limio.client_id": c.Limio.ClientID, "limio.client_secret": c.Limio.ClientSecret} {

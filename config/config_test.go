@@ -95,6 +95,26 @@ func TestValidateNamesKeys(t *testing.T) {
 	}
 }
 
+// zuora.environment names a base URL; a bad name or entity id is refused
+// with its key; base_url is then not required.
+func TestZuoraEnvironmentAndEntities(t *testing.T) {
+	c, err := Load("", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Zuora.ClientID, c.Zuora.ClientSecret = "id", "secret"
+	c.Limio.BaseURL, c.Limio.ClientID, c.Limio.ClientSecret = "https://x.prod.limio.com", "id", "secret"
+	c.Zuora.Environment = "eu-sandbox"
+	if err := c.Validate(Need{Upstream: true}); err != nil {
+		t.Fatalf("an environment instead of base_url refused: %v", err)
+	}
+	c.Zuora.Environment, c.Zuora.EntityIDs = "mars", []string{"a b"}
+	err = c.Validate(Need{Upstream: true})
+	if err == nil || !strings.Contains(err.Error(), "zuora.environment") || !strings.Contains(err.Error(), "zuora.entity_ids") {
+		t.Fatalf("Validate = %v; want zuora.environment and zuora.entity_ids named", err)
+	}
+}
+
 func TestMissingExplicitFile(t *testing.T) {
 	if _, err := Load(filepath.Join(t.TempDir(), "nope.yaml"), nil); err == nil {
 		t.Fatal("Load of a missing explicit file succeeded")

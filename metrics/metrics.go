@@ -89,7 +89,7 @@ func New() *Metrics {
 		}, []string{"source"}),
 		sweeps: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "zsync_sweeps_total",
-			Help: "Periodic sweeps that ran, by result (ok, failed); no-op ticks are not counted.",
+			Help: "Periodic sweeps that ran, by result (ok, failed, rejected: Zuora refused the query, not retried); no-op ticks are not counted.",
 		}, []string{"result"}),
 		sweepSubs: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "zsync_sweep_subscriptions_total",
@@ -164,6 +164,10 @@ func (m *Metrics) Sweep(ok bool, subscriptions int, _ time.Duration) {
 	m.sweepSubs.Add(float64(subscriptions))
 	m.sweepLast.SetToCurrentTime()
 }
+
+// SweepRejected implements worker.SweepRejectMetrics: Zuora refused the
+// sweep's query (zsync_sweeps_total{result="rejected"}).
+func (m *Metrics) SweepRejected() { m.sweeps.WithLabelValues("rejected").Inc() }
 
 // Observer returns the WithObserver hook of the api client ("zuora",
 // "limio"): op carries no ids, so the label set stays small.

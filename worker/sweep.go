@@ -12,6 +12,7 @@ import (
 	"github.com/robfig/cron/v3"
 	"go.uber.org/zap"
 
+	"github.com/zsync/zsync/internal/upstream"
 	"github.com/zsync/zsync/syncer"
 	"github.com/zsync/zsync/zuora"
 )
@@ -69,6 +70,15 @@ type SweepState struct {
 	LastSuccess time.Time `json:"last_success"` // start of the last successful sweep
 	Enqueued    int64     `json:"enqueued"`     // of the last successful sweep: new tasks
 	Coalesced   int64     `json:"coalesced"`    // and ids that joined a waiting task
+	// Rejected is why Zuora refused the last sweep's query (cleared by the
+	// next success): a permanent error, not retried.
+	Rejected string `json:"rejected,omitempty"`
+}
+
+// SweepRejectMetrics is told about a sweep whose query Zuora refused. A
+// SweepMetrics that also implements it receives them.
+type SweepRejectMetrics interface {
+	SweepRejected()
 }
 
 // SweepMetrics is told about each sweep that ran (not the no-op ticks). A
@@ -259,6 +269,16 @@ func (s *Sweeper) ProcessTask(ctx context.Context, _ *asynq.Task) error {
 	}
 	stop()
 	d := s.now().Sub(start)
+	if err != nil && rejected(err) {
+		// Retrying asks the same question again: fail loudly, once.
+		if m, ok := s.metrics.(SweepRejectMetrics); ok {
+			m.SweepRejected()
+		}
+		_ = s.rdb.HSet(context.WithoutCancel(ctx), s.keys.sweep(), "rejected", err.Error()).Err()
+		s.log.Error("sweep: Zuora rejected the query; the mark stays until it is fixed", zap.Time("since", since),
+			zap.Error(err))
+		return fmt.Errorf("sweep since %s: query rejected: %w: %w", since.UTC().Format(time.RFC3339), err, asynq.SkipRetry)
+	}
 	if err != nil {
 		s.observe(false, enq+coal, d)
 		s.log.Warn("sweep failed; the mark stays", zap.Time("since", since), zap.Int("enqueued", enq),
@@ -322,6 +342,13 @@ func (s *Sweeper) sweep(ctx context.Context, since time.Time) (enqueued, coalesc
 	return enqueued, coalesced, err
 }
 
+// rejected: Zuora refused the sweep's query itself (a permanent Zuora error,
+// e.g. a ZOQL fault), as opposed to a failure worth retrying.
+func rejected(err error) bool {
+	var e *upstream.Error
+	return errors.As(err, &e) && e.API == "zuora" && e.Kind == upstream.Permanent
+}
+
 func (s *Sweeper) observe(ok bool, n int, d time.Duration) {
 	if s.metrics != nil {
 		s.metrics.Sweep(ok, n, d)
@@ -337,6 +364,7 @@ end
 raise('mark', ARGV[1])
 raise('window', ARGV[2])
 redis.call('HSET', KEYS[1], 'last', ARGV[3], 'enqueued', ARGV[4], 'coalesced', ARGV[5])
+redis.call('HDEL', KEYS[1], 'rejected')
 return 1
 `)
 
@@ -358,7 +386,7 @@ func (s *Sweeper) State(ctx context.Context) (SweepState, error) {
 		return v
 	}
 	return SweepState{Mark: ms("mark"), Window: ms("window"), LastSuccess: ms("last"),
-		Enqueued: n("enqueued"), Coalesced: n("coalesced")}, nil
+		Enqueued: n("enqueued"), Coalesced: n("coalesced"), Rejected: m["rejected"]}, nil
 }
 
 func (k keyspace) sweep() string     { return k.prefix + "sweep" }

@@ -3,6 +3,7 @@ package worker
 import (
 	"errors"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -18,8 +19,10 @@ import (
 // sweepMetrics counts sweeps (and satisfies Metrics, as WithMetrics wants).
 type sweepMetrics struct {
 	countingMetrics
-	ok, failed atomic.Int64
+	ok, failed, rejected atomic.Int64
 }
+
+func (m *sweepMetrics) SweepRejected() { m.rejected.Add(1) }
 
 func (m *sweepMetrics) Sweep(ok bool, _ int, _ time.Duration) {
 	if ok {
@@ -170,6 +173,39 @@ func TestSweepEnqueuesChangesAndMovesTheMarkOnlyOnSuccess(t *testing.T) {
 	// overlap: the second sweep didn't ask for it again.
 	if n := e.syncs("A-S00000003"); n != 1 {
 		t.Fatalf("A-S00000003 synced %d times; want 1", n)
+	}
+}
+
+// TestSweepWhoseQueryZuoraRejects: a ZOQL fault (the query itself is
+// refused) is not retried: the sweep task is archived at once, the state
+// says why, the metrics count a rejected sweep, and the mark stays.
+func TestSweepWhoseQueryZuoraRejects(t *testing.T) {
+	t.Parallel()
+	e := newSweepEnv(t)
+	e.put(t, "A-S00000001", time.Now().Add(-time.Minute))
+	e.zs.AddFault(sandbox.Fault{Method: http.MethodPost, Path: "/v1/action/query", Status: http.StatusInternalServerError,
+		Body: `{"faultcode":"fns:INVALID_FIELD","faultstring":"invalid field for query: UpdatedDate","detail":{"MalformedQueryFault":{"FaultCode":"INVALID_FIELD","FaultMessage":"x"}}}`})
+	m := &sweepMetrics{}
+	sw := e.sweeper(t, SweepConfig{Schedule: "@every 1s", Lookback: time.Hour, MaxRetry: 100}, m)
+	e.startWorker(t, sw)
+	client := asynq.NewClient(e.opt)
+	t.Cleanup(func() { _ = client.Close() })
+	if _, err := sw.Enqueue(t.Context(), client); err != nil {
+		t.Fatalf("Enqueue: %v", err)
+	}
+	insp := asynq.NewInspector(e.opt)
+	t.Cleanup(func() { _ = insp.Close() })
+	waitFor(t, 10*time.Second, "the rejected sweep archived", func() bool {
+		tasks, _ := insp.ListArchivedTasks(QueueBulk)
+		return len(tasks) == 1 && m.rejected.Load() == 1
+	})
+	st := e.state(t, sw)
+	if n := e.queries(); n != 1 || m.failed.Load() != 0 || !st.Mark.IsZero() ||
+		!strings.Contains(st.Rejected, "invalid field for query: UpdatedDate") {
+		t.Fatalf("queries %d, failed %d, state %+v; want one query, a rejection naming the fault, no mark", n, m.failed.Load(), st)
+	}
+	if n := e.syncs("A-S00000001"); n != 0 {
+		t.Fatalf("synced %d times", n)
 	}
 }
 

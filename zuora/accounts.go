@@ -40,7 +40,7 @@ func (c *Client) AccountSubscriptions(ctx context.Context, accountKey string, fn
 	for page := 1; ; page++ {
 		var p accountSubscriptionsPage
 		q := url.Values{"pageSize": {strconv.Itoa(accountPageSize)}, "page": {strconv.Itoa(page)}}
-		if err := c.up.Do(ctx, upstream.Request{Method: http.MethodGet, Op: op,
+		if err := c.do(ctx, upstream.Request{Method: http.MethodGet, Op: op,
 			Path: "/v1/subscriptions/accounts/" + upstream.PathEscape(accountKey), Query: q}, &p); err != nil {
 			return err
 		}

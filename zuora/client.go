@@ -8,7 +8,9 @@ import (
 	"context"
 	crand "crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -29,7 +31,9 @@ const maxKeyLen = 100
 
 // Config is what a Client needs to reach one tenant.
 type Config struct {
-	BaseURL      string // e.g. https://rest.zuora.com, no trailing slash needed
+	BaseURL      string   // e.g. https://rest.zuora.com, no trailing slash needed; wins over Environment
+	Environment  string   // a name in Environments (us-production, eu-sandbox…) when BaseURL is empty
+	EntityIDs    []string // Zuora-Entity-Ids on every call (multi-entity tenants)
 	ClientID     string
 	ClientSecret string
 	Version      string        // Zuora-Version header; DefaultVersion when empty
@@ -71,16 +75,27 @@ type pauser interface {
 
 // Client reads from one Zuora tenant. It is safe for concurrent use.
 type Client struct {
-	up      *upstream.Client
-	version string
+	up       *upstream.Client
+	version  string
+	entities string
 }
 
 // New validates cfg and returns a Client.
 func New(cfg Config, opts ...Option) (*Client, error) {
 	base := strings.TrimRight(strings.TrimSpace(cfg.BaseURL), "/")
+	if base == "" && cfg.Environment != "" {
+		u, err := EnvironmentURL(cfg.Environment)
+		if err != nil {
+			return nil, fmt.Errorf("zuora: %w", err)
+		}
+		base = u
+	}
+	if err := CheckEntityIDs(cfg.EntityIDs); err != nil {
+		return nil, fmt.Errorf("zuora: %w", err)
+	}
 	switch {
 	case base == "":
-		return nil, errors.New("zuora: base url is required")
+		return nil, errors.New("zuora: base url (or environment) is required")
 	case !strings.HasPrefix(base, "https://") && !strings.HasPrefix(base, "http://"):
 		return nil, errors.New("zuora: base url must start with http:// or https://")
 	case cfg.ClientID == "":
@@ -107,7 +122,7 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 		cp.Timeout = cfg.Timeout
 		hc = &cp
 	}
-	c := &Client{version: cfg.Version}
+	c := &Client{version: cfg.Version, entities: strings.Join(cfg.EntityIDs, ",")}
 	c.up = &upstream.Client{
 		API:     "zuora",
 		BaseURL: base,
@@ -140,6 +155,11 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 func (c *Client) prepare(r *http.Request) {
 	r.Header.Set("Zuora-Version", c.version)
 	r.Header.Set("Zuora-Track-Id", newTrackID())
+	// A token valid for more than one entity must name the entity on every
+	// call (the spec's Zuora-Entity-Ids header).
+	if c.entities != "" {
+		r.Header.Set("Zuora-Entity-Ids", c.entities)
+	}
 }
 
 func newTrackID() string {
@@ -168,6 +188,32 @@ func checkKey(op, what, key string) error {
 	return &upstream.Error{API: "zuora", Op: op, Kind: upstream.Permanent, Message: "invalid " + msg}
 }
 
+// do sends req and decodes the answer into out. The shared client only
+// checks that a 2xx body is JSON (one that isn't is most often a proxy's page,
+// and retryable); decoding into zsync's types happens here, where a field
+// whose value matches neither the declared nor the documented example form
+// (Disagreements) is a permanent error naming the field: Zuora would send it
+// the same way on every attempt.
+func (c *Client) do(ctx context.Context, req upstream.Request, out any) error {
+	var raw json.RawMessage
+	if err := c.up.Do(ctx, req, &raw); err != nil {
+		return err
+	}
+	if len(raw) == 0 {
+		return nil
+	}
+	if err := json.Unmarshal(raw, out); err != nil {
+		msg := "decode response"
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field != "" {
+			msg = fmt.Sprintf("field %s: %s matches neither its declared nor its documented form", te.Field, te.Value)
+		}
+		return &upstream.Error{API: "zuora", Op: req.Op, StatusCode: http.StatusOK, Kind: upstream.Permanent,
+			Message: msg, Err: err}
+	}
+	return nil
+}
+
 // GetSubscription reads the latest version of a subscription by number or by
 // the id of any of its versions.
 func (c *Client) GetSubscription(ctx context.Context, key string) (*Subscription, error) {
@@ -179,7 +225,7 @@ func (c *Client) GetSubscription(ctx context.Context, key string) (*Subscription
 	// All segments: the default (last segment) has no chargedThroughDate for
 	// a charge whose last segment starts later, say after a price change,
 	// while earlier segments are billed.
-	err := c.up.Do(ctx, upstream.Request{Method: http.MethodGet, Op: op,
+	err := c.do(ctx, upstream.Request{Method: http.MethodGet, Op: op,
 		Path: "/v1/subscriptions/" + upstream.PathEscape(key), Query: url.Values{"charge-detail": {"all-segments"}}}, &s)
 	if err != nil {
 		return nil, err
@@ -195,7 +241,7 @@ func (c *Client) GetAccount(ctx context.Context, key string) (*Account, error) {
 		return nil, err
 	}
 	var a Account
-	err := c.up.Do(ctx, upstream.Request{Method: http.MethodGet, Op: op,
+	err := c.do(ctx, upstream.Request{Method: http.MethodGet, Op: op,
 		Path: "/v1/accounts/" + upstream.PathEscape(key)}, &a)
 	if err != nil {
 		return nil, err
@@ -225,17 +271,9 @@ func (c *Client) BillingPreview(ctx context.Context, req BillingPreviewRequest) 
 			Message: "invalid target date (want YYYY-MM-DD)"}
 	}
 	var bp BillingPreview
-	if err := c.up.Do(ctx, upstream.Request{Method: http.MethodPost, Op: op,
+	if err := c.do(ctx, upstream.Request{Method: http.MethodPost, Op: op,
 		Path: "/v1/operations/billing-preview", Body: req}, &bp); err != nil {
-		// JSON with a value in neither Zuora form fails every retry.
-		var ue *upstream.Error
-		var fe *FieldError
-		if errors.As(err, &ue) && errors.As(err, &fe) {
-			perm := *ue
-			perm.Kind = upstream.Permanent
-			return nil, &perm
-		}
-		return nil, err
+		return nil, err // a value in neither form (FieldError) is permanent already (do)
 	}
 	return &bp, nil
 }
@@ -250,7 +288,7 @@ func (c *Client) GetOrder(ctx context.Context, orderNumber string) (*Order, erro
 	var out struct {
 		Order *Order `json:"order"`
 	}
-	if err := c.up.Do(ctx, upstream.Request{Method: http.MethodGet, Op: op,
+	if err := c.do(ctx, upstream.Request{Method: http.MethodGet, Op: op,
 		Path: "/v1/orders/" + upstream.PathEscape(orderNumber)}, &out); err != nil {
 		return nil, err
 	}

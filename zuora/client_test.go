@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/zsync/zsync/internal/sandbox"
 	"github.com/zsync/zsync/internal/upstream"
+	"github.com/zsync/zsync/internal/zuoraspec"
 	"github.com/zsync/zsync/zuora"
 	"github.com/zsync/zsync/zuora/zuoratest"
 )
@@ -22,15 +24,11 @@ import (
 // setup starts a sandbox seeded with testdata and a client for it.
 func setup(t *testing.T, sopts []zuoratest.Option, copts ...zuora.Option) (*zuoratest.Server, *zuora.Client) {
 	t.Helper()
-	srv := zuoratest.NewServer(t, sopts...)
+	srv := contractServer(t, sopts...)
 	if err := srv.Seed(os.DirFS("testdata")); err != nil {
 		t.Fatalf("seed: %v", err)
 	}
-	c, err := zuora.New(srv.Config(), copts...)
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	return srv, c
+	return srv, newClient(t, srv.Config(), copts...)
 }
 
 func apiError(t *testing.T, err error) *upstream.Error {
@@ -63,6 +61,11 @@ func TestReadsDecodeLeniently(t *testing.T) {
 	t.Parallel()
 	_, c := setup(t, nil)
 	ctx := context.Background()
+	// The …102 fixtures carry forms beyond the spec (numbers and booleans as
+	// strings) that the client still reads.
+	for _, p := range []string{"/v1/subscriptions/A-S00000102", "/v1/accounts/A00000102", "/v1/orders/O-00000102"} {
+		offContract(t, p, "lenient fixture")
+	}
 
 	s, err := c.GetSubscription(ctx, "A-S00000101")
 	if err != nil {
@@ -139,12 +142,18 @@ func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
 	return http.DefaultTransport.RoundTrip(req)
 }
 
+// recording is an HTTP client that records, then holds the exchange to the
+// spec.
+func recording(t *testing.T, rec *recorder) zuora.Option {
+	return zuora.WithHTTPClient(contractHTTP(t, rec))
+}
+
 func TestHeadersAndObserver(t *testing.T) {
 	t.Parallel()
 	rec := &recorder{}
 	var mu sync.Mutex
 	var ops []string
-	_, c := setup(t, nil, zuora.WithHTTPClient(&http.Client{Transport: rec}),
+	_, c := setup(t, nil, recording(t, rec),
 		zuora.WithObserver(func(op string, status int, d time.Duration) {
 			mu.Lock()
 			defer mu.Unlock()
@@ -178,7 +187,7 @@ func TestHeadersAndObserver(t *testing.T) {
 func TestErrorCarriesTrackID(t *testing.T) {
 	t.Parallel()
 	rec := &recorder{}
-	_, c := setup(t, nil, zuora.WithHTTPClient(&http.Client{Transport: rec}))
+	_, c := setup(t, nil, recording(t, rec))
 	_, err := c.GetSubscription(context.Background(), "A-S09999999")
 	var ue *upstream.Error
 	if !errors.As(err, &ue) {
@@ -255,7 +264,7 @@ func TestErrorClassification(t *testing.T) {
 	}{
 		{"429 with Retry-After", sandbox.Fault{Status: 429, RetryAfterS: 7}, upstream.Throttled, "50000070", 7 * time.Second},
 		{"500", sandbox.Fault{Status: 500}, upstream.Retryable, "50000060", 0},
-		{"503", sandbox.Fault{Status: 503}, upstream.Retryable, "50000061", 0},
+		{"503", sandbox.Fault{Status: 503}, upstream.Retryable, "50000060", 0},
 		{"400", sandbox.Fault{Status: 400}, upstream.Permanent, "50000020", 0},
 		{"lock inside a 200", sandbox.Fault{Status: 200,
 			Body: `{"success":false,"processId":"AB12","reasons":[{"code":"53100050","message":"locked"}]}`},
@@ -286,6 +295,8 @@ func TestErrorClassification(t *testing.T) {
 			f := tt.fault
 			f.Path = "/v1/subscriptions/"
 			srv.AddFault(f)
+			// Injected bodies: error shapes of other endpoints, on purpose.
+			offContract(t, "/v1/subscriptions/A-S00000101", "injected error body")
 			_, err := c.GetSubscription(context.Background(), "A-S00000101")
 			e := apiError(t, err)
 			if e.Kind != tt.wantKind || e.Code != tt.wantCode || e.RetryAfter != tt.wantRetry {
@@ -363,19 +374,19 @@ func TestBadKeysMakeNoRequest(t *testing.T) {
 func TestSecretsStayOutOfErrors(t *testing.T) {
 	t.Parallel()
 	const secret = "s3cr3t-value-xyz"
-	srv := zuoratest.NewServer(t, zuoratest.WithCredentials("zsync", secret))
+	srv := contractServer(t, zuoratest.WithCredentials(specClientID, secret))
 	rec := &recorder{}
 	cfg := srv.Config()
 
 	bad := cfg
 	bad.ClientSecret = "wrong-" + secret
-	c, _ := zuora.New(bad)
+	c := newClient(t, bad)
 	_, err := c.GetSubscription(context.Background(), "A-S00000101")
 	if err == nil || strings.Contains(err.Error(), secret) {
 		t.Fatalf("err = %v", err)
 	}
 
-	c, _ = zuora.New(cfg, zuora.WithHTTPClient(&http.Client{Transport: rec}))
+	c = newClient(t, cfg, recording(t, rec))
 	var errs []error
 	for _, st := range []int{400, 401, 404, 429, 500} {
 		srv.AddFault(sandbox.Fault{Path: "/v1/subscriptions/", Status: st})
@@ -408,10 +419,10 @@ func TestSecretsStayOutOfErrors(t *testing.T) {
 
 func TestTimeoutIsRetryable(t *testing.T) {
 	t.Parallel()
-	srv := zuoratest.NewServer(t)
+	srv := contractServer(t)
 	cfg := srv.Config()
 	cfg.Timeout = 100 * time.Millisecond
-	c, _ := zuora.New(cfg)
+	c := newClient(t, cfg)
 	srv.AddFault(sandbox.Fault{Path: "/v1/subscriptions/", LatencyMS: 2000})
 	_, err := c.GetSubscription(context.Background(), "A-S00000101")
 	if e := apiError(t, err); e.Kind != upstream.Retryable || e.StatusCode != 0 {
@@ -480,3 +491,172 @@ func TestGetSubscriptionReadsAllSegments(t *testing.T) {
 		t.Fatalf("default answer (%d) should be the subscription without chargeSegments: %.300s", resp.StatusCode, body)
 	}
 }
+
+// ZOQL faults come at HTTP 500; a query Zuora refuses is permanent and its
+// faultstring is the message, a transient fault retries.
+func TestQueryFaultsClassified(t *testing.T) {
+	t.Parallel()
+	fault := func(code, detail string) string {
+		return `{"faultcode":"fns:` + code + `","faultstring":"` + strings.ToLower(code) + ` here","detail":{"` + detail +
+			`":{"FaultCode":"` + code + `","FaultMessage":"x"}}}`
+	}
+	for _, tt := range []struct {
+		body string
+		want upstream.Kind
+	}{
+		{fault("INVALID_FIELD", "MalformedQueryFault"), upstream.Permanent},
+		{fault("INVALID_TYPE", "MalformedQueryFault"), upstream.Permanent},
+		{fault("MALFORMED_QUERY", "MalformedQueryFault"), upstream.Permanent},
+		{fault("INVALID_QUERY_LOCATOR", "InvalidQueryLocatorFault"), upstream.Permanent},
+		{fault("LOCK_COMPETITION", "UnexpectedErrorFault"), upstream.Retryable},
+		{fault("TEMPORARY_ERROR", "UnexpectedErrorFault"), upstream.Retryable},
+		{fault("REQUEST_EXCEEDED_LIMIT", "UnexpectedErrorFault"), upstream.Throttled},
+	} {
+		srv, c := setup(t, nil)
+		srv.AddFault(sandbox.Fault{Path: "/v1/action/query", Status: 500, Body: tt.body})
+		err := c.QuerySubscriptions(context.Background(), zuora.SubscriptionQuery{Status: "Active"}, func(string) error { return nil })
+		e := apiError(t, err)
+		if e.Kind != tt.want || !strings.Contains(e.Message, " here") || !strings.HasPrefix(e.Code, "fns:") {
+			t.Errorf("%s: err = %v (kind %v); want %v with the faultstring", tt.body, err, e.Kind, tt.want)
+		}
+	}
+	// The sandbox's own answer to a query it refuses is such a fault.
+	_, c := setup(t, nil)
+	err := c.QuerySubscriptions(context.Background(), zuora.SubscriptionQuery{Status: "Active'"}, func(string) error { return nil })
+	if err == nil {
+		t.Fatal("a quote in the status filter was accepted")
+	}
+}
+
+// Each error category comes at the status the pinned Zuora-Version gives it,
+// and the client classifies it.
+func TestCategoriesAtTheirStatus(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		cat    int
+		status int
+		want   upstream.Kind
+	}{
+		{10, 403, upstream.Permanent}, {11, 401, upstream.Permanent}, {20, 400, upstream.Permanent},
+		{21, 400, upstream.Permanent}, {22, 400, upstream.Permanent}, {23, 400, upstream.Permanent},
+		{30, 400, upstream.Permanent}, {90, 400, upstream.Permanent}, {40, 404, upstream.NotFound},
+		{50, 409, upstream.Retryable}, {60, 500, upstream.Retryable}, {61, 500, upstream.Retryable},
+		{99, 500, upstream.Retryable}, {70, 429, upstream.Throttled},
+	} {
+		if got := zuoratest.StatusForCategory(tt.cat); got != tt.status {
+			t.Errorf("category %d answered %d; want %d", tt.cat, got, tt.status)
+		}
+		srv, c := setup(t, nil)
+		srv.FailCategory("/v1/accounts/", tt.cat, 0)
+		_, err := c.GetAccount(context.Background(), "A00000101")
+		// A 401 is retried once with a new token, then reported as such.
+		if e := apiError(t, err); e.Kind != tt.want || e.StatusCode != tt.status || (tt.cat != 11 && Category(e.Code) != tt.cat) {
+			t.Errorf("category %d: err = %v (kind %v); want %v", tt.cat, err, e.Kind, tt.want)
+		}
+	}
+}
+
+// Category is zuora.Category, shorter.
+func Category(code string) int { return zuora.Category(code) }
+
+// zuora.entity_ids goes out as Zuora-Entity-Ids on every API call.
+func TestEntityIDsOnEveryCall(t *testing.T) {
+	t.Parallel()
+	rec := &recorder{}
+	srv := contractServer(t)
+	if err := srv.Seed(os.DirFS("testdata")); err != nil {
+		t.Fatal(err)
+	}
+	cfg := srv.Config()
+	cfg.EntityIDs = []string{"1a2b7a37-3e7d-4cb3-b0e2-883de9e766cc"}
+	c := newClient(t, cfg, recording(t, rec))
+	ctx := context.Background()
+	if _, err := c.GetSubscription(ctx, "A-S00000101"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.GetAccount(ctx, "A00000101"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.QuerySubscriptions(ctx, zuora.SubscriptionQuery{Status: "Active"}, func(string) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	for _, h := range rec.headers[1:] { // [0] is the token request
+		if got := h.Get("Zuora-Entity-Ids"); got != cfg.EntityIDs[0] {
+			t.Errorf("Zuora-Entity-Ids = %q", got)
+		}
+	}
+	for _, ids := range [][]string{{"bad id"}, {"e1", "e2"}} {
+		cfg.EntityIDs = ids
+		if _, err := zuora.New(cfg); err == nil {
+			t.Errorf("entity ids %q accepted", ids)
+		}
+	}
+}
+
+// zuora.environment names a base URL from the spec's table of tenants; the
+// base URL wins when set.
+func TestEnvironments(t *testing.T) {
+	t.Parallel()
+	spec, err := zuoraspec.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	desc := spec.Description("zuora-subscriptions-api-openapi.yml")
+	published := map[string]bool{}
+	for _, m := range regexp.MustCompile(`\|\s*(https://rest\.[a-z0-9.]+\.com)\s*\|`).FindAllStringSubmatch(desc, -1) {
+		published[m[1]] = true
+	}
+	if len(published) < 9 {
+		t.Fatalf("the spec's tenant table has %d URLs", len(published))
+	}
+	named := map[string]bool{}
+	for name, u := range zuora.Environments {
+		if !published[u] {
+			t.Errorf("%s → %s is not in Zuora's table", name, u)
+		}
+		named[u] = true
+	}
+	for u := range published {
+		if !named[u] {
+			t.Errorf("Zuora's %s has no environment name", u)
+		}
+	}
+	// Nothing leaves the machine: the transport notes the host and fails.
+	var mu sync.Mutex
+	var hosts []string
+	hc := &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		mu.Lock()
+		hosts = append(hosts, r.URL.Host)
+		mu.Unlock()
+		return nil, errors.New("offline")
+	})}
+	for env, want := range map[string]string{"eu-sandbox": "rest.sandbox.eu.zuora.com", "": "127.0.0.1:1"} {
+		cfg := zuora.Config{Environment: env, ClientID: "a", ClientSecret: "b"}
+		if env == "" {
+			cfg.Environment, cfg.BaseURL = "us-production", "http://127.0.0.1:1" // the base URL wins
+		}
+		c, err := zuora.New(cfg, zuora.WithHTTPClient(hc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = c.GetAccount(context.Background(), "A1")
+		mu.Lock()
+		if len(hosts) == 0 || hosts[len(hosts)-1] != want {
+			t.Errorf("environment %q: sent to %v; want %s", cfg.Environment, hosts, want)
+		}
+		mu.Unlock()
+	}
+	if _, err := zuora.New(zuora.Config{Environment: "mars-production", ClientID: "a", ClientSecret: "b"}); err == nil ||
+		!strings.Contains(err.Error(), "eu-sandbox") {
+		t.Errorf("an unknown environment: %v", err)
+	}
+	if u, _ := zuora.EnvironmentURL("eu-sandbox"); u != "https://rest.sandbox.eu.zuora.com" {
+		t.Errorf("eu-sandbox → %s", u)
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

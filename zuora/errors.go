@@ -78,6 +78,11 @@ type envelope struct {
 	Errors    []reason `json:"Errors"`
 	Message   string   `json:"message"`
 	RequestID string   `json:"requestId"`
+	// The Actions (ZOQL) answer faults SOAP-style, at HTTP 500:
+	// {"faultcode":"fns:INVALID_FIELD","faultstring":"…","detail":{"MalformedQueryFault":{…}}}.
+	FaultCode   string                     `json:"faultcode"`
+	FaultString string                     `json:"faultstring"`
+	Detail      map[string]json.RawMessage `json:"detail"`
 }
 
 type reason struct {
@@ -99,6 +104,9 @@ func checkBody(status int, body []byte) *upstream.Error {
 	failed := parsed && env.Success != nil && !bool(*env.Success)
 	if ok && !failed {
 		return nil
+	}
+	if parsed && env.FaultCode != "" {
+		return faultError(status, env)
 	}
 
 	e := &upstream.Error{StatusCode: status, RequestID: env.RequestID}
@@ -141,6 +149,26 @@ func checkBody(status int, body []byte) *upstream.Error {
 		e.Kind = upstream.Permanent // success:false without a reason
 	default:
 		e.Kind = upstream.KindForStatus(status)
+	}
+	return e
+}
+
+// faultError classifies an Actions fault by its code, whatever the HTTP
+// status (always 500): a malformed or invalid query fails the same way on
+// every attempt, so only the transient codes (kindForName) retry.
+func faultError(status int, env envelope) *upstream.Error {
+	code := env.FaultCode
+	if i := strings.LastIndexByte(code, ':'); i >= 0 {
+		code = code[i+1:] // "fns:INVALID_FIELD"
+	}
+	e := &upstream.Error{StatusCode: status, Code: env.FaultCode, Message: env.FaultString, Kind: kindForName(code)}
+	if e.Message == "" {
+		e.Message = "fault " + env.FaultCode
+	}
+	for name := range env.Detail {
+		if name == "MalformedQueryFault" || name == "InvalidQueryLocatorFault" {
+			e.Kind = upstream.Permanent
+		}
 	}
 	return e
 }

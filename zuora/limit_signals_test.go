@@ -27,7 +27,7 @@ import (
 // RateLimit-Reset it answers is known.
 func limitSandbox(t *testing.T, at time.Time, opts ...zuoratest.Option) *zuoratest.Server {
 	t.Helper()
-	srv := zuoratest.NewServer(t, opts...)
+	srv := contractServer(t, opts...)
 	if err := srv.Seed(os.DirFS("testdata")); err != nil {
 		t.Fatal(err)
 	}
@@ -37,11 +37,7 @@ func limitSandbox(t *testing.T, at time.Time, opts ...zuoratest.Option) *zuorate
 
 func client(t *testing.T, srv *zuoratest.Server, l *zuora.TenantLimiter) *zuora.Client {
 	t.Helper()
-	c, err := zuora.New(srv.Config(), zuora.WithLimiter(l))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return newClient(t, srv.Config(), zuora.WithLimiter(l))
 }
 
 func state(t *testing.T, l *zuora.TenantLimiter) zuora.LimitState {

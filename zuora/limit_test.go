@@ -200,8 +200,8 @@ func TestLimiterContextAndRedisDown(t *testing.T) {
 func TestClient429PausesTenant(t *testing.T) {
 	t.Parallel()
 	a, b, _ := twoProcesses(t, zuora.LimitConfig{Key: "wired", MaxWait: 100 * time.Millisecond})
-	srv := zuoratest.NewServer(t)
-	c, err := zuora.New(srv.Config(), zuora.WithLimiter(a))
+	srv := contractServer(t)
+	c, err := zuora.New(srv.Config(), zuora.WithHTTPClient(contractHTTP(t, nil)), zuora.WithLimiter(a))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,14 +229,14 @@ func TestLimiterKeepsSandboxFrom429(t *testing.T) {
 	// One slot of margin: the sandbox counts a request as in flight until its
 	// handler returns, a moment after the client has read the answer.
 	a, b, _ := twoProcesses(t, zuora.LimitConfig{Key: "load", Concurrency: 4, MaxWait: 20 * time.Second})
-	srv := zuoratest.NewServer(t, zuoratest.WithLimits(5, 0))
+	srv := contractServer(t, zuoratest.WithLimits(5, 0))
 	srv.AddFault(sandbox.Fault{Path: "/v1/subscriptions/", LatencyMS: 10})
 	if err := srv.Seed(os.DirFS("testdata")); err != nil {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
 	for i, l := range []*zuora.TenantLimiter{a, b} {
-		c, err := zuora.New(srv.Config(), zuora.WithLimiter(l))
+		c, err := zuora.New(srv.Config(), zuora.WithHTTPClient(contractHTTP(t, nil)), zuora.WithLimiter(l))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -67,7 +67,7 @@ func TestBillingPreviewForms(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			srv := zuoratest.NewServer(t)
+			srv := contractServer(t)
 			srv.SetClock(func() time.Time { return clock })
 			sub, acc := formsSubscription()
 			if err := srv.PutAccount(acc); err != nil {
@@ -84,10 +84,7 @@ func TestBillingPreviewForms(t *testing.T) {
 				t.Fatalf("switch form: %v %v", resp, err)
 			}
 			resp.Body.Close()
-			c, err := zuora.New(srv.Config())
-			if err != nil {
-				t.Fatal(err)
-			}
+			c := newClient(t, srv.Config())
 			bp, err := c.BillingPreview(t.Context(), zuora.BillingPreviewRequest{AccountNumber: "A00000900", TargetDate: "2026-12-31"})
 			if err != nil {
 				t.Fatal(err)
@@ -155,7 +152,7 @@ func TestBillingPreviewDecodesBothForms(t *testing.T) {
 		"chargeNumber":"C-2","chargeDate":"2017-01-06 16:38:26","processingType":"Charge"}]}`
 	const declared = `{"success":true,"accountId":"acc","invoiceItems":[{"id":"i1","subscriptionNumber":"A-S1","serviceStartDate":"2017-05-01",
 		"chargeAmount":"100.00","taxAmount":"0","quantity":"1","chargeNumber":"C-1","chargeDate":"2017-01-06T16:38:26Z","processingType":"charge"}],
-		"creditMemoItems":[{"id":"m1","subscriptionNumber":"A-S1","serviceStartDate":"2017-05-01","amount":"50.00","amountWithoutTax":"50.00","quantity":"1",
+		"creditMemoItems":[{"id":"m1","subscriptionNumber":"A-S1","serviceStartDate":"2017-05-01","amount":50.00,"amountWithoutTax":50.00,"quantity":"1",
 		"chargeNumber":"C-2","chargeDate":"2017-01-06T16:38:26.000+00:00","processingType":"charge"}]}`
 	want := time.Date(2017, 1, 6, 16, 38, 26, 0, time.UTC)
 	for name, body := range map[string]string{"example": example, "declared": declared} {
@@ -196,6 +193,7 @@ func TestBillingPreviewBadValue(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			srv, c := setup(t, nil)
+			offContract(t, "/v1/operations/billing-preview", "a value of neither form, on purpose")
 			srv.AddFault(sandbox.Fault{Path: "/v1/operations/billing-preview", Status: http.StatusOK, Body: tt.body})
 			_, err := c.BillingPreview(context.Background(), zuora.BillingPreviewRequest{AccountNumber: "A00000101", TargetDate: "2017-06-01"})
 			e := apiError(t, err)
@@ -206,6 +204,7 @@ func TestBillingPreviewBadValue(t *testing.T) {
 	}
 	// Not JSON at all (a proxy's page) stays retryable, as before.
 	srv, c := setup(t, nil)
+	offContract(t, "/v1/operations/billing-preview", "a proxy's page, on purpose")
 	srv.AddFault(sandbox.Fault{Path: "/v1/operations/billing-preview", Status: http.StatusOK, Body: "<html>bad gateway</html>"})
 	_, err := c.BillingPreview(context.Background(), zuora.BillingPreviewRequest{AccountNumber: "A00000101", TargetDate: "2017-06-01"})
 	if e := apiError(t, err); e.Kind != upstream.Retryable {

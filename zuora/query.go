@@ -62,7 +62,7 @@ func (c *Client) QuerySubscriptions(ctx context.Context, q SubscriptionQuery, fn
 func (c *Client) queryField(ctx context.Context, zoql, field string, fn func(string) error) error {
 	const op = "POST /v1/action/query"
 	var page queryResponse
-	err := c.up.Do(ctx, upstream.Request{Method: http.MethodPost, Op: op, Path: "/v1/action/query",
+	err := c.do(ctx, upstream.Request{Method: http.MethodPost, Op: op, Path: "/v1/action/query",
 		Body: map[string]string{"queryString": zoql}}, &page)
 	for n := 0; ; n++ {
 		if err != nil {
@@ -85,7 +85,7 @@ func (c *Client) queryField(ctx context.Context, zoql, field string, fn func(str
 		}
 		locator := page.QueryLocator
 		page = queryResponse{}
-		err = c.up.Do(ctx, upstream.Request{Method: http.MethodPost, Op: "POST /v1/action/queryMore",
+		err = c.do(ctx, upstream.Request{Method: http.MethodPost, Op: "POST /v1/action/queryMore",
 			Path: "/v1/action/queryMore", Body: map[string]string{"queryLocator": locator}}, &page)
 	}
 }

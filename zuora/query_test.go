@@ -20,12 +20,12 @@ func TestQuerySubscriptionsPagesAndDedupes(t *testing.T) {
 	var mu sync.Mutex
 	now := time.Date(2026, 10, 1, 8, 0, 0, 0, time.UTC)
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	srv := zuoratest.NewServer(t, zuoratest.WithPageSize(2))
+	srv := contractServer(t, zuoratest.WithPageSize(2))
 	srv.SetClock(clock)
 	if err := srv.Seed(os.DirFS("testdata")); err != nil {
 		t.Fatal(err)
 	}
-	c, err := zuora.New(srv.Config())
+	c, err := zuora.New(srv.Config(), zuora.WithHTTPClient(contractHTTP(t, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +89,7 @@ func TestQuerySubscriptionsPagesAndDedupes(t *testing.T) {
 // evergreen ones never match; a bad range is refused before any request.
 func TestQuerySubscriptionsByTermEnd(t *testing.T) {
 	t.Parallel()
-	srv := zuoratest.NewServer(t)
+	srv := contractServer(t)
 	for number, sub := range map[string]zuora.Subscription{
 		"A-S1": {TermType: "TERMED", TermEndDate: "2026-11-23"},
 		"A-S2": {TermType: "TERMED", TermEndDate: "2026-11-24"},
@@ -101,7 +101,7 @@ func TestQuerySubscriptionsByTermEnd(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	c, err := zuora.New(srv.Config())
+	c, err := zuora.New(srv.Config(), zuora.WithHTTPClient(contractHTTP(t, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

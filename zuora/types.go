@@ -273,10 +273,10 @@ type CreditMemoItem struct {
 type Order struct {
 	OrderNumber           string              `json:"orderNumber"`
 	OrderDate             string              `json:"orderDate,omitempty"`
-	CreatedDate           string              `json:"createdDate,omitempty"`
+	CreatedDate           DateTime            `json:"createdDate,omitempty"`
 	CreatedBy             string              `json:"createdBy,omitempty"` // user id
 	UpdatedBy             string              `json:"updatedBy,omitempty"`
-	UpdatedDate           string              `json:"updatedDate,omitempty"`
+	UpdatedDate           DateTime            `json:"updatedDate,omitempty"`
 	ExistingAccountNumber string              `json:"existingAccountNumber,omitempty"`
 	Currency              string              `json:"currency,omitempty"`
 	Status                string              `json:"status,omitempty"`

@@ -154,7 +154,8 @@ func newObservedZuoraClient(c *config.Config, rdb redis.UniversalClient, obs zuo
 		Log:         log,
 	})
 	zc, err := zuora.New(zuora.Config{
-		BaseURL: c.Zuora.BaseURL, ClientID: c.Zuora.ClientID, ClientSecret: c.Zuora.ClientSecret,
+		BaseURL: c.Zuora.BaseURL, Environment: c.Zuora.Environment, EntityIDs: c.Zuora.EntityIDs,
+		ClientID: c.Zuora.ClientID, ClientSecret: c.Zuora.ClientSecret,
 		Version: c.Zuora.Version, Timeout: c.Zuora.Timeout,
 	}, append(opts, zuora.WithLimiter(limiter))...)
 	if err != nil {

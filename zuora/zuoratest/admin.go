@@ -41,6 +41,31 @@ func (s *Server) PutOrder(o zuora.Order) error {
 	return s.putOrder(b, "")
 }
 
+// PutPreview makes the billing preview of an account (by number or id) the
+// given answer, as is, instead of the computed one (Zuora's documented
+// examples, seeded by the contract tests).
+func (s *Server) PutPreview(account string, answer []byte) error {
+	if !json.Valid(answer) {
+		return fmt.Errorf("zuoratest: preview for %s is not JSON", account)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.previews[account] = json.RawMessage(answer)
+	return nil
+}
+
+// PutQueryAnswer makes every /v1/action/query answer the given body, as is,
+// until Reset (nil restores the computed answers).
+func (s *Server) PutQueryAnswer(answer []byte) error {
+	if answer != nil && !json.Valid(answer) {
+		return fmt.Errorf("zuoratest: query answer is not JSON")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.queryAnswer = json.RawMessage(answer)
+	return nil
+}
+
 // Subscription returns the latest stored version of a subscription.
 func (s *Server) Subscription(number string) (zuora.Subscription, bool) {
 	s.mu.Lock()

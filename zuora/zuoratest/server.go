@@ -79,6 +79,8 @@ type Server struct {
 	accounts    map[string]*accountRecord // by account number
 	accountIDs  map[string]string         // id → number
 	orders      map[string]json.RawMessage
+	previews    map[string]json.RawMessage // canned billing previews by account number or id
+	queryAnswer json.RawMessage            // a canned /v1/action/query answer
 	cursors     map[string]cursor
 	notFound    NotFoundStyle
 	previewForm PreviewForm
@@ -130,6 +132,7 @@ func (s *Server) clear() {
 	s.subs, s.subIDs = map[string]*subRecord{}, map[string]string{}
 	s.accounts, s.accountIDs = map[string]*accountRecord{}, map[string]string{}
 	s.orders, s.cursors = map[string]json.RawMessage{}, map[string]cursor{}
+	s.previews, s.queryAnswer = map[string]json.RawMessage{}, nil
 	s.tenantLimit.resetCounts()
 }
 
@@ -188,7 +191,7 @@ func (s *Server) auth(h http.HandlerFunc) http.HandlerFunc {
 // requestIDs sets Zuora-Request-Id and echoes Zuora-Track-Id.
 func (s *Server) requestIDs(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Zuora-Request-Id", randomHex(16))
+		w.Header().Set("Zuora-Request-Id", requestID())
 		if id := r.Header.Get("Zuora-Track-Id"); id != "" {
 			w.Header().Set("Zuora-Track-Id", id)
 		}
@@ -196,26 +199,60 @@ func (s *Server) requestIDs(next http.Handler) http.Handler {
 	})
 }
 
+// StatusForCategory is the HTTP status Zuora answers an error category
+// (the last two digits of its 8-digit codes) with under the pinned
+// Zuora-Version (2024-05-20 and later; before it, errors came as 200).
+func StatusForCategory(cat int) int {
+	switch {
+	case cat == 10:
+		return http.StatusForbidden
+	case cat == 11:
+		return http.StatusUnauthorized
+	case cat >= 20 && cat <= 29, cat == 30, cat == 90:
+		return http.StatusBadRequest
+	case cat == 40:
+		return http.StatusNotFound
+	case cat == 45:
+		return http.StatusMethodNotAllowed
+	case cat == 50:
+		return http.StatusConflict
+	case cat == 70:
+		return http.StatusTooManyRequests
+	default: // 60, 61, 99 and anything unknown
+		return http.StatusInternalServerError
+	}
+}
+
+// categoryForStatus is the category an injected fault of that status
+// carries, the inverse of StatusForCategory (a 5xx other than 500 is no
+// category's status: the gateway's, it carries 60).
+func categoryForStatus(status int) int {
+	switch status {
+	case http.StatusForbidden:
+		return 10
+	case http.StatusUnauthorized:
+		return 11
+	case http.StatusBadRequest:
+		return 20
+	case http.StatusNotFound:
+		return 40
+	case http.StatusMethodNotAllowed:
+		return 45
+	case http.StatusConflict:
+		return 50
+	case http.StatusTooManyRequests:
+		return 70
+	}
+	return 60
+}
+
 // errorBody renders the REST error envelope; the code's category follows the
 // status so injected faults classify as real ones would.
 func errorBody(status int, msg string) []byte {
-	cat := 10
-	switch {
-	case status == http.StatusBadRequest:
-		cat = 20
-	case status == http.StatusUnauthorized:
-		cat = 11
-	case status == http.StatusNotFound:
-		cat = 40
-	case status == http.StatusConflict:
-		cat = 50
-	case status == http.StatusTooManyRequests:
-		cat = 70
-	case status == http.StatusServiceUnavailable:
-		cat = 61
-	case status >= 500:
-		cat = 60
-	}
+	return categoryBody(categoryForStatus(status), msg)
+}
+
+func categoryBody(cat int, msg string) []byte {
 	b, _ := json.Marshal(map[string]any{
 		"success":   false,
 		"processId": strings.ToUpper(randomHex(8)),
@@ -224,8 +261,22 @@ func errorBody(status int, msg string) []byte {
 	return b
 }
 
+// FailCategory makes the next count requests under path (a prefix; count 0
+// is every one) fail with an error of category cat, at the status the
+// pinned Zuora-Version gives it.
+func (s *Server) FailCategory(path string, cat, count int) {
+	s.Base.AddFault(sandbox.Fault{Path: path, Status: StatusForCategory(cat), Count: count,
+		Body: string(categoryBody(cat, fmt.Sprintf("sandbox: category %d", cat)))})
+}
+
 // writeNotFound answers a missing object in the configured style.
 func (s *Server) writeNotFound(w http.ResponseWriter, key string) {
+	s.writeNotFoundCode(w, key, notFoundCode)
+}
+
+// writeNotFoundCode is writeNotFound with the code as given: the Orders API
+// declares its reason codes as strings, the others as integers.
+func (s *Server) writeNotFoundCode(w http.ResponseWriter, key string, code any) {
 	s.mu.Lock()
 	st := s.notFound
 	s.mu.Unlock()
@@ -236,8 +287,8 @@ func (s *Server) writeNotFound(w http.ResponseWriter, key string) {
 	sandbox.WriteJSON(w, status, map[string]any{
 		"success":   false,
 		"processId": strings.ToUpper(randomHex(8)),
-		"reasons":   []map[string]any{{"code": notFoundCode, "message": fmt.Sprintf("Cannot find entity by key: '%s'.", key)}},
-		"requestId": randomHex(16),
+		"reasons":   []map[string]any{{"code": code, "message": fmt.Sprintf("Cannot find entity by key: '%s'.", key)}},
+		"requestId": requestID(),
 	})
 }
 
@@ -330,7 +381,7 @@ func (s *Server) getOrder(w http.ResponseWriter, r *http.Request) {
 	raw, ok := s.orders[n]
 	s.mu.Unlock()
 	if !ok {
-		s.writeNotFound(w, n)
+		s.writeNotFoundCode(w, n, fmt.Sprint(notFoundCode))
 		return
 	}
 	sandbox.WriteJSON(w, http.StatusOK, map[string]any{"success": true, "order": raw})
@@ -350,6 +401,11 @@ func (s *Server) billingPreview(w http.ResponseWriter, r *http.Request) {
 		key = req.AccountNumber
 	}
 	s.mu.Lock()
+	if canned, ok := s.previews[key]; ok {
+		s.mu.Unlock()
+		sandbox.WriteJSON(w, http.StatusOK, canned)
+		return
+	}
 	number := key
 	if _, ok := s.accounts[number]; !ok {
 		number = s.accountIDs[key]
@@ -403,6 +459,12 @@ func (s *Server) accountIDLocked(number string) string {
 		}
 	}
 	return ""
+}
+
+// requestID is a Zuora-Request-Id: a 36-character UUID, as the spec pins it.
+func requestID() string {
+	h := randomHex(16)
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
 func randomHex(n int) string {

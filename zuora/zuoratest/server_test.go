@@ -15,14 +15,36 @@ import (
 	"time"
 
 	"github.com/zsync/zsync/internal/sandbox"
+	"github.com/zsync/zsync/internal/zuoraspec"
 	"github.com/zsync/zsync/zuora"
 )
+
+// Zuora's OAuth client ids are 36-character UUIDs, secrets at most 42
+// characters (the token operation's schema).
+const (
+	specClientID     = "b64e42ba-7e1a-4bc6-9146-5e1b420306b5"
+	specClientSecret = "dOFENLWU193EEoEsWjPZrcjLKVr5OrN1H"
+)
+
+// testServer is a sandbox issuing tokens for spec-shaped credentials.
+func testServer(t *testing.T, opts ...Option) *Server {
+	t.Helper()
+	return NewServer(t, append([]Option{WithCredentials(specClientID, specClientSecret)}, opts...)...)
+}
+
+// contract is an HTTP client whose every exchange with the sandbox is held
+// to Zuora's published spec; a violation fails t.
+func contract(t *testing.T) *http.Client {
+	t.Helper()
+	hc, _ := zuoraspec.Client(t)
+	return hc
+}
 
 // token fetches a bearer token the way a client would.
 func token(t *testing.T, s *Server) string {
 	t.Helper()
-	resp, err := http.PostForm(s.URL+"/oauth/token", url.Values{
-		"grant_type": {"client_credentials"}, "client_id": {"sandbox"}, "client_secret": {"sandbox"}})
+	resp, err := contract(t).PostForm(s.URL+"/oauth/token", url.Values{
+		"grant_type": {"client_credentials"}, "client_id": {s.Base.ClientID}, "client_secret": {s.Base.ClientSecret}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +64,10 @@ func call(t *testing.T, ctx context.Context, s *Server, tok, method, path, body 
 	if tok != "" {
 		req.Header.Set("Authorization", "Bearer "+tok)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := contract(t).Do(req)
 	if err != nil {
 		return nil, nil
 	}
@@ -53,7 +78,7 @@ func call(t *testing.T, ctx context.Context, s *Server, tok, method, path, body 
 
 func seeded(t *testing.T, opts ...Option) *Server {
 	t.Helper()
-	s := NewServer(t, opts...)
+	s := testServer(t, opts...)
 	if err := s.Seed(os.DirFS("../testdata")); err != nil {
 		t.Fatal(err)
 	}
@@ -171,7 +196,7 @@ func TestRateLimitAnswers429(t *testing.T) {
 
 func TestAdminSeedingOverHTTP(t *testing.T) {
 	t.Parallel()
-	s := NewServer(t)
+	s := testServer(t)
 	ctx := context.Background()
 	body := `{"success":true,"id":"8a1","subscriptionNumber":"A-S1","status":"Active","termType":"TERMED","externallyManagedBy":"Apple","ratePlans":[]}`
 	if resp, b := call(t, ctx, s, "", "PUT", "/sandbox/subscriptions/A-S1", body); resp.StatusCode != 204 {
@@ -222,15 +247,23 @@ func TestQueryErrors(t *testing.T) {
 	for _, q := range []string{"select Name from Account", "select Secret from Subscription", "delete Subscription",
 		"select Name from Subscription where Name like 'A%'"} {
 		body, _ := json.Marshal(map[string]string{"queryString": q})
+		// Zuora's Actions answer a query they refuse with a fault at 500.
 		resp, b := call(t, ctx, s, tok, "POST", "/v1/action/query", string(body))
-		if resp.StatusCode != 400 || !bytes.Contains(b, []byte(`"Errors"`)) {
+		if resp.StatusCode != 500 || !bytes.Contains(b, []byte(`"faultcode":"fns:`)) ||
+			!bytes.Contains(b, []byte(`"faultstring"`)) || !bytes.Contains(b, []byte(`"MalformedQueryFault"`)) {
 			t.Errorf("%q: %d %s", q, resp.StatusCode, b)
 		}
 	}
-	if resp, _ := call(t, ctx, s, tok, "POST", "/v1/action/queryMore", `{"queryLocator":"nope"}`); resp.StatusCode != 400 {
-		t.Errorf("bad locator: %d", resp.StatusCode)
+	if resp, b := call(t, ctx, s, tok, "POST", "/v1/action/queryMore", `{"queryLocator":"nope"}`); resp.StatusCode != 500 ||
+		!bytes.Contains(b, []byte(`fns:INVALID_QUERY_LOCATOR`)) {
+		t.Errorf("bad locator: %d %s", resp.StatusCode, b)
 	}
-	body := `{"queryString":"select Id, Name, Status, Version from Subscription where Status = 'active' and Name != 'A-S00000102'"}`
+	// Picklist values are case-sensitive, as in Zuora: 'active' is no status.
+	lower := `{"queryString":"select Id, Name from Subscription where Status = 'active'"}`
+	if _, b := call(t, ctx, s, tok, "POST", "/v1/action/query", lower); !bytes.Contains(b, []byte(`"size":0`)) {
+		t.Errorf("'active' matched: %s", b)
+	}
+	body := `{"queryString":"select Id, Name, Status, Version from Subscription where Status = 'Active' and Name != 'A-S00000102'"}`
 	_, b := call(t, ctx, s, tok, "POST", "/v1/action/query", body)
 	var out struct {
 		Records []map[string]any `json:"records"`
@@ -316,7 +349,7 @@ func TestPreviewDates(t *testing.T) {
 // The dev seed (zsync dev, zsync sandbox --seed) loads and answers.
 func TestSeedDevData(t *testing.T) {
 	t.Parallel()
-	s := NewServer(t)
+	s := testServer(t)
 	if err := s.Seed(os.DirFS("../../cmd/zsync/seed/zuora")); err != nil {
 		t.Fatal(err)
 	}

@@ -65,12 +65,23 @@ type cond struct {
 	at               time.Time
 }
 
-// queryError answers in the action endpoints' shape ({Success, Errors}).
-func queryError(w http.ResponseWriter, code, msg string) {
-	sandbox.WriteJSON(w, http.StatusBadRequest, map[string]any{
-		"Success": false,
-		"Errors":  []map[string]string{{"Code": code, "Message": msg}},
+// queryFault answers as Zuora's Actions do: HTTP 500 with a SOAP-style
+// fault, code fns:<code>, and the fault's detail.
+func queryFault(w http.ResponseWriter, code, detail, msg string) {
+	sandbox.WriteJSON(w, http.StatusInternalServerError, map[string]any{
+		"faultcode":   "fns:" + code,
+		"faultstring": msg,
+		"detail":      map[string]any{detail: map[string]string{"FaultCode": code, "FaultMessage": msg}},
 	})
+}
+
+// queryError is a fault for a query Zuora refuses to run.
+type queryError struct{ code, msg string }
+
+func (e *queryError) Error() string { return e.msg }
+
+func malformed(format string, a ...any) error {
+	return &queryError{"MALFORMED_QUERY", fmt.Sprintf(format, a...)}
 }
 
 func parseZOQLTime(s string) (time.Time, bool) {
@@ -85,17 +96,17 @@ func parseZOQLTime(s string) (time.Time, bool) {
 func parseQuery(q string) (object string, fields []string, conds []cond, err error) {
 	m := selectRe.FindStringSubmatch(q)
 	if m == nil {
-		return "", nil, nil, fmt.Errorf("malformed query")
+		return "", nil, nil, malformed("malformed query: %s", q)
 	}
 	object = strings.ToLower(m[2])
 	obj, ok := zoqlObjects[object]
 	if !ok {
-		return "", nil, nil, fmt.Errorf("the sandbox only queries Subscription, Account and Contact, not %s", m[2])
+		return "", nil, nil, &queryError{"INVALID_TYPE", "invalid type specified: " + m[2]}
 	}
 	for _, f := range strings.Split(m[1], ",") {
 		name, ok := obj.fields[strings.ToLower(strings.TrimSpace(f))]
 		if !ok {
-			return "", nil, nil, fmt.Errorf("invalid field for %s: %s", m[2], strings.TrimSpace(f))
+			return "", nil, nil, &queryError{"INVALID_FIELD", "invalid field for " + m[2] + ": " + strings.TrimSpace(f)}
 		}
 		fields = append(fields, name)
 	}
@@ -105,22 +116,22 @@ func parseQuery(q string) (object string, fields []string, conds []cond, err err
 	for _, part := range andRe.Split(m[3], -1) {
 		cm := condRe.FindStringSubmatch(part)
 		if cm == nil {
-			return "", nil, nil, fmt.Errorf("unsupported condition: %s", strings.TrimSpace(part))
+			return "", nil, nil, malformed("unsupported condition: %s", strings.TrimSpace(part))
 		}
 		c := cond{field: strings.ToLower(cm[1]), op: cm[2], value: cm[3]}
 		if !obj.filters[c.field] {
-			return "", nil, nil, fmt.Errorf("unsupported filter field: %s", cm[1])
+			return "", nil, nil, &queryError{"INVALID_FIELD", "invalid field for " + m[2] + ": " + cm[1]}
 		}
 		switch c.field {
 		case "updateddate":
 			t, ok := parseZOQLTime(c.value)
 			if !ok {
-				return "", nil, nil, fmt.Errorf("invalid datetime: %s", c.value)
+				return "", nil, nil, &queryError{"INVALID_VALUE", "invalid datetime: " + c.value}
 			}
 			c.at = t
 		case "termenddate":
 			if _, err := time.Parse(time.DateOnly, c.value); err != nil {
-				return "", nil, nil, fmt.Errorf("invalid date: %s", c.value)
+				return "", nil, nil, &queryError{"INVALID_VALUE", "invalid date: " + c.value}
 			}
 		}
 		conds = append(conds, c)
@@ -156,13 +167,13 @@ func (c cond) match(r queryRow) bool {
 	case "termenddate":
 		return r.TermEndDate != "" && compare(c.op, strings.Compare(r.TermEndDate, c.value))
 	case "termtype":
-		return compare(c.op, strings.Compare(strings.ToLower(r.TermType), strings.ToLower(c.value)))
+		return compare(c.op, strings.Compare(r.TermType, c.value))
 	case "accountid":
 		return compare(c.op, strings.Compare(r.AccountID, c.value))
 	case "accountnumber":
 		return compare(c.op, strings.Compare(r.AccountNumber, c.value))
-	default: // status: ZOQL compares picklists case-insensitively
-		return compare(c.op, strings.Compare(strings.ToLower(r.Status), strings.ToLower(c.value)))
+	default: // status: picklist values are case-sensitive in ZOQL, as in Zuora
+		return compare(c.op, strings.Compare(r.Status, c.value))
 	}
 }
 
@@ -173,9 +184,20 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request) {
 	if !sandbox.DecodeJSON(w, r, &req) {
 		return
 	}
+	s.mu.Lock()
+	canned := s.queryAnswer
+	s.mu.Unlock()
+	if canned != nil {
+		sandbox.WriteJSON(w, http.StatusOK, canned)
+		return
+	}
 	object, fields, conds, err := parseQuery(req.QueryString)
 	if err != nil {
-		queryError(w, "MALFORMED_QUERY", err.Error())
+		qe, ok := err.(*queryError)
+		if !ok {
+			qe = &queryError{"MALFORMED_QUERY", err.Error()}
+		}
+		queryFault(w, qe.code, "MalformedQueryFault", qe.msg)
 		return
 	}
 	s.mu.Lock()
@@ -236,7 +258,7 @@ func (s *Server) queryMore(w http.ResponseWriter, r *http.Request) {
 	delete(s.cursors, req.QueryLocator)
 	s.mu.Unlock()
 	if !ok {
-		queryError(w, "INVALID_QUERY_LOCATOR", "invalid query locator")
+		queryFault(w, "INVALID_QUERY_LOCATOR", "InvalidQueryLocatorFault", "invalid query locator: "+req.QueryLocator)
 		return
 	}
 	s.answerPage(w, c.fields, c.rows, c.size)
