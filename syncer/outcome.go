@@ -9,7 +9,7 @@ import (
 // Result is what one sync did to a subscription.
 type Result string
 
-// The outcomes a sync records (DESIGN.md "Outcomes").
+// The outcomes a sync records (docs/design.md "Outcomes").
 const (
 	Created   Result = "created"   // Limio didn't know the subscription; it does now
 	Updated   Result = "updated"   // Limio was changed; Outcome.Changes says how

@@ -22,7 +22,7 @@ import (
 	"github.com/zsync/zsync/zuora"
 )
 
-// Bulk re-sync (DESIGN "Bulk re-sync"): a job streams ids from a source into
+// Bulk re-sync (docs/design.md "Flows"): a job streams ids from a source into
 // the bulk queue through the same epoch dedup as callouts, and keeps live
 // progress in one Redis hash, <prefix>bulk:job:<id>.
 //
