@@ -45,7 +45,8 @@ type Deps struct {
 	Enqueuer Enqueuer
 	Outcomes Outcomes
 	Planner  Planner                         // optional: /plan answers 501 without it
-	Ready    func(ctx context.Context) error // /readyz; nil: always ready
+	Ready    func(ctx context.Context) error // /readyz check "redis"; nil: none
+	Checks   []Check                         // more /readyz checks (probes.go)
 	Monitor  http.Handler                    // optional asynqmon, served at /monitor with its RootPath "/monitor"
 	Metrics  http.Handler                    // optional Prometheus handler at /metrics
 	Resyncs  Resyncs                         // optional: /v1/resyncs answers 501 without it
@@ -118,21 +119,17 @@ func New(cfg Config, deps Deps, logger *zap.Logger) (*echo.Echo, error) {
 		s.bodyLimit,
 	)
 
-	e.GET("/healthz", func(c echo.Context) error {
-		return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
-	})
+	s.mountProbes(e) // /healthz, /readyz open; /readyz/detail for operators
 
 	// Callouts. The Limio path takes the id from the path; a wildcard (not
 	// :id) so that ids with extra segments get a 400, not a 404.
 	e.POST("/api/plugins/zuora/sync/subscription/*", s.calloutByPath, s.calloutAuth)
 	e.POST("/v1/callouts/zuora", s.calloutByBody, s.calloutAuth)
 
-	// Operator routes. Only /healthz is open (DESIGN "Security"): /readyz
-	// needs operator credentials too (a probe can send a header). Route
-	// middleware rather than a Group: a Group("") would answer 401 for every
-	// unknown path.
+	// Operator routes (the probes above are the only open ones, and reveal
+	// nothing but a status). Route middleware rather than a Group: a
+	// Group("") would answer 401 for every unknown path.
 	auth := s.operatorAuth
-	e.GET("/readyz", s.readyz, auth)
 	e.POST("/v1/subscriptions/:id/sync", s.manualSync, auth)
 	e.GET("/v1/subscriptions/:id/sync", s.status, auth)
 	e.GET("/v1/subscriptions/:id/plan", s.plan, auth)
@@ -270,18 +267,6 @@ func (s *server) bodyLimit(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		return next(c)
 	}
-}
-
-func (s *server) readyz(c echo.Context) error {
-	if s.deps.Ready != nil {
-		ctx, cancel := context.WithTimeout(c.Request().Context(), readyTimeout)
-		defer cancel()
-		if err := s.deps.Ready(ctx); err != nil {
-			c.Set(ctxCause, "ready: "+err.Error())
-			return errStatus(http.StatusServiceUnavailable, "not ready")
-		}
-	}
-	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
 }
 
 func lowerSet(list []string) map[string]bool {

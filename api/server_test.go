@@ -256,7 +256,7 @@ func TestEveryEndpointButHealthzNeedsCredentials(t *testing.T) {
 		{http.MethodPost, "/v1/subscriptions/A-S1/sync", false},
 		{http.MethodGet, "/v1/subscriptions/A-S1/sync", false},
 		{http.MethodGet, "/v1/subscriptions/A-S1/plan", false},
-		{http.MethodGet, "/readyz", false},
+		{http.MethodGet, "/readyz/detail", false},
 		{http.MethodGet, "/metrics", false},
 		{http.MethodGet, "/monitor", false},
 		{http.MethodGet, "/monitor/api/queues", false},
@@ -723,7 +723,7 @@ func TestNoSecretsInLogs(t *testing.T) {
 		{method: http.MethodGet, path: "/v1/subscriptions/A-S1/sync?token=" + opToken, bearer: opToken},
 		{method: http.MethodGet, path: "/monitor", user: opUser, pass: opPass},
 		{method: http.MethodGet, path: "/monitor", user: opUser, pass: "x" + opPass},
-		{method: http.MethodGet, path: "/readyz", bearer: "wrong-" + opToken},
+		{method: http.MethodGet, path: "/readyz/detail", bearer: "wrong-" + opToken},
 	}
 	for _, r := range reqs {
 		b.do(t, r)
@@ -945,11 +945,12 @@ func TestHealthAndReady(t *testing.T) {
 		d.Ready = func(context.Context) error { mu.Lock(); defer mu.Unlock(); return ready }
 	})
 	wantStatus(t, b.do(t, req{method: http.MethodGet, path: "/healthz"}), http.StatusOK)
-	wantStatus(t, b.do(t, req{method: http.MethodGet, path: "/readyz", bearer: opToken}), http.StatusOK)
+	wantStatus(t, b.do(t, req{method: http.MethodGet, path: "/readyz"}), http.StatusOK)
 	mu.Lock()
 	ready = errors.New("redis: connection refused")
 	mu.Unlock()
-	wantError(t, b.do(t, req{method: http.MethodGet, path: "/readyz", bearer: opToken}), http.StatusServiceUnavailable)
+	wantStatus(t, b.do(t, req{method: http.MethodGet, path: "/readyz"}), http.StatusServiceUnavailable)
+	wantStatus(t, b.do(t, req{method: http.MethodGet, path: "/readyz/detail", bearer: opToken}), http.StatusServiceUnavailable)
 	wantStatus(t, b.do(t, req{method: http.MethodGet, path: "/healthz"}), http.StatusOK)
 }
 

@@ -218,14 +218,22 @@ func runWorker(ctx context.Context, c *config.Config, redisOpt asynq.RedisConnOp
 		return usageError{err}
 	}
 	var metricsDone chan error
-	if c.Worker.MetricsAddr != "" && m != nil {
+	if c.Worker.MetricsAddr != "" {
 		l, err := net.Listen("tcp", c.Worker.MetricsAddr)
 		if err != nil {
 			return fmt.Errorf("worker.metrics_addr: %w", err)
 		}
-		log.Info("worker metrics listening", zap.String("addr", l.Addr().String()))
+		log.Info("worker metrics and probes listening", zap.String("addr", l.Addr().String()))
+		var mh http.Handler
+		if m != nil {
+			mh = m.Handler()
+		}
+		checks := []api.Check{
+			{Name: "redis", Run: func(ctx context.Context) error { return rdb.Ping(ctx).Err() }},
+			{Name: "worker", Run: ws.Ready},
+		}
 		metricsDone = make(chan error, 1)
-		go func() { metricsDone <- serveHTTP(ctx, l, api.MetricsOnly(apiConfig(c), m.Handler()), 5*time.Second) }()
+		go func() { metricsDone <- serveHTTP(ctx, l, api.WorkerHandler(apiConfig(c), mh, checks), 5*time.Second) }()
 	}
 	if err := ws.Start(); err != nil {
 		return fmt.Errorf("worker: %w", err)
