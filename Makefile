@@ -9,8 +9,11 @@ TEST_FLAGS ?= -race -count=1 -timeout 10m
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
-build: ## build bin/zsync
-	$(GO) build -o $(BIN) ./cmd/zsync
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   ?= -X github.com/zsync/zsync/internal/buildinfo.version=$(VERSION)
+
+build: ## build bin/zsync (VERSION stamped into zsync --version and zsync_build_info)
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/zsync
 
 run: ## run everything in one process on embedded defaults (zsync dev; ARGS="--http-addr 127.0.0.1:9080" to move it)
 	$(GO) run ./cmd/zsync dev $(ARGS)

@@ -55,6 +55,7 @@ func (s *server) calloutAuth(next echo.HandlerFunc) echo.HandlerFunc {
 			return err
 		}
 		if !s.cfg.AuthDisabled && s.hmac != nil && !s.hmac.verify(r.Header.Get(s.hmac.header), body) {
+			refuseFor(c, RefusalBadSignature)
 			return errStatus(http.StatusUnauthorized, "bad or missing signature")
 		}
 		c.Set(ctxBody, body)
@@ -82,6 +83,7 @@ func readBody(r *http.Request) ([]byte, error) {
 func (s *server) calloutByPath(c echo.Context) error {
 	id := c.Param("*")
 	if err := validateID(id); err != nil {
+		refuseFor(c, RefusalInvalidID)
 		return errStatus(http.StatusBadRequest, err.Error())
 	}
 	co, err := s.parseBody(c)
@@ -114,6 +116,7 @@ func (s *server) calloutByBody(c echo.Context) error {
 		return errStatus(http.StatusBadRequest, "no subscription in body: send subscriptionNumber (or subscriptionName)")
 	}
 	if err := validateID(co.Subscription); err != nil {
+		refuseFor(c, RefusalInvalidID)
 		return errStatus(http.StatusBadRequest, err.Error())
 	}
 	return s.callout(c, co.Subscription, co)

@@ -50,6 +50,8 @@ type Deps struct {
 	Monitor  http.Handler                    // optional asynqmon, served at /monitor with its RootPath "/monitor"
 	Metrics  http.Handler                    // optional Prometheus handler at /metrics
 	Resyncs  Resyncs                         // optional: /v1/resyncs answers 501 without it
+
+	HTTPMetrics HTTPMetrics // optional: requests by route and status, refused callouts (httpmetrics.go)
 }
 
 // MonitorPath is where asynqmon is mounted; set asynqmon's RootPath to it.
@@ -107,6 +109,11 @@ func New(cfg Config, deps Deps, logger *zap.Logger) (*echo.Echo, error) {
 	e.HTTPErrorHandler = s.handleError
 	e.IPExtractor = ipExtractor(proxies)
 
+	routes := map[string]bool{} // filled once every route is registered, below
+	if deps.HTTPMetrics != nil {
+		deps.HTTPMetrics.DeclareRefusals(RefusalReasons)
+		e.Use(s.httpMetrics(routes))
+	}
 	e.Use(
 		middleware.RequestID(),
 		s.accessLog,
@@ -123,8 +130,8 @@ func New(cfg Config, deps Deps, logger *zap.Logger) (*echo.Echo, error) {
 
 	// Callouts. The Limio path takes the id from the path; a wildcard (not
 	// :id) so that ids with extra segments get a 400, not a 404.
-	e.POST("/api/plugins/zuora/sync/subscription/*", s.calloutByPath, s.calloutAuth)
-	e.POST("/v1/callouts/zuora", s.calloutByBody, s.calloutAuth)
+	e.POST(calloutByPathPrefix+"*", s.calloutByPath, s.calloutAuth)
+	e.POST(calloutByBodyPath, s.calloutByBody, s.calloutAuth)
 
 	// Operator routes (the probes above are the only open ones, and reveal
 	// nothing but a status). Route middleware rather than a Group: a
@@ -144,6 +151,9 @@ func New(cfg Config, deps Deps, logger *zap.Logger) (*echo.Echo, error) {
 		h := echo.WrapHandler(deps.Monitor)
 		e.Any(MonitorPath, h, auth)
 		e.Any(MonitorPath+"/*", h, auth)
+	}
+	for _, r := range e.Routes() {
+		routes[r.Path] = true
 	}
 	return e, nil
 }

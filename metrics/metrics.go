@@ -39,6 +39,7 @@ type Metrics struct {
 	sweeps    *prometheus.CounterVec
 	sweepSubs prometheus.Counter
 	sweepLast prometheus.Gauge
+	http      httpMetrics // http.go
 }
 
 var (
@@ -50,7 +51,8 @@ var (
 // collectors.
 func New() *Metrics {
 	m := &Metrics{
-		reg: prometheus.NewRegistry(),
+		reg:  prometheus.NewRegistry(),
+		http: newHTTPMetrics(),
 		enqueues: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "zsync_enqueues_total",
 			Help: "Sync requests (callouts, manual, bulk, sweep) by queue and status: enqueued (new task), coalesced (joined a task not yet reading Zuora), skipped (loop guard at the ingress).",
@@ -104,6 +106,7 @@ func New() *Metrics {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.enqueues, m.syncs, m.syncTime, m.lockWaits, m.requests, m.reqTime, m.throttled, m.lag,
 		m.sweeps, m.sweepSubs, m.sweepLast,
+		m.http.requests, m.http.duration, m.http.refused, buildInfo(),
 	)
 	// Series that alerts divide by exist from the start, at zero.
 	for _, q := range []string{worker.QueueCallouts, worker.QueueBulk} {

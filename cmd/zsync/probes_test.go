@@ -3,6 +3,8 @@ package main
 import (
 	"io"
 	"net/http"
+	"os/exec"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -55,5 +57,21 @@ func TestWorkProbes(t *testing.T) {
 	if code, _ := getBody(t, base+"/metrics", ""); code != http.StatusUnauthorized {
 		t.Errorf("/metrics without credentials = %d; want 401", code)
 	}
+	if code, body := getBody(t, base+"/metrics", "op-tok"); code != http.StatusOK ||
+		!strings.Contains(body, `zsync_build_info{goversion="`) || !strings.Contains(body, `version="`+testVersion+`"} 1`) {
+		t.Errorf("/metrics = %d; want zsync_build_info of %s", code, testVersion)
+	}
 	p.stop(t, 20*time.Second)
+}
+
+// zsync --version prints the stamped version, the revision and Go's version.
+func TestVersion(t *testing.T) {
+	t.Parallel()
+	out, err := exec.Command(zsyncBinary(t), "--version").CombinedOutput()
+	if err != nil {
+		t.Fatalf("zsync --version: %v\n%s", err, out)
+	}
+	if got := string(out); !strings.HasPrefix(got, "zsync "+testVersion+" (revision ") || !strings.Contains(got, runtime.Version()) {
+		t.Errorf("zsync --version = %q", got)
+	}
 }

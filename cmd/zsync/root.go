@@ -8,6 +8,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/zsync/zsync/config"
+	"github.com/zsync/zsync/internal/buildinfo"
 )
 
 func newRootCmd() *cobra.Command {
@@ -16,7 +17,9 @@ func newRootCmd() *cobra.Command {
 		Short:         "Keep Limio subscriptions in sync with Zuora",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       buildinfo.Get().String(),
 	}
+	root.SetVersionTemplate("zsync {{.Version}}\n")
 	root.PersistentFlags().String("config", "", "configuration file (default ./zsync.yaml when present)")
 	root.AddCommand(newServeCmd(), newWorkCmd(), newDevCmd(), newSandboxCmd())
 	root.AddCommand(newPlanCmd(), newStatusCmd())

@@ -155,6 +155,7 @@ func newIngress(c *config.Config, redisOpt asynq.RedisConnOpt, rdb redis.Univers
 			log.Warn("asynq queue metrics unavailable", zap.Error(err))
 		}
 		deps.Metrics = m.Handler()
+		deps.HTTPMetrics = m
 		deps.Outcomes = countedOutcomes{Outcomes: store, m: m}
 	}
 	for _, o := range opts {
