@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/zsync/zsync/config"
+	"github.com/zsync/zsync/internal/logging"
 	"github.com/zsync/zsync/metrics"
 )
 
@@ -40,6 +41,7 @@ authentication off. Not for production: nothing is persisted.`,
 				return usageError{err}
 			}
 			defer func() { _ = log.Sync() }()
+			defer logging.RouteThirdParty(log)()
 			return runDev(cmd.Context(), cmd.OutOrStdout(), c, log, httpAddr, zuoraAddr, limioAddr)
 		},
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/zsync/zsync/config"
 	"github.com/zsync/zsync/internal/buildinfo"
+	"github.com/zsync/zsync/internal/logging"
 )
 
 func newRootCmd() *cobra.Command {
@@ -48,6 +49,7 @@ func loadConfig(cmd *cobra.Command, need config.Need) (*config.Config, error) {
 type process struct {
 	cfg      *config.Config
 	log      *zap.Logger
+	unroute  func() // puts the libraries' own loggers back
 	redisOpt asynq.RedisConnOpt
 	rdb      redis.UniversalClient
 }
@@ -68,10 +70,11 @@ func start(cmd *cobra.Command, need config.Need) (*process, error) {
 		_ = log.Sync()
 		return nil, usageError{err}
 	}
-	return &process{cfg: c, log: log, redisOpt: redisOpt, rdb: rdb}, nil
+	return &process{cfg: c, log: log, unroute: logging.RouteThirdParty(log), redisOpt: redisOpt, rdb: rdb}, nil
 }
 
 func (p *process) close() {
 	_ = p.rdb.Close()
+	p.unroute()
 	_ = p.log.Sync()
 }
