@@ -15,7 +15,7 @@ LDFLAGS   ?= -X github.com/zsync/zsync/internal/buildinfo.version=$(VERSION)
 build: ## build bin/zsync (VERSION stamped into zsync --version and zsync_build_info)
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/zsync
 
-run: ## run everything in one process on embedded defaults (zsync dev; ARGS="--http-addr 127.0.0.1:9080" to move it)
+run: ## run everything in one process on embedded defaults (zsync dev; ARGS="--port-base 9080" to move every port)
 	$(GO) run ./cmd/zsync dev $(ARGS)
 
 test: vet ## vet, then every test with the race detector (needs redis-server on PATH or REDIS_ADDR)
