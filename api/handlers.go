@@ -217,6 +217,8 @@ func (s *server) manualSync(c echo.Context) error {
 	return s.enqueue(c, id, syncer.Trigger{Source: syncer.SourceManual, Received: time.Now().UTC()})
 }
 
+// statusResponse is the latest record and the ones before it, newest first
+// (the latest is not repeated in the history).
 type statusResponse struct {
 	Subscription string          `json:"subscription"`
 	Latest       *worker.Record  `json:"latest"`
@@ -244,7 +246,8 @@ func (s *server) status(c echo.Context) error {
 	}
 	var hist []worker.Record
 	if n > 0 {
-		if hist, err = s.deps.Outcomes.History(ctx, id, n); err != nil {
+		// One more than asked: the head of the history is the latest itself.
+		if hist, err = s.deps.Outcomes.History(ctx, id, n+1); err != nil {
 			c.Set(ctxCause, "outcome history: "+err.Error())
 			return errStatus(http.StatusServiceUnavailable, "outcome store unavailable")
 		}
@@ -252,9 +255,8 @@ func (s *server) status(c echo.Context) error {
 	if latest == nil && len(hist) == 0 {
 		return errStatus(http.StatusNotFound, "no sync recorded for "+id)
 	}
-	if hist == nil {
-		hist = []worker.Record{}
-	}
+	hist = worker.Older(latest, hist)
+	hist = hist[:min(len(hist), n)]
 	return c.JSON(http.StatusOK, statusResponse{Subscription: id, Latest: latest, History: hist})
 }
 

@@ -824,7 +824,7 @@ func TestOperatorEndpoints(t *testing.T) {
 	at := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 	b.out.latest = map[string]*worker.Record{"A-S1": {Subscription: "A-S1", Outcome: syncer.Updated, At: at, TaskID: "A-S1:3"}}
 	b.out.history = map[string][]worker.Record{"A-S1": {
-		{Subscription: "A-S1", Outcome: syncer.Updated, At: at},
+		{Subscription: "A-S1", Outcome: syncer.Updated, At: at, TaskID: "A-S1:3"}, // the latest, stored at the head too
 		{Subscription: "A-S1", Outcome: syncer.Unchanged, At: at.Add(-time.Hour)},
 	}}
 
@@ -850,8 +850,12 @@ func TestOperatorEndpoints(t *testing.T) {
 		if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {
 			t.Fatal(err)
 		}
-		if got.Subscription != "A-S1" || got.Latest == nil || got.Latest.TaskID != "A-S1:3" || len(got.History) != 1 {
-			t.Fatalf("status = %s", rec.Body.String())
+		if got.Subscription != "A-S1" || got.Latest == nil || got.Latest.TaskID != "A-S1:3" || len(got.History) != 1 ||
+			got.History[0].Outcome != syncer.Unchanged {
+			t.Fatalf("status = %s; want the latest, and the one record before it (the latest not repeated)", rec.Body.String())
+		}
+		if strings.Count(rec.Body.String(), `"changes":[]`) != 2 {
+			t.Errorf("status = %s; want \"changes\":[] on both records", rec.Body.String())
 		}
 	})
 	t.Run("status unknown", func(t *testing.T) {
