@@ -25,6 +25,7 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(newServeCmd(), newWorkCmd(), newDevCmd(), newSandboxCmd())
 	root.AddCommand(newPlanCmd(), newStatusCmd())
 	root.AddCommand(newResyncCmd(), newAuditCmd())
+	root.AddCommand(newProbeCmd())
 	return root
 }
 
