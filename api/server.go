@@ -15,6 +15,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
 	"github.com/zsync/zsync/syncer"
@@ -51,7 +52,8 @@ type Deps struct {
 	Metrics  http.Handler                    // optional Prometheus handler at /metrics
 	Resyncs  Resyncs                         // optional: /v1/resyncs answers 501 without it
 
-	HTTPMetrics HTTPMetrics // optional: requests by route and status, refused callouts (httpmetrics.go)
+	HTTPMetrics HTTPMetrics          // optional: requests by route and status, refused callouts (httpmetrics.go)
+	Tracer      trace.TracerProvider // optional: a span per request (tracing.go)
 }
 
 // MonitorPath is where asynqmon is mounted; set asynqmon's RootPath to it.
@@ -113,6 +115,9 @@ func New(cfg Config, deps Deps, logger *zap.Logger) (*echo.Echo, error) {
 	if deps.HTTPMetrics != nil {
 		deps.HTTPMetrics.DeclareRefusals(RefusalReasons)
 		e.Use(s.httpMetrics(routes))
+	}
+	if deps.Tracer != nil {
+		e.Use(s.traceRequests(deps.Tracer, routes))
 	}
 	e.Use(
 		middleware.RequestID(),

@@ -33,6 +33,7 @@ type Config struct {
 	Worker    Worker    `mapstructure:"worker"`
 	Sweep     Sweep     `mapstructure:"sweep"`
 	Log       Log       `mapstructure:"log"`
+	Otel      Otel      `mapstructure:"otel"`
 }
 
 // Redis is where the queues, locks, epochs and outcomes live. The first of
@@ -150,6 +151,13 @@ type Log struct {
 	Format string `mapstructure:"format"` // json | console
 }
 
+// Otel turns OpenTelemetry traces on: spans go by OTLP/HTTP to Endpoint
+// (http://collector:4318). Empty: off, unless the standard
+// OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set.
+type Otel struct {
+	Endpoint string `mapstructure:"endpoint"`
+}
+
 // defaults holds a value for every key: it documents them, and viper's
 // AutomaticEnv only sees keys it knows of when unmarshalling (spf13/viper#188).
 var defaults = map[string]any{
@@ -208,6 +216,7 @@ var defaults = map[string]any{
 	"sweep.overlap":                  time.Minute,
 	"log.level":                      "info",
 	"log.format":                     "json",
+	"otel.endpoint":                  "",
 }
 
 // Keys lists every configuration key (for docs and tests).
@@ -394,6 +403,11 @@ func (c *Config) Validate(need Need) error {
 	case "json", "console":
 	default:
 		bad("log.format", "must be json or console, not %q", c.Log.Format)
+	}
+	if e := c.Otel.Endpoint; e != "" {
+		if u, err := url.Parse(e); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("otel.endpoint", "must be an http:// or https:// URL of an OTLP/HTTP collector, not %q", e)
+		}
 	}
 	return errors.Join(errs...)
 }

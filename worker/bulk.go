@@ -504,7 +504,7 @@ return out
 // run (success, or archived) credits the jobs waiting on its key with its
 // outcome. A run that will be retried credits nothing yet.
 func (h *handler) settleJobs(ctx context.Context, rec Record) {
-	if rec.Epoch < 0 || rec.Key == "" || (rec.Error != "" && !rec.Archived) {
+	if rec.Epoch < 0 || rec.Key == "" || (rec.Error != "" && !rec.Archived && rec.Outcome != syncer.NotFound) {
 		return
 	}
 	v, err := settleScript.Run(ctx, h.rdb, []string{h.keys.epoch(rec.Key)}, rec.Epoch).StringSlice()

@@ -11,9 +11,13 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/zsync/zsync/internal/tracing"
 	"github.com/zsync/zsync/internal/upstream"
 	"github.com/zsync/zsync/syncer"
 )
@@ -43,6 +47,7 @@ type handler struct {
 	cfg     Config
 	log     *zap.Logger
 	metrics Metrics
+	tracer  trace.Tracer
 }
 
 // taskRun is what process learned, for the record.
@@ -51,15 +56,22 @@ type taskRun struct {
 	trig      syncer.Trigger // as passed to the syncer
 	epoch     int64          // the task's epoch, -1 when unknown
 	outcome   syncer.Outcome
-	waited    bool   // lock busy: put back, not recorded (unless a last attempt's hand-off failed)
-	handedOff string // the successor task, when the task gave up waiting
-	notFound  bool   // in neither system: completed (not archived) with its outcome, epoch closed
+	waited    bool          // lock busy: put back, not recorded (unless a last attempt's hand-off failed)
+	handedOff string        // the successor task, when the task gave up waiting
+	notFound  bool          // in neither system: completed (not archived) with its outcome, epoch closed
+	recorded  syncer.Result // the outcome finish recorded ("" when none: a wait)
 }
 
 // ProcessTask implements asynq.Handler.
 func (h *handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	start := time.Now()
 	run := taskRun{epoch: -1}
+	// The run continues the trace of the callout (or request) that enqueued it.
+	queue, _ := asynq.GetQueueName(ctx)
+	retried, _ := asynq.GetRetryCount(ctx)
+	ctx, span := h.tracer.Start(tracing.Extract(ctx, t.Headers()), "zsync.sync", trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithAttributes(attribute.String("zsync.queue", queue), attribute.Int("zsync.attempt", retried)))
+	defer span.End()
 	err := h.process(ctx, t, &run)
 	if isNotFound(err) {
 		// Running it again would give the same answer, and archived tasks are
@@ -73,8 +85,12 @@ func (h *handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		}
 	}
 	h.finish(ctx, t, &run, start, err)
+	span.SetAttributes(attribute.String("zsync.subscription", run.key), attribute.String("zsync.outcome", string(run.recorded)))
 	if run.notFound {
 		return nil
+	}
+	if err != nil && IsFailure(err) {
+		span.SetStatus(codes.Error, "sync failed") // the error text may quote upstream bodies: not in the span
 	}
 	return err
 }
@@ -118,7 +134,10 @@ func (h *handler) process(ctx context.Context, t *asynq.Task, run *taskRun) erro
 			return fmt.Errorf("resolve %s: %w", p.Key, err)
 		}
 	}
+	_, lockSpan := h.tracer.Start(ctx, "zsync.lock")
 	l, err := tryLock(ctx, h.rdb, h.keys.lock(lockKey), h.cfg.LockTTL)
+	lockSpan.SetAttributes(attribute.Bool("zsync.lock.acquired", l != nil))
+	lockSpan.End()
 	if err != nil {
 		return err
 	}
@@ -283,6 +302,7 @@ func (h *handler) finish(ctx context.Context, t *asynq.Task, run *taskRun, start
 		}
 	}
 	h.metrics.TaskDone(queue, rec.Outcome, d)
+	run.recorded = rec.Outcome
 
 	if ce := h.log.Check(level, "sync"); ce != nil {
 		fields := []zap.Field{

@@ -197,6 +197,7 @@ func NewServer(redisOpt asynq.RedisConnOpt, s Syncer, store *OutcomeStore, rdb r
 		cfg:     cfg,
 		log:     logger,
 		metrics: o.metrics,
+		tracer:  o.tracer,
 	}
 	policy := cfg.RetryPolicy()
 	srv := asynq.NewServer(redisOpt, asynq.Config{

@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/zsync/zsync/internal/tracing"
 	"github.com/zsync/zsync/syncer"
 )
 
@@ -41,6 +43,19 @@ func NewSyncTask(key string, trig syncer.Trigger, opts ...asynq.Option) (*asynq.
 		return nil, fmt.Errorf("encode sync task: %w", err)
 	}
 	return asynq.NewTask(TaskTypeSync, b, opts...), nil
+}
+
+// newSyncTaskContext is NewSyncTask carrying ctx's trace context in the
+// task's headers, so the run continues the enqueuer's trace.
+func newSyncTaskContext(ctx context.Context, key string, trig syncer.Trigger) (*asynq.Task, error) {
+	t, err := NewSyncTask(key, trig)
+	if err != nil {
+		return nil, err
+	}
+	if h := tracing.Inject(ctx); h != nil {
+		t = asynq.NewTaskWithHeaders(t.Type(), t.Payload(), h)
+	}
+	return t, nil
 }
 
 // decodePayload reads a sync task's payload. Unknown fields are ignored: a

@@ -20,7 +20,9 @@ import (
 	"github.com/zsync/zsync/api"
 	"github.com/zsync/zsync/config"
 	"github.com/zsync/zsync/internal/logging"
+	"github.com/zsync/zsync/internal/tracing"
 	"github.com/zsync/zsync/metrics"
+	"github.com/zsync/zsync/worker"
 )
 
 // devAddrs are where zsync dev listens.
@@ -118,14 +120,19 @@ func runDev(ctx context.Context, out io.Writer, c *config.Config, log *zap.Logge
 	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
 	defer rdb.Close()
 
+	tp, tpStop, err := tracing.New(ctx, c.Otel.Endpoint, "zsync-dev")
+	if err != nil {
+		return usageError{err}
+	}
+	defer func() { _ = tpStop(context.Background()) }()
 	m := metrics.New()
-	s, zc, err := newUpstream(c, rdb, log, m)
+	s, zc, err := newUpstream(c, rdb, log, m, tp)
 	if err != nil {
 		return err
 	}
 	resyncs := newResyncService(ctx, c, rdb, log) // jobs end with the process
 	defer resyncs.stop()
-	in, err := newIngress(c, redisOpt, rdb, s, m, log, func(d *api.Deps) { d.Resyncs = resyncs })
+	in, err := newIngress(c, redisOpt, rdb, s, m, log, func(d *api.Deps) { d.Resyncs = resyncs; d.Tracer = tp })
 	if err != nil {
 		return err
 	}
@@ -140,7 +147,7 @@ func runDev(ctx context.Context, out io.Writer, c *config.Config, log *zap.Logge
 	g.Go(func() error { return serveHTTP(ctx, listeners["zuora sandbox"], zs.Handler(), time.Second) })
 	g.Go(func() error { return serveHTTP(ctx, listeners["limio sandbox"], ls.Handler(), time.Second) })
 	g.Go(func() error { return serveHTTP(ctx, listeners["ingress"], in.handler, 5*time.Second) })
-	g.Go(func() error { return runWorker(ctx, c, redisOpt, rdb, s, zc, m, log) })
+	g.Go(func() error { return runWorker(ctx, c, redisOpt, rdb, s, zc, m, log, worker.WithTracer(tp)) })
 	g.Go(func() error { advanceClock(ctx, mr); return nil })
 
 	base := "http://" + listeners["ingress"].Addr().String()

@@ -1,15 +1,20 @@
 package main
 
 import (
+	"context"
+	"time"
+
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
 	"github.com/zsync/zsync/config"
 	"github.com/zsync/zsync/internal/buildinfo"
 	"github.com/zsync/zsync/internal/logging"
+	"github.com/zsync/zsync/internal/tracing"
 )
 
 func newRootCmd() *cobra.Command {
@@ -51,6 +56,8 @@ type process struct {
 	cfg      *config.Config
 	log      *zap.Logger
 	unroute  func() // puts the libraries' own loggers back
+	tp       trace.TracerProvider
+	tpStop   func(context.Context) error
 	redisOpt asynq.RedisConnOpt
 	rdb      redis.UniversalClient
 }
@@ -71,10 +78,21 @@ func start(cmd *cobra.Command, need config.Need) (*process, error) {
 		_ = log.Sync()
 		return nil, usageError{err}
 	}
-	return &process{cfg: c, log: log, unroute: logging.RouteThirdParty(log), redisOpt: redisOpt, rdb: rdb}, nil
+	tp, tpStop, err := tracing.New(cmd.Context(), c.Otel.Endpoint, "zsync-"+cmd.Name())
+	if err != nil {
+		_ = rdb.Close()
+		_ = log.Sync()
+		return nil, usageError{err}
+	}
+	return &process{cfg: c, log: log, unroute: logging.RouteThirdParty(log), tp: tp, tpStop: tpStop, redisOpt: redisOpt, rdb: rdb}, nil
 }
 
 func (p *process) close() {
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	if err := p.tpStop(sctx); err != nil {
+		p.log.Warn("flushing traces", zap.Error(err))
+	}
+	cancel()
 	_ = p.rdb.Close()
 	p.unroute()
 	_ = p.log.Sync()

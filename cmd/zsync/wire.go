@@ -11,10 +11,13 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/hibiken/asynqmon"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
 	"github.com/zsync/zsync/api"
 	"github.com/zsync/zsync/config"
+	"github.com/zsync/zsync/internal/tracing"
 	"github.com/zsync/zsync/limio"
 	"github.com/zsync/zsync/metrics"
 	"github.com/zsync/zsync/syncer"
@@ -77,12 +80,17 @@ func newSyncer(c *config.Config, rdb redis.UniversalClient, log *zap.Logger) (*s
 
 // newUpstream is newSyncer that also reports every API call to m (when not
 // nil) and returns the Zuora client, which answers the sweep's query.
-func newUpstream(c *config.Config, rdb redis.UniversalClient, log *zap.Logger, m *metrics.Metrics) (*syncer.Syncer, *zuora.Client, error) {
+// With a tracer provider, every Zuora and Limio call is a client span.
+func newUpstream(c *config.Config, rdb redis.UniversalClient, log *zap.Logger, m *metrics.Metrics, tp ...trace.TracerProvider) (*syncer.Syncer, *zuora.Client, error) {
 	var zopts []zuora.Option
 	var lopts []limio.Option
 	if m != nil {
 		zopts = append(zopts, zuora.WithObserver(m.Observer("zuora")))
 		lopts = append(lopts, limio.WithObserver(m.Observer("limio")))
+	}
+	if len(tp) > 0 && tp[0] != nil {
+		zopts = append(zopts, zuora.WithHTTPClient(tracedHTTPClient(tp[0])))
+		lopts = append(lopts, limio.WithHTTPClient(tracedHTTPClient(tp[0])))
 	}
 	zc, err := newZuoraClient(c, rdb, zopts...)
 	if err != nil {
@@ -117,6 +125,14 @@ func newZuoraClient(c *config.Config, rdb redis.UniversalClient, opts ...zuora.O
 	return zc, nil
 }
 
+// tracedHTTPClient makes a client span of every request, named by method
+// and host (paths carry ids).
+func tracedHTTPClient(tp trace.TracerProvider) *http.Client {
+	return &http.Client{Transport: otelhttp.NewTransport(http.DefaultTransport,
+		otelhttp.WithTracerProvider(tp), otelhttp.WithPropagators(tracing.Propagator()),
+		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method + " " + r.URL.Host }))}
+}
+
 // ingress is the HTTP side: callouts, operator API, asynqmon.
 type ingress struct {
 	handler http.Handler
@@ -133,6 +149,13 @@ func newIngress(c *config.Config, redisOpt asynq.RedisConnOpt, rdb redis.Univers
 	var enqOpts []worker.Option
 	if m != nil {
 		enqOpts = append(enqOpts, worker.WithMetrics(m))
+	}
+	var pre api.Deps // what opts set, for the enqueuer's tracer
+	for _, o := range opts {
+		o(&pre)
+	}
+	if pre.Tracer != nil {
+		enqOpts = append(enqOpts, worker.WithTracer(pre.Tracer))
 	}
 	client, closeClient, err := worker.NewPipelinedClient(redisOpt)
 	if err != nil {
@@ -202,7 +225,7 @@ func serveHTTP(ctx context.Context, l net.Listener, h http.Handler, grace time.D
 // Zuora client and sweep.schedule is set) and, with worker.metrics_addr, a
 // /metrics listener for m; it stops them gracefully when ctx ends.
 func runWorker(ctx context.Context, c *config.Config, redisOpt asynq.RedisConnOpt, rdb redis.UniversalClient,
-	s worker.Syncer, sweep worker.SubscriptionQuerier, m *metrics.Metrics, log *zap.Logger) error {
+	s worker.Syncer, sweep worker.SubscriptionQuerier, m *metrics.Metrics, log *zap.Logger, extra ...worker.Option) error {
 	wc := workerConfig(c)
 	store := worker.NewOutcomeStore(rdb, wc.StoreConfig())
 	var opts []worker.Option
@@ -210,6 +233,7 @@ func runWorker(ctx context.Context, c *config.Config, redisOpt asynq.RedisConnOp
 		opts = append(opts, worker.WithMetrics(m))
 		s = m.Syncer(s)
 	}
+	opts = append(opts, extra...)
 	ws, err := worker.NewServer(redisOpt, s, store, rdb, wc, log, opts...)
 	if err != nil {
 		return usageError{err}
