@@ -4,19 +4,35 @@ BIN       ?= bin/zsync
 PKGS      ?= ./...
 TEST_FLAGS ?= -race -count=1 -timeout 10m
 
-.PHONY: help build run test test-short lint vet fmt bench fuzz clean
+.PHONY: help build run test test-short lint vet rules fmt bench fuzz clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
-build: ## build bin/zsync
-	$(GO) build -o $(BIN) ./cmd/zsync
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   ?= -X github.com/zsync/zsync/internal/buildinfo.version=$(VERSION)
 
-run: ## run everything in one process on embedded defaults (zsync dev; ARGS="--http-addr 127.0.0.1:9080" to move it)
+build: ## build bin/zsync (VERSION stamped into zsync --version and zsync_build_info)
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/zsync
+
+run: ## run everything in one process on embedded defaults (zsync dev; ARGS="--port-base 9080" to move every port)
 	$(GO) run ./cmd/zsync dev $(ARGS)
 
-test: vet ## vet, then every test with the race detector (needs redis-server on PATH or REDIS_ADDR)
+test: vet rules ## vet, the alert rules, then every test with the race detector (needs redis-server on PATH or REDIS_ADDR)
 	$(GO) test $(TEST_FLAGS) $(PKGS)
+
+PROMTOOL ?= promtool
+
+rules: ## promtool check + unit tests of deploy/prometheus (Debian package prometheus has promtool)
+	@if command -v $(PROMTOOL) >/dev/null 2>&1; then \
+	  $(PROMTOOL) check rules deploy/prometheus/rules.yml deploy/prometheus/alerts.yml && \
+	  (cd deploy/prometheus && $(PROMTOOL) test rules alerts_test.yml); \
+	else \
+	  echo "************************************************************************"; \
+	  echo "*** SKIPPED: promtool not found, alert rules NOT checked or tested   ***"; \
+	  echo "*** install it (apt-get install prometheus) or set PROMTOOL=…        ***"; \
+	  echo "************************************************************************"; \
+	fi
 
 test-short: ## quick tests without the race detector
 	$(GO) test -count=1 -short $(PKGS)

@@ -46,7 +46,7 @@ func (s *server) calloutAuth(next echo.HandlerFunc) echo.HandlerFunc {
 			c.Set(ctxNotification, truncate(nid, 128))
 		}
 		if !ipAllowed(s.allow, c.RealIP()) {
-			s.refused(reasonIPNotAllowed)
+			s.refused(c, reasonIPNotAllowed)
 			return errStatus(http.StatusForbidden, "source address not allowed")
 		}
 		if err := s.checkCredential(c); err != nil {
@@ -55,12 +55,12 @@ func (s *server) calloutAuth(next echo.HandlerFunc) echo.HandlerFunc {
 		body, err := readBody(r)
 		if err != nil {
 			if he, ok := err.(*echo.HTTPError); ok && he.Code == http.StatusRequestEntityTooLarge {
-				s.refused(reasonBodyTooLarge)
+				s.refused(c, reasonBodyTooLarge)
 			}
 			return err
 		}
 		if !s.cfg.AuthDisabled && s.hmac != nil && !s.hmac.verify(r, body) {
-			s.refused(reasonBadSignature)
+			s.refused(c, reasonBadSignature)
 			return errStatus(http.StatusUnauthorized, "bad or missing signature")
 		}
 		c.Set(ctxBody, body)
@@ -85,7 +85,7 @@ func (s *server) checkCredential(c echo.Context) error {
 		if _, ok := basicMatches(r, s.cfg.CalloutUsername, s.cfg.CalloutPassword); ok {
 			return nil
 		}
-		s.refused(reasonBadBasic)
+		s.refused(c, reasonBadBasic)
 		h.Set(echo.HeaderWWWAuthenticate, calloutRealm)
 		return errStatus(http.StatusUnauthorized, "unauthorized")
 	case s.tokens != nil && strings.EqualFold(scheme, "Bearer"):
@@ -99,7 +99,7 @@ func (s *server) checkCredential(c echo.Context) error {
 		if errors.Is(err, errTokenExpired) {
 			reason, desc = reasonExpiredToken, "token expired"
 		}
-		s.refused(reason)
+		s.refused(c, reason)
 		h.Set(echo.HeaderWWWAuthenticate, fmt.Sprintf(`Bearer realm="zsync", error="invalid_token", error_description=%q`, desc))
 		return errStatus(http.StatusUnauthorized, desc)
 	}
@@ -136,7 +136,7 @@ const LimioEventsPath = "/api/events/zuora"
 func (s *server) calloutByPath(c echo.Context) error {
 	id := c.Param("*")
 	if err := validateID(id); err != nil {
-		s.refused(reasonInvalidID)
+		s.refused(c, reasonInvalidID)
 		return errStatus(http.StatusBadRequest, err.Error())
 	}
 	co, err := s.parseBody(c)
@@ -148,7 +148,7 @@ func (s *server) calloutByPath(c echo.Context) error {
 		// credential, a signed body replayed to another path (or an empty
 		// body, signed the same for every callout) must not sync another
 		// subscription.
-		s.refused(reasonUnsignedPath)
+		s.refused(c, reasonUnsignedPath)
 		return errStatus(http.StatusBadRequest, "with HMAC-only authentication the signed body must name the subscription in the path")
 	}
 	return s.callout(c, id, co, true)
@@ -171,7 +171,7 @@ func (s *server) calloutByBody(c echo.Context) error {
 	if co.Subscription == "" && (co.AccountNumber != "" || co.AccountID != "") {
 		return s.accountCallout(c, co)
 	}
-	key, err := s.bodyKey(co, false)
+	key, err := s.bodyKey(c, co, false)
 	if err != nil {
 		return err
 	}
@@ -185,7 +185,7 @@ func (s *server) limioEvent(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	key, err := s.bodyKey(co, true)
+	key, err := s.bodyKey(c, co, true)
 	if err != nil {
 		return err
 	}
@@ -198,27 +198,27 @@ const lookedFor = "looked for subscriptionNumber, subscriptionName, Subscription
 
 // bodyKey picks the subscription key from a parsed body. With limio (Limio's
 // webhook) subscriptionID comes first, as Limio documents it.
-func (s *server) bodyKey(co Callout, limio bool) (string, error) {
+func (s *server) bodyKey(c echo.Context, co Callout, limio bool) (string, error) {
 	if limio && co.SubscriptionID != "" && worker.ValidID(co.SubscriptionID) {
 		return co.SubscriptionID, nil
 	}
 	switch {
 	case co.Subscription != "":
 		if err := validateID(co.Subscription); err != nil {
-			s.refused(reasonInvalidID)
+			s.refused(c, reasonInvalidID)
 			return "", errStatus(http.StatusBadRequest, err.Error())
 		}
 		return co.Subscription, nil
 	case limio && co.SubscriptionID != "":
-		s.refused(reasonInternalID)
+		s.refused(c, reasonInternalID)
 		return "", errStatus(http.StatusBadRequest, fmt.Sprintf("subscriptionID %q is not a subscription number: send the number ({{DataSource.Subscription.Name}} or Subscription.Name)", truncate(co.SubscriptionID, 64)))
 	case co.AccountNumber != "" || co.AccountID != "":
 		// Only Limio's webhook gets here: /v1/callouts/zuora fans an
 		// account-only body out to the account's subscriptions.
-		s.refused(reasonAccountOnly)
+		s.refused(c, reasonAccountOnly)
 		return "", errStatus(http.StatusBadRequest, "the body names an account but no subscription: send account-level events to /v1/callouts/zuora; "+lookedFor)
 	}
-	s.refused(reasonNoSubscription)
+	s.refused(c, reasonNoSubscription)
 	return "", errStatus(http.StatusBadRequest, "no subscription in body: "+lookedFor)
 }
 
@@ -227,14 +227,14 @@ func (s *server) parseBody(c echo.Context) (Callout, error) {
 	co, err := parseCallout(c.Request().Header.Get(echo.HeaderContentType), body)
 	switch {
 	case errors.Is(err, errUnsupportedType):
-		s.refused(reasonMediaType)
+		s.refused(c, reasonMediaType)
 		return co, errStatus(http.StatusUnsupportedMediaType, err.Error()+": send JSON, XML or form parameters")
 	case err != nil:
-		s.refused(reasonMalformed)
+		s.refused(c, reasonMalformed)
 		return co, errStatus(http.StatusBadRequest, err.Error())
 	}
 	if co.OrderNumber != "" && !validOrderNumber(co.OrderNumber) {
-		s.refused(reasonInvalidOrder)
+		s.refused(c, reasonInvalidOrder)
 		return co, errStatus(http.StatusBadRequest, "invalid order number")
 	}
 	return co, nil
@@ -282,7 +282,7 @@ func (s *server) accountCallout(c echo.Context, co Callout) error {
 		account = co.AccountID
 	}
 	if !worker.ValidAccount(account) {
-		s.refused(reasonInvalidID)
+		s.refused(c, reasonInvalidID)
 		return errStatus(http.StatusBadRequest, "invalid account: want a Zuora account number or id")
 	}
 	c.Set(ctxSubscription, worker.AccountKey(account))
@@ -369,6 +369,8 @@ func (s *server) manualSync(c echo.Context) error {
 	return s.enqueue(c, id, syncer.Trigger{Source: syncer.SourceManual, Received: time.Now().UTC()}, calloutResponse{})
 }
 
+// statusResponse is the latest record and the ones before it, newest first
+// (the latest is not repeated in the history).
 type statusResponse struct {
 	Subscription string          `json:"subscription,omitempty"`
 	Account      string          `json:"account,omitempty"`
@@ -413,7 +415,8 @@ func (s *server) outcomes(c echo.Context, id string, resp statusResponse) error 
 	}
 	var hist []worker.Record
 	if n > 0 {
-		if hist, err = s.deps.Outcomes.History(ctx, id, n); err != nil {
+		// One more than asked: the head of the history is the latest itself.
+		if hist, err = s.deps.Outcomes.History(ctx, id, n+1); err != nil {
 			c.Set(ctxCause, "outcome history: "+err.Error())
 			return errStatus(http.StatusServiceUnavailable, "outcome store unavailable")
 		}
@@ -421,9 +424,8 @@ func (s *server) outcomes(c echo.Context, id string, resp statusResponse) error 
 	if latest == nil && len(hist) == 0 {
 		return errStatus(http.StatusNotFound, "no sync recorded for "+id)
 	}
-	if hist == nil {
-		hist = []worker.Record{}
-	}
+	hist = worker.Older(latest, hist)
+	hist = hist[:min(len(hist), n)]
 	resp.Latest, resp.History = latest, hist
 	return c.JSON(http.StatusOK, resp)
 }

@@ -40,7 +40,7 @@ func (c *testClock) Advance(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
-// refusalCounts is a Refusals that remembers.
+// refusalCounts is an HTTPMetrics that remembers the refusals.
 type refusalCounts struct {
 	mu sync.Mutex
 	m  map[string]int
@@ -54,6 +54,9 @@ func (r *refusalCounts) CalloutRefused(reason string) {
 	}
 	r.m[reason]++
 }
+
+func (r *refusalCounts) HTTPRequest(string, string, int, time.Duration) {}
+func (r *refusalCounts) DeclareRefusals([]string)                       {}
 
 func (r *refusalCounts) get(reason string) int {
 	r.mu.Lock()
@@ -88,8 +91,9 @@ func startLive(t *testing.T, cfg Config, o liveOpts) *liveIngress {
 	deps := Deps{
 		Enqueuer: worker.NewEnqueuer(rdb, client, worker.EnqueueConfig{}, zap.NewNop()),
 		Outcomes: worker.NewOutcomeStore(rdb, worker.StoreConfig{}),
-		Refusals: l.refusals,
 		Now:      o.clock.Now,
+		// Refusals named by a handler are counted before the answer.
+		HTTPMetrics: l.refusals,
 	}
 	e, err := New(cfg, deps, zap.NewNop())
 	if err != nil {

@@ -179,11 +179,11 @@ func (s *server) token(c echo.Context) error {
 	c.Response().Header().Set("Cache-Control", "no-store")
 	c.Response().Header().Set("Pragma", "no-cache")
 	if !ipAllowed(s.allow, c.RealIP()) {
-		s.refused(reasonIPNotAllowed)
+		s.refused(c, reasonIPNotAllowed)
 		return errStatus(http.StatusForbidden, "source address not allowed")
 	}
 	fail := func(code int, e, desc, reason string) error {
-		s.refused(reason)
+		s.refused(c, reason)
 		c.Set(ctxError, e+": "+desc)
 		return c.JSON(code, oauthError{Error: e, Description: desc})
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
 	"github.com/zsync/zsync/syncer"
@@ -47,13 +48,16 @@ type Deps struct {
 	Enqueuer Enqueuer
 	Outcomes Outcomes
 	Planner  Planner                         // optional: /plan answers 501 without it
-	Ready    func(ctx context.Context) error // /readyz; nil: always ready
+	Ready    func(ctx context.Context) error // /readyz check "redis"; nil: none
+	Checks   []Check                         // more /readyz checks (probes.go)
 	Monitor  http.Handler                    // optional asynqmon, served at /monitor with its RootPath "/monitor"
 	Metrics  http.Handler                    // optional Prometheus handler at /metrics
 	Resyncs  Resyncs                         // optional: /v1/resyncs answers 501 without it
 	Checker  Checker                         // optional: /v1/check answers 501 without it
-	Refusals Refusals                        // optional: counts refused callouts by reason
 	Now      func() time.Time                // optional clock (token expiry); default time.Now
+
+	HTTPMetrics HTTPMetrics          // optional: requests by route and status, refused callouts (httpmetrics.go)
+	Tracer      trace.TracerProvider // optional: a span per request (tracing.go)
 }
 
 // MonitorPath is where asynqmon is mounted; set asynqmon's RootPath to it.
@@ -119,6 +123,14 @@ func New(cfg Config, deps Deps, logger *zap.Logger) (*echo.Echo, error) {
 	e.HTTPErrorHandler = s.handleError
 	e.IPExtractor = ipExtractor(proxies)
 
+	routes := map[string]bool{} // filled once every route is registered, below
+	if deps.HTTPMetrics != nil {
+		deps.HTTPMetrics.DeclareRefusals(RefusalReasons)
+		e.Use(s.httpMetrics(routes))
+	}
+	if deps.Tracer != nil {
+		e.Use(s.traceRequests(deps.Tracer, routes))
+	}
 	e.Use(
 		middleware.RequestID(),
 		s.accessLog,
@@ -131,25 +143,21 @@ func New(cfg Config, deps Deps, logger *zap.Logger) (*echo.Echo, error) {
 		s.bodyLimit,
 	)
 
-	e.GET("/healthz", func(c echo.Context) error {
-		return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
-	})
+	s.mountProbes(e) // /healthz, /readyz open; /readyz/detail for operators
 
 	// Callouts. The Limio path takes the id from the path; a wildcard (not
 	// :id) so that ids with extra segments get a 400, not a 404.
-	e.POST("/api/plugins/zuora/sync/subscription/*", s.calloutByPath, s.calloutAuth)
-	e.POST("/v1/callouts/zuora", s.calloutByBody, s.calloutAuth)
+	e.POST(calloutByPathPrefix+"*", s.calloutByPath, s.calloutAuth)
+	e.POST(calloutByBodyPath, s.calloutByBody, s.calloutAuth)
 	e.POST(LimioEventsPath, s.limioEvent, s.calloutAuth)
 	if s.tokens != nil && len(cfg.OAuthClients) > 0 {
 		e.POST(TokenPath, s.token) // authenticated by the client credentials it checks
 	}
 
-	// Operator routes. Only /healthz is open (DESIGN "Security"): /readyz
-	// needs operator credentials too (a probe can send a header). Route
-	// middleware rather than a Group: a Group("") would answer 401 for every
-	// unknown path.
+	// Operator routes (the probes above are the only open ones, and reveal
+	// nothing but a status). Route middleware rather than a Group: a
+	// Group("") would answer 401 for every unknown path.
 	auth := s.operatorAuth
-	e.GET("/readyz", s.readyz, auth)
 	e.POST("/v1/subscriptions/:id/sync", s.manualSync, auth)
 	e.GET("/v1/subscriptions/:id/sync", s.status, auth)
 	e.GET("/v1/subscriptions/:id/plan", s.plan, auth)
@@ -166,6 +174,9 @@ func New(cfg Config, deps Deps, logger *zap.Logger) (*echo.Echo, error) {
 		h := echo.WrapHandler(deps.Monitor)
 		e.Any(MonitorPath, h, auth)
 		e.Any(MonitorPath+"/*", h, auth)
+	}
+	for _, r := range e.Routes() {
+		routes[r.Path] = true
 	}
 	return e, nil
 }
@@ -289,18 +300,6 @@ func (s *server) bodyLimit(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		return next(c)
 	}
-}
-
-func (s *server) readyz(c echo.Context) error {
-	if s.deps.Ready != nil {
-		ctx, cancel := context.WithTimeout(c.Request().Context(), readyTimeout)
-		defer cancel()
-		if err := s.deps.Ready(ctx); err != nil {
-			c.Set(ctxCause, "ready: "+err.Error())
-			return errStatus(http.StatusServiceUnavailable, "not ready")
-		}
-	}
-	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
 }
 
 func lowerSet(list []string) map[string]bool {

@@ -261,7 +261,7 @@ func TestEveryEndpointButHealthzNeedsCredentials(t *testing.T) {
 		{http.MethodPost, "/v1/subscriptions/A-S1/sync", false},
 		{http.MethodGet, "/v1/subscriptions/A-S1/sync", false},
 		{http.MethodGet, "/v1/subscriptions/A-S1/plan", false},
-		{http.MethodGet, "/readyz", false},
+		{http.MethodGet, "/readyz/detail", false},
 		{http.MethodGet, "/metrics", false},
 		{http.MethodGet, "/monitor", false},
 		{http.MethodGet, "/monitor/api/queues", false},
@@ -728,7 +728,7 @@ func TestNoSecretsInLogs(t *testing.T) {
 		{method: http.MethodGet, path: "/v1/subscriptions/A-S1/sync?token=" + opToken, bearer: opToken},
 		{method: http.MethodGet, path: "/monitor", user: opUser, pass: opPass},
 		{method: http.MethodGet, path: "/monitor", user: opUser, pass: "x" + opPass},
-		{method: http.MethodGet, path: "/readyz", bearer: "wrong-" + opToken},
+		{method: http.MethodGet, path: "/readyz/detail", bearer: "wrong-" + opToken},
 	}
 	for _, r := range reqs {
 		b.do(t, r)
@@ -829,7 +829,7 @@ func TestOperatorEndpoints(t *testing.T) {
 	at := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 	b.out.latest = map[string]*worker.Record{"A-S1": {Subscription: "A-S1", Outcome: syncer.Updated, At: at, TaskID: "A-S1:3"}}
 	b.out.history = map[string][]worker.Record{"A-S1": {
-		{Subscription: "A-S1", Outcome: syncer.Updated, At: at},
+		{Subscription: "A-S1", Outcome: syncer.Updated, At: at, TaskID: "A-S1:3"}, // the latest, stored at the head too
 		{Subscription: "A-S1", Outcome: syncer.Unchanged, At: at.Add(-time.Hour)},
 	}}
 
@@ -855,8 +855,12 @@ func TestOperatorEndpoints(t *testing.T) {
 		if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {
 			t.Fatal(err)
 		}
-		if got.Subscription != "A-S1" || got.Latest == nil || got.Latest.TaskID != "A-S1:3" || len(got.History) != 1 {
-			t.Fatalf("status = %s", rec.Body.String())
+		if got.Subscription != "A-S1" || got.Latest == nil || got.Latest.TaskID != "A-S1:3" || len(got.History) != 1 ||
+			got.History[0].Outcome != syncer.Unchanged {
+			t.Fatalf("status = %s; want the latest, and the one record before it (the latest not repeated)", rec.Body.String())
+		}
+		if strings.Count(rec.Body.String(), `"changes":[]`) != 2 {
+			t.Errorf("status = %s; want \"changes\":[] on both records", rec.Body.String())
 		}
 	})
 	t.Run("status unknown", func(t *testing.T) {
@@ -950,11 +954,12 @@ func TestHealthAndReady(t *testing.T) {
 		d.Ready = func(context.Context) error { mu.Lock(); defer mu.Unlock(); return ready }
 	})
 	wantStatus(t, b.do(t, req{method: http.MethodGet, path: "/healthz"}), http.StatusOK)
-	wantStatus(t, b.do(t, req{method: http.MethodGet, path: "/readyz", bearer: opToken}), http.StatusOK)
+	wantStatus(t, b.do(t, req{method: http.MethodGet, path: "/readyz"}), http.StatusOK)
 	mu.Lock()
 	ready = errors.New("redis: connection refused")
 	mu.Unlock()
-	wantError(t, b.do(t, req{method: http.MethodGet, path: "/readyz", bearer: opToken}), http.StatusServiceUnavailable)
+	wantStatus(t, b.do(t, req{method: http.MethodGet, path: "/readyz"}), http.StatusServiceUnavailable)
+	wantStatus(t, b.do(t, req{method: http.MethodGet, path: "/readyz/detail", bearer: opToken}), http.StatusServiceUnavailable)
 	wantStatus(t, b.do(t, req{method: http.MethodGet, path: "/healthz"}), http.StatusOK)
 }
 

@@ -36,6 +36,7 @@ type Config struct {
 	Worker    Worker    `mapstructure:"worker"`
 	Sweep     Sweep     `mapstructure:"sweep"`
 	Log       Log       `mapstructure:"log"`
+	Otel      Otel      `mapstructure:"otel"`
 }
 
 // Redis is where the queues, locks, epochs and outcomes live. The first of
@@ -194,6 +195,13 @@ type Log struct {
 	Format string `mapstructure:"format"` // json | console
 }
 
+// Otel turns OpenTelemetry traces on: spans go by OTLP/HTTP to Endpoint
+// (http://collector:4318). Empty: off, unless the standard
+// OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set.
+type Otel struct {
+	Endpoint string `mapstructure:"endpoint"`
+}
+
 // defaults holds a value for every key: it documents them, and viper's
 // AutomaticEnv only sees keys it knows of when unmarshalling (spf13/viper#188).
 var defaults = map[string]any{
@@ -274,6 +282,8 @@ var defaults = map[string]any{
 	"callout.oauth_token_ttl":              time.Hour,
 	"callout.bearer_tokens":                []string{},
 	"loopguard.integration_user_names":     []string{},
+
+	"otel.endpoint": "",
 }
 
 // Keys lists every configuration key (for docs and tests).
@@ -497,6 +507,11 @@ func (c *Config) Validate(need Need) error {
 	case "json", "console":
 	default:
 		bad("log.format", "must be json or console, not %q", c.Log.Format)
+	}
+	if e := c.Otel.Endpoint; e != "" {
+		if u, err := url.Parse(e); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("otel.endpoint", "must be an http:// or https:// URL of an OTLP/HTTP collector, not %q", e)
+		}
 	}
 	return errors.Join(errs...)
 }

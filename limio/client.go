@@ -122,8 +122,8 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 // Dialect is the dialect the client speaks (defaults filled in).
 func (c *Client) Dialect() Dialect { return c.d }
 
-// checkBody classifies a Limio answer. No error body schema was captured
-// (limio-api.md §6), so the message is taken from the usual keys when the
+// checkBody classifies a Limio answer. Limio publishes no error body
+// schema, so the message is taken from the usual keys when the
 // body is JSON. A 401 is left to upstream, which retries it once.
 func checkBody(status int, body []byte) *upstream.Error {
 	if status >= 200 && status <= 299 || status == http.StatusUnauthorized {

@@ -1,6 +1,6 @@
 // Package limio is zsync's client for Limio's Objects API: read a subscription
 // and the objects related to it, write partial updates, create the objects a
-// sync needs, and record a timeline event (reference limio-api.md §2).
+// sync needs, and record a timeline event (Limio's Objects API).
 //
 // Authentication is OAuth2 client credentials at {BaseURL}/oauth2/token; the
 // API lives under {BaseURL}/api. Every failure is an *upstream.Error,

@@ -10,10 +10,10 @@ import (
 )
 
 // This file is the field mapping: the object path types zsync touches, the
-// field paths it writes (DESIGN.md "Limio fields zsync writes") and the shape
-// of a partial PUT. Limio's own schemas are only partly public (reference
-// limio-api.md §3: term and auto-renew names were observed by third parties,
-// not documented), so an adopter whose tenant stores a value elsewhere
+// field paths it writes (docs/design.md "Limio's API as zsync assumes it") and the shape
+// of a partial PUT. Limio's own schemas are only partly public (term and
+// auto-renew names were observed by people who used the API, not
+// documented), so an adopter whose tenant stores a value elsewhere
 // changes the constant here and nothing else.
 
 // Path types of the Objects API (/api/objects/limio/{pathType}/{id}).
@@ -25,8 +25,8 @@ const (
 	PathEvents        = "events"
 )
 
-// pathTypes are the path types Limio documents for GET and PUT (limio-api.md
-// §2); anything else is refused before a request is built.
+// pathTypes are the path types Limio documents for GET and PUT (Limio's Objects
+// API documentation); anything else is refused before a request is built.
 var pathTypes = map[string]bool{
 	"orders": true, "customers": true, "subscriptions": true, "identities": true, "address": true,
 	"schedules": true, "payment_methods": true, "subscription_offers": true, "user_entitlements": true,

@@ -1,7 +1,7 @@
 package limio
 
-// Objects API shapes (reference limio-api.md §2–3, DESIGN.md "Limio fields
-// zsync writes"). Every object shares the envelope fields; Data is typed per
+// Objects API shapes (docs/design.md "Limio's API as zsync
+// assumes it"). Every object shares the envelope fields; Data is typed per
 // object kind with just the fields zsync reads. Writes are partial (PUT sends
 // only what changes, see fields.go), so fields zsync doesn't know survive.
 

@@ -40,6 +40,7 @@ type Metrics struct {
 	sweepSubs prometheus.Counter
 	sweepLast prometheus.Gauge
 	limits    *limitSeries
+	http      httpMetrics // http.go
 }
 
 var (
@@ -51,7 +52,8 @@ var (
 // collectors.
 func New() *Metrics {
 	m := &Metrics{
-		reg: prometheus.NewRegistry(),
+		reg:  prometheus.NewRegistry(),
+		http: newHTTPMetrics(),
 		enqueues: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "zsync_enqueues_total",
 			Help: "Sync requests (callouts, manual, bulk, sweep) by queue and status: enqueued (new task), coalesced (joined a task not yet reading Zuora), skipped (loop guard at the ingress).",
@@ -105,6 +107,7 @@ func New() *Metrics {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.enqueues, m.syncs, m.syncTime, m.lockWaits, m.requests, m.reqTime, m.throttled, m.lag,
 		m.sweeps, m.sweepSubs, m.sweepLast,
+		m.http.requests, m.http.duration, m.http.refused, buildInfo(),
 	)
 	m.limits = newLimitSeries(m.reg)
 	// Series that alerts divide by exist from the start, at zero.

@@ -6,7 +6,7 @@ import (
 	"github.com/zsync/zsync/zuora"
 )
 
-// Guard is the loop guard (DESIGN.md rule 8): a callout for a change Limio
+// Guard is the loop guard (docs/design.md, reconciliation rule 8): a callout for a change Limio
 // made itself (an order from the shop or Limio for Salesforce, or by the
 // integration user) must not be synced back. Only callouts are guarded; an
 // operator's manual sync, a bulk re-sync or the sweep always run. order is the

@@ -1,6 +1,7 @@
 package syncer
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -9,7 +10,7 @@ import (
 // Result is what one sync did to a subscription.
 type Result string
 
-// The outcomes a sync records (DESIGN.md "Outcomes").
+// The outcomes a sync records (docs/design.md "Outcomes").
 const (
 	Created   Result = "created"   // Limio didn't know the subscription; it does now
 	Updated   Result = "updated"   // Limio was changed; Outcome.Changes says how
@@ -68,8 +69,19 @@ type Outcome struct {
 	Subscription string   `json:"subscription"`       // Zuora subscription number: the canonical key
 	LimioID      string   `json:"limio_id,omitempty"` // sub-…
 	Result       Result   `json:"outcome"`
-	Changes      []Change `json:"changes,omitempty"`
+	Changes      []Change `json:"changes"`          // always a list in JSON, [] when none
 	Reason       string   `json:"reason,omitempty"` // why skipped / not found
+}
+
+// MarshalJSON writes Changes as [] rather than null when there are none, so
+// every reader sees one type.
+func (o Outcome) MarshalJSON() ([]byte, error) {
+	type plain Outcome
+	p := plain(o)
+	if p.Changes == nil {
+		p.Changes = []Change{}
+	}
+	return json.Marshal(p)
 }
 
 // ErrNotFound is returned (wrapped) with a NotFound outcome: neither Zuora

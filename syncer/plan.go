@@ -78,7 +78,7 @@ type set struct {
 }
 
 // Plan decides what a sync changes in Limio so that it mirrors Zuora
-// (DESIGN.md "Reconciliation rules" 1–7 and 9). It is pure: no I/O, and now
+// (docs/design.md "Reconciliation rules" 1–7 and 9). It is pure: no I/O, and now
 // is the only clock. Dates are compared as YYYY-MM-DD in now's location.
 func Plan(cfg Config, z ZuoraState, l LimioState, now time.Time) (*Changeset, error) {
 	cfg = cfg.withDefaults()

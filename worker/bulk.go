@@ -22,7 +22,7 @@ import (
 	"github.com/zsync/zsync/zuora"
 )
 
-// Bulk re-sync (DESIGN "Bulk re-sync"): a job streams ids from a source into
+// Bulk re-sync (docs/design.md "Flows"): a job streams ids from a source into
 // the bulk queue through the same epoch dedup as callouts, and keeps live
 // progress in one Redis hash, <prefix>bulk:job:<id>.
 //
@@ -504,7 +504,7 @@ return out
 // run (success, or archived) credits the jobs waiting on its key with its
 // outcome. A run that will be retried credits nothing yet.
 func (h *handler) settleJobs(ctx context.Context, rec Record) {
-	if rec.Epoch < 0 || rec.Key == "" || (rec.Error != "" && !rec.Archived) {
+	if rec.Epoch < 0 || rec.Key == "" || (rec.Error != "" && !rec.Archived && rec.Outcome != syncer.NotFound) {
 		return
 	}
 	v, err := settleScript.Run(ctx, h.rdb, []string{h.keys.epoch(rec.Key)}, rec.Epoch).StringSlice()

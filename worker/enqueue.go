@@ -9,6 +9,8 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
 	"github.com/zsync/zsync/syncer"
@@ -174,6 +176,7 @@ type Enqueuer struct {
 	keys      keyspace
 	log       *zap.Logger
 	metrics   Metrics
+	tracer    trace.Tracer
 	claims    *claimer
 	published sync.Map // queue → time.Time of the last registration
 }
@@ -182,7 +185,7 @@ type Enqueuer struct {
 func NewEnqueuer(rdb redis.UniversalClient, client *asynq.Client, cfg EnqueueConfig, logger *zap.Logger, opts ...Option) *Enqueuer {
 	cfg = cfg.withDefaults()
 	o := applyOptions(opts)
-	return &Enqueuer{rdb: rdb, client: client, cfg: cfg, keys: keyspace{cfg.Prefix}, log: logger, metrics: o.metrics,
+	return &Enqueuer{rdb: rdb, client: client, cfg: cfg, keys: keyspace{cfg.Prefix}, log: logger, metrics: o.metrics, tracer: o.tracer,
 		claims: newClaimer(rdb, keyspace{cfg.Prefix})}
 }
 
@@ -195,7 +198,9 @@ func (e *Enqueuer) Enqueue(ctx context.Context, key string, trig syncer.Trigger,
 	if queue == "" {
 		queue = QueueCallouts
 	}
-	task, err := NewSyncTask(key, trig)
+	ctx, span := e.tracer.Start(ctx, "zsync.enqueue", trace.WithAttributes(attribute.String("zsync.subscription", key), attribute.String("zsync.queue", queue)))
+	defer span.End()
+	task, err := newSyncTaskContext(ctx, key, trig)
 	if err != nil {
 		return "", "", err
 	}

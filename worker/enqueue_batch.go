@@ -46,7 +46,7 @@ func (e *Enqueuer) EnqueueBatch(ctx context.Context, keys []string, trig syncer.
 	pipe := e.rdb.Pipeline()
 	for i, key := range keys {
 		res[i].Key = key
-		t, err := NewSyncTask(key, trig)
+		t, err := newSyncTaskContext(ctx, key, trig)
 		if err != nil {
 			res[i].Err = err
 			continue

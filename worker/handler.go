@@ -6,13 +6,18 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/zsync/zsync/internal/tracing"
 	"github.com/zsync/zsync/internal/upstream"
 	"github.com/zsync/zsync/syncer"
 )
@@ -42,6 +47,7 @@ type handler struct {
 	cfg     Config
 	log     *zap.Logger
 	metrics Metrics
+	tracer  trace.Tracer
 }
 
 // taskRun is what process learned, for the record.
@@ -50,16 +56,51 @@ type taskRun struct {
 	trig      syncer.Trigger // as passed to the syncer
 	epoch     int64          // the task's epoch, -1 when unknown
 	outcome   syncer.Outcome
-	waited    bool   // lock busy: put back, not recorded (unless a last attempt's hand-off failed)
-	handedOff string // the successor task, when the task gave up waiting
+	waited    bool          // lock busy: put back, not recorded (unless a last attempt's hand-off failed)
+	handedOff string        // the successor task, when the task gave up waiting
+	notFound  bool          // in neither system: completed (not archived) with its outcome, epoch closed
+	recorded  syncer.Result // the outcome finish recorded ("" when none: a wait)
 }
 
 // ProcessTask implements asynq.Handler.
 func (h *handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	start := time.Now()
 	run := taskRun{epoch: -1}
+	// The run continues the trace of the callout (or request) that enqueued it.
+	queue, _ := asynq.GetQueueName(ctx)
+	retried, _ := asynq.GetRetryCount(ctx)
+	ctx, span := h.tracer.Start(tracing.Extract(ctx, t.Headers()), "zsync.sync", trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithAttributes(attribute.String("zsync.queue", queue), attribute.Int("zsync.attempt", retried)))
+	defer span.End()
 	err := h.process(ctx, t, &run)
+	if isNotFound(err) {
+		// Running it again would give the same answer, and archived tasks are
+		// what operators and alerts treat as failures: it completes, with
+		// not_found as its result, once its epoch is closed (a not-found
+		// before the lock, while resolving the id, left it open).
+		if cerr := h.closeEpoch(ctx, &run); cerr != nil {
+			err = fmt.Errorf("%s not found, but closing its epoch failed: %w", run.key, cerr)
+		} else {
+			run.notFound = true
+		}
+	}
 	h.finish(ctx, t, &run, start, err)
+	span.SetAttributes(attribute.String("zsync.subscription", run.key), attribute.String("zsync.outcome", string(run.recorded)))
+	if run.notFound {
+		return nil
+	}
+	if err != nil && IsFailure(err) {
+		span.SetStatus(codes.Error, "sync failed") // the error text may quote upstream bodies: not in the span
+	}
+	return err
+}
+
+// closeEpoch closes the task's epoch if it is still current.
+func (h *handler) closeEpoch(ctx context.Context, run *taskRun) error {
+	if run.epoch < 0 || run.key == "" {
+		return nil
+	}
+	_, err := runAdvance(ctx, h.rdb, h.keys, run.key, run.epoch, true)
 	return err
 }
 
@@ -93,7 +134,10 @@ func (h *handler) process(ctx context.Context, t *asynq.Task, run *taskRun) erro
 			return fmt.Errorf("resolve %s: %w", p.Key, err)
 		}
 	}
+	_, lockSpan := h.tracer.Start(ctx, "zsync.lock")
 	l, err := tryLock(ctx, h.rdb, h.keys.lock(lockKey), h.cfg.LockTTL)
+	lockSpan.SetAttributes(attribute.Bool("zsync.lock.acquired", l != nil))
+	lockSpan.End()
 	if err != nil {
 		return err
 	}
@@ -170,7 +214,7 @@ func (h *handler) handOff(ctx context.Context, run *taskRun) error {
 		run.key, id, status, asynq.RevokeTask)
 }
 
-// finish records the run: the store, the task's result (shown by asynqmon),
+// finish records the run: the store, the task's result (a summary, shown by asynqmon),
 // one log line and the metrics. Lock waits are only counted.
 func (h *handler) finish(ctx context.Context, t *asynq.Task, run *taskRun, start time.Time, err error) {
 	queue, _ := asynq.GetQueueName(ctx)
@@ -226,14 +270,14 @@ func (h *handler) finish(ctx context.Context, t *asynq.Task, run *taskRun, start
 			rec.Outcome = syncer.Unchanged
 		}
 	case isNotFound(err):
-		rec.Outcome, rec.Error, level = syncer.NotFound, err.Error(), zapcore.WarnLevel
+		rec.Outcome, rec.Error, level = syncer.NotFound, errorText(err), zapcore.WarnLevel
 	default:
-		rec.Outcome, rec.Error, level = syncer.Failed, err.Error(), zapcore.WarnLevel
+		rec.Outcome, rec.Error, level = syncer.Failed, errorText(err), zapcore.WarnLevel
 	}
 	// asynq cancels a run's context when it stops (shutdown) or loses the
 	// task's lease, and runs the task again: neither archived nor over.
 	requeued := err != nil && errors.Is(ctx.Err(), context.Canceled)
-	if err != nil && !requeued && (class == classPermanent || retried >= maxRetry) {
+	if err != nil && !requeued && !run.notFound && (class == classPermanent || retried >= maxRetry) {
 		rec.Archived = true
 		if rec.Outcome == syncer.Failed {
 			level = zapcore.ErrorLevel
@@ -252,12 +296,13 @@ func (h *handler) finish(ctx context.Context, t *asynq.Task, run *taskRun, start
 		h.settleJobs(jctx, rec)
 		jcancel()
 	}
-	if b, merr := json.Marshal(rec); merr == nil {
+	if b, merr := json.Marshal(newTaskResult(rec)); merr == nil {
 		if rw := t.ResultWriter(); rw != nil {
 			_, _ = rw.Write(b) // best effort: fails when the task's context is done
 		}
 	}
 	h.metrics.TaskDone(queue, rec.Outcome, d)
+	run.recorded = rec.Outcome
 
 	if ce := h.log.Check(level, "sync"); ce != nil {
 		fields := []zap.Field{
@@ -273,7 +318,7 @@ func (h *handler) finish(ctx context.Context, t *asynq.Task, run *taskRun, start
 			fields = append(fields, zap.Int("changes", len(rec.Changes)))
 		}
 		if err != nil {
-			fields = append(fields, zap.Error(err), zap.Bool("archived", rec.Archived), zap.Bool("requeued", requeued))
+			fields = append(fields, zap.String("error", errorText(err)), zap.Bool("archived", rec.Archived), zap.Bool("requeued", requeued))
 		}
 		ce.Write(fields...)
 	}
@@ -312,4 +357,43 @@ func (h *handler) handleError(ctx context.Context, t *asynq.Task, err error) {
 	case adv.advanced:
 		h.log.Info("task on its last attempt closed its epoch", zap.String("subscription", key), zap.String("task_id", id))
 	}
+}
+
+// errorText is err's message as people read it (outcome records, asynqmon,
+// logs): without the ": skip retry for the task" that wrapping asynq's
+// control errors appends, which says nothing about the failure (Archived
+// says whether it will be retried).
+func errorText(err error) string {
+	s := err.Error()
+	for _, control := range []error{asynq.SkipRetry, asynq.RevokeTask} {
+		s = strings.ReplaceAll(s, ": "+control.Error(), "")
+	}
+	return s
+}
+
+// taskResult is what a task keeps as its result, shown by asynqmon on every
+// completed row: a summary, so a row stays one line. The full record, with
+// every change, is in the outcome store (zsync status, GET
+// /v1/subscriptions/{id}/sync).
+type taskResult struct {
+	Outcome      syncer.Result `json:"outcome"`
+	Subscription string        `json:"subscription"`
+	LimioID      string        `json:"limio_id,omitempty"`
+	Changes      int           `json:"changes"`
+	Reason       string        `json:"reason,omitempty"`
+	Error        string        `json:"error,omitempty"`
+	Attempt      int           `json:"attempt"`
+	DurationMS   int64         `json:"duration_ms"`
+}
+
+// maxResultError keeps a long error (an upstream body) from filling the row.
+const maxResultError = 300
+
+func newTaskResult(r Record) taskResult {
+	res := taskResult{Outcome: r.Outcome, Subscription: r.Subscription, LimioID: r.LimioID, Changes: len(r.Changes),
+		Reason: r.Reason, Error: r.Error, Attempt: r.Attempt, DurationMS: r.DurationMS}
+	if len(res.Error) > maxResultError {
+		res.Error = strings.ToValidUTF8(res.Error[:maxResultError], "") + "…"
+	}
+	return res
 }

@@ -3,6 +3,10 @@ package worker
 import (
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/zsync/zsync/internal/tracing"
 	"github.com/zsync/zsync/syncer"
 )
 
@@ -26,7 +30,20 @@ func (nopMetrics) LockBusy(string)                               {}
 // Option adjusts an Enqueuer or a Server.
 type Option func(*options)
 
-type options struct{ metrics Metrics }
+type options struct {
+	metrics Metrics
+	tracer  trace.Tracer
+}
+
+// WithTracer makes spans of enqueues, task runs and lock waits on tp (off:
+// none). A task carries its enqueuer's trace context in its headers.
+func WithTracer(tp trace.TracerProvider) Option {
+	return func(o *options) {
+		if tp != nil {
+			o.tracer = tp.Tracer(tracing.Scope)
+		}
+	}
+}
 
 // WithMetrics sends counts to m.
 func WithMetrics(m Metrics) Option {
@@ -38,7 +55,7 @@ func WithMetrics(m Metrics) Option {
 }
 
 func applyOptions(opts []Option) options {
-	o := options{metrics: nopMetrics{}}
+	o := options{metrics: nopMetrics{}, tracer: noop.NewTracerProvider().Tracer(tracing.Scope)}
 	for _, f := range opts {
 		f(&o)
 	}

@@ -5,6 +5,7 @@
 package worker
 
 import (
+	"encoding/json"
 	"time"
 
 	"github.com/zsync/zsync/syncer"
@@ -36,7 +37,7 @@ type Record struct {
 	Key            string          `json:"key,omitempty"` // the id the task was enqueued with
 	LimioID        string          `json:"limio_id,omitempty"`
 	Outcome        syncer.Result   `json:"outcome"`
-	Changes        []syncer.Change `json:"changes,omitempty"`
+	Changes        []syncer.Change `json:"changes"` // always a list in JSON (MarshalJSON)
 	Reason         string          `json:"reason,omitempty"`
 	Error          string          `json:"error,omitempty"`
 	Archived       bool            `json:"archived,omitempty"` // the task will not be retried (asynqmon can re-run it)
@@ -48,4 +49,32 @@ type Record struct {
 	Epoch          int64           `json:"epoch"`
 	Trigger        syncer.Trigger  `json:"trigger"`
 	NotificationID string          `json:"notification_id,omitempty"`
+}
+
+// MarshalJSON writes Changes as [] rather than null when there are none.
+func (r Record) MarshalJSON() ([]byte, error) {
+	type plain Record
+	p := plain(r)
+	if p.Changes == nil {
+		p.Changes = []syncer.Change{}
+	}
+	return json.Marshal(p)
+}
+
+// Older drops the first records of hist that are latest itself: a record is
+// stored both as the latest and at the head of the history, and a reader
+// showing both would show it twice.
+func Older(latest *Record, hist []Record) []Record {
+	out := hist
+	if latest != nil && len(out) > 0 && sameRecord(*latest, out[0]) {
+		out = out[1:]
+	}
+	if out == nil {
+		out = []Record{}
+	}
+	return out
+}
+
+func sameRecord(a, b Record) bool {
+	return a.At.Equal(b.At) && a.TaskID == b.TaskID && a.Outcome == b.Outcome && a.Attempt == b.Attempt && a.Key == b.Key
 }

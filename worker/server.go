@@ -1,9 +1,11 @@
 package worker
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -172,8 +174,9 @@ func (c Config) RetryPolicy() RetryPolicy {
 
 // Server is an asynq server running sync tasks.
 type Server struct {
-	srv *asynq.Server
-	mux *asynq.ServeMux
+	srv     *asynq.Server
+	mux     *asynq.ServeMux
+	running atomic.Bool // between a successful Start and Shutdown: the readiness probe
 }
 
 // NewServer builds a worker server. rdb (locks, epochs) and redisOpt (asynq)
@@ -194,6 +197,7 @@ func NewServer(redisOpt asynq.RedisConnOpt, s Syncer, store *OutcomeStore, rdb r
 		cfg:     cfg,
 		log:     logger,
 		metrics: o.metrics,
+		tracer:  o.tracer,
 	}
 	policy := cfg.RetryPolicy()
 	srv := asynq.NewServer(redisOpt, asynq.Config{
@@ -217,11 +221,32 @@ func NewServer(redisOpt asynq.RedisConnOpt, s Syncer, store *OutcomeStore, rdb r
 func (s *Server) Handle(taskType string, h asynq.Handler) { s.mux.Handle(taskType, h) }
 
 // Start starts processing and returns; it fails when Redis is unreachable.
-func (s *Server) Start() error { return s.srv.Start(s.mux) }
+func (s *Server) Start() error {
+	if err := s.srv.Start(s.mux); err != nil {
+		return err
+	}
+	s.running.Store(true)
+	return nil
+}
+
+// ErrNotRunning is Ready's answer before Start and after Shutdown.
+var ErrNotRunning = errors.New("asynq server not running")
+
+// Ready reports whether the server takes tasks: started, not shut down, and
+// its Redis answers.
+func (s *Server) Ready(context.Context) error {
+	if !s.running.Load() {
+		return ErrNotRunning
+	}
+	return s.srv.Ping()
+}
 
 // Shutdown stops taking tasks and waits up to ShutdownTimeout for running
 // syncs; those still running go back to the queue, then their contexts end.
-func (s *Server) Shutdown() { s.srv.Shutdown() }
+func (s *Server) Shutdown() {
+	s.running.Store(false)
+	s.srv.Shutdown()
+}
 
 // asynqLogger adapts zap to asynq. Only cmd/zsync exits the process, so
 // asynq's Fatal logs at error level.

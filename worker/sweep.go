@@ -17,7 +17,7 @@ import (
 	"github.com/zsync/zsync/zuora"
 )
 
-// Periodic sweep (DESIGN "Periodic sweep"): Zuora gives up on a callout after
+// Periodic sweep (docs/design.md "Flows"): Zuora gives up on a callout after
 // its retries, so on a schedule zsync asks Zuora which subscriptions changed
 // since the last successful sweep and enqueues them through the same epoch
 // dedup as callouts.

@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/zsync/zsync/internal/tracing"
 	"github.com/zsync/zsync/syncer"
 )
 
@@ -43,6 +45,19 @@ func NewSyncTask(key string, trig syncer.Trigger, opts ...asynq.Option) (*asynq.
 	return asynq.NewTask(TaskTypeSync, b, opts...), nil
 }
 
+// newSyncTaskContext is NewSyncTask carrying ctx's trace context in the
+// task's headers, so the run continues the enqueuer's trace.
+func newSyncTaskContext(ctx context.Context, key string, trig syncer.Trigger) (*asynq.Task, error) {
+	t, err := NewSyncTask(key, trig)
+	if err != nil {
+		return nil, err
+	}
+	if h := tracing.Inject(ctx); h != nil {
+		t = asynq.NewTaskWithHeaders(t.Type(), t.Payload(), h)
+	}
+	return t, nil
+}
+
 // decodePayload reads a sync task's payload. Unknown fields are ignored: a
 // newer ingress may add some while older workers still run (a rolling
 // upgrade), and refusing them would archive the task.
@@ -62,24 +77,31 @@ func validateKey(key string) error {
 		return fmt.Errorf("%w: %q", ErrInvalidKey, key)
 	}
 	for _, r := range key {
-		if r == '{' || r == '}' || unicode.IsSpace(r) || !unicode.IsPrint(r) {
+		if r == '{' || r == '}' || r == idHyphen || unicode.IsSpace(r) || !unicode.IsPrint(r) {
 			return fmt.Errorf("%w: %q", ErrInvalidKey, key)
 		}
 	}
 	return nil
 }
 
-// taskID is the id of key's task for epoch: at most one task per epoch.
+// idHyphen stands for '-' in task ids: asynqmon shows a task id only up to
+// its first ASCII '-' (it expects UUIDs), so "A-S00000201:3" read "A". The
+// non-breaking hyphen reads the same and is never in a key (validateKey), so
+// an id can be read back.
+const idHyphen = '\u2011'
+
+// taskID is the id of key's task for epoch: at most one task per epoch. It
+// is key spelled with idHyphen for '-', ':' and the epoch: "A‑S00000201:3".
 func taskID(key string, epoch int64) string {
-	return key + ":" + strconv.FormatInt(epoch, 10)
+	return idSpelling(key) + ":" + strconv.FormatInt(epoch, 10)
 }
 
-// epochOf reads the epoch back from a task id made by taskID, or -1 when the
-// task was not enqueued through the Enqueuer.
+func idSpelling(key string) string { return strings.ReplaceAll(key, "-", string(idHyphen)) }
+
 // taskEpoch is the subscription key and epoch of sync task id: from its
-// payload, or, when that can't be read, from the id itself ("<key>:<epoch>"),
-// so that even a task with a broken payload can close its epoch and not
-// block its subscription's later callouts. ok is false when neither works.
+// payload, or, when that can't be read, from the id itself, so that even a
+// task with a broken payload can close its epoch and not block its
+// subscription's later callouts. ok is false when neither works.
 func taskEpoch(id string, payload []byte) (key string, epoch int64, ok bool) {
 	if p, err := decodePayload(payload); err == nil {
 		if e := epochOf(id, p.Key); e >= 0 {
@@ -88,19 +110,29 @@ func taskEpoch(id string, payload []byte) (key string, epoch int64, ok bool) {
 		return p.Key, -1, false
 	}
 	i := strings.LastIndexByte(id, ':')
-	if i <= 0 || validateKey(id[:i]) != nil {
+	if i <= 0 {
 		return "", -1, false
 	}
-	if e := epochOf(id, id[:i]); e >= 0 {
-		return id[:i], e, true
+	key = strings.ReplaceAll(id[:i], string(idHyphen), "-")
+	if validateKey(key) != nil {
+		return "", -1, false
+	}
+	if e := epochOf(id, key); e >= 0 {
+		return key, e, true
 	}
 	return "", -1, false
 }
 
+// epochOf reads the epoch back from a task id made by taskID, or -1 when the
+// task was not enqueued through the Enqueuer. Ids of the earlier spelling
+// ("A-S00000201:3", plain hyphens) are read too: tasks an older ingress
+// enqueued during a rolling upgrade still close their epochs.
 func epochOf(id, key string) int64 {
-	rest, ok := strings.CutPrefix(id, key+":")
+	rest, ok := strings.CutPrefix(id, idSpelling(key)+":")
 	if !ok {
-		return -1
+		if rest, ok = strings.CutPrefix(id, key+":"); !ok {
+			return -1
+		}
 	}
 	e, err := strconv.ParseInt(rest, 10, 64)
 	if err != nil || e < 0 {

@@ -94,8 +94,8 @@ func TestCalloutDuringSyncGetsFollowUp(t *testing.T) {
 	e.startServer(t)
 
 	e.fake.bump(key)
-	if st, id := e.enqueue(t, key, callout); st != Enqueued || id != key+":0" {
-		t.Fatalf("first Enqueue = %s %s; want enqueued %s:0", st, id, key)
+	if st, id := e.enqueue(t, key, callout); st != Enqueued || id != taskID(key, 0) {
+		t.Fatalf("first Enqueue = %s %s; want enqueued %s", st, id, taskID(key, 0))
 	}
 	select {
 	case <-reached:
@@ -107,8 +107,8 @@ func TestCalloutDuringSyncGetsFollowUp(t *testing.T) {
 	}
 	want := e.fake.bump(key) // Zuora changes after the sync read it
 	st, id := e.enqueue(t, key, callout)
-	if st != Enqueued || id != key+":1" {
-		t.Errorf("callout during the sync = %s %s; want enqueued %s:1, not coalesced into the running task", st, id, key)
+	if st != Enqueued || id != taskID(key, 1) {
+		t.Errorf("callout during the sync = %s %s; want enqueued %s, not coalesced into the running task", st, id, taskID(key, 1))
 	}
 	close(release)
 
@@ -146,28 +146,54 @@ func TestArchivedTaskDoesNotBlockLaterCallouts(t *testing.T) {
 	}
 }
 
-// A subscription the syncer found in neither system is archived and recorded
-// as not_found; any other 404 on the way (a Limio write, say) is archived as
-// a failure, not taken for a missing subscription.
-func TestNotFoundIsRecordedAndArchived(t *testing.T) {
+// A subscription the syncer found in neither system is recorded as
+// not_found and its task completes (not archived: asynqmon and the
+// archived-tasks alert count archived tasks as failures), whether the syncer
+// said so while resolving the id (before the lock) or while syncing; its
+// epoch is closed either way, so the next callout makes a new task. Any other
+// 404 on the way (a Limio write, say) is archived as a failure, not taken for
+// a missing subscription.
+func TestNotFoundCompletesOtherFailuresArchive(t *testing.T) {
 	t.Parallel()
-	e := newTestEnv(t, nil)
+	e := newTestEnv(t, func(c *Config) { c.Retention = time.Hour })
 	e.startServer(t)
 	http404 := &upstream.Error{API: "zuora", Op: "GET /v1/subscriptions/{key}", StatusCode: 404, Kind: upstream.NotFound}
-	for i, tc := range []struct {
-		key  string
-		err  error
-		want syncer.Result
+	notFound := syncer.Permanent(fmt.Errorf("zuora sub-missing: %w (%w)", syncer.ErrNotFound, http404))
+	e.fake.canonicalErr = map[string]error{"A-S00000405": fmt.Errorf("resolve: %w", syncer.ErrNotFound)}
+	for _, tc := range []struct {
+		key      string
+		err      error
+		want     syncer.Result
+		archived bool
 	}{
-		{"sub-missing", syncer.Permanent(fmt.Errorf("zuora sub-missing: %w (%w)", syncer.ErrNotFound, http404)), syncer.NotFound},
-		{"A-S00000404", fmt.Errorf("limio update schedule s-1: %w", &upstream.Error{API: "limio", Op: "PUT", StatusCode: 404, Kind: upstream.NotFound}), syncer.Failed},
+		{"sub-missing", notFound, syncer.NotFound, false},
+		{"A-S00000405", nil, syncer.NotFound, false}, // not found while resolving, before the lock
+		{"A-S00000404", fmt.Errorf("limio update schedule s-1: %w", &upstream.Error{API: "limio", Op: "PUT", StatusCode: 404, Kind: upstream.NotFound}), syncer.Failed, true},
 	} {
-		e.fake.failNext(tc.key, tc.err)
-		e.enqueue(t, tc.key, callout)
-		waitFor(t, 10*time.Second, "archive", func() bool { return len(e.archived(t, QueueCallouts)) == i+1 })
+		if tc.err != nil {
+			e.fake.failNext(tc.key, tc.err)
+		}
+		_, id := e.enqueue(t, tc.key, callout)
+		var info *asynq.TaskInfo
+		waitFor(t, 10*time.Second, tc.key+" done", func() bool {
+			info, _ = e.insp.GetTaskInfo(QueueCallouts, id)
+			return info != nil && (info.State == asynq.TaskStateCompleted || info.State == asynq.TaskStateArchived)
+		})
+		if got := info.State == asynq.TaskStateArchived; got != tc.archived {
+			t.Errorf("%s: task %s; want archived=%v", tc.key, info.State, tc.archived)
+		}
 		r, err := e.store.Latest(t.Context(), tc.key)
-		if err != nil || r == nil || r.Outcome != tc.want || !r.Archived {
-			t.Errorf("%s: Latest = %+v, %v; want archived %s", tc.key, r, err, tc.want)
+		if err != nil || r == nil || r.Outcome != tc.want || r.Archived != tc.archived {
+			t.Errorf("%s: Latest = %+v, %v; want %s, archived=%v", tc.key, r, err, tc.want, tc.archived)
+		}
+		if strings.Contains(r.Error, "skip retry") {
+			t.Errorf("%s: error %q carries asynq's suffix", tc.key, r.Error)
+		}
+		if e.epoch(t, tc.key) != 1 {
+			t.Errorf("%s: epoch %d after the task ended; want 1 (closed)", tc.key, e.epoch(t, tc.key))
+		}
+		if st, next := e.enqueue(t, tc.key, callout); st != Enqueued || next == id {
+			t.Errorf("%s: callout after the task: %s %s; want a new task", tc.key, st, next)
 		}
 	}
 }
@@ -286,7 +312,7 @@ func TestExhaustedTaskWaitingForLockHandsOff(t *testing.T) {
 	_, first := e.enqueue(t, key, callout)
 	e.startServer(t)
 
-	successor := key + ":1"
+	successor := taskID(key, 1)
 	waitFor(t, 10*time.Second, "a successor task", func() bool {
 		_, err := e.insp.GetTaskInfo(QueueCallouts, successor)
 		return err == nil
@@ -380,14 +406,14 @@ func TestEachRunRecordedOnce(t *testing.T) {
 	if syncs != len(got[flaky]) {
 		t.Errorf("%d syncs of %s, %d records; want equal", syncs, flaky, len(got[flaky]))
 	}
-	// asynqmon shows the record as the task's result.
+	// asynqmon shows the record's summary as the task's result.
 	info, err := e.insp.GetTaskInfo(QueueCallouts, lockedID)
 	if err != nil {
 		t.Fatalf("GetTaskInfo: %v", err)
 	}
-	var r Record
-	if err := json.Unmarshal(info.Result, &r); err != nil || r.Outcome != syncer.Updated || r.TaskID != lockedID {
-		t.Errorf("task result = %s (%v); want the record", info.Result, err)
+	var r taskResult
+	if err := json.Unmarshal(info.Result, &r); err != nil || r.Outcome != syncer.Updated || r.Subscription != locked {
+		t.Errorf("task result = %s (%v); want the record's summary", info.Result, err)
 	}
 }
 
@@ -488,9 +514,9 @@ func TestEpochClosedBeforeTheLastAttempt(t *testing.T) {
 		r, _ := e.store.Latest(t.Context(), "A-C1")
 		return r != nil && r.Outcome == syncer.Failed
 	})
-	if got := e.epoch(t, "A-C1"); got != 1 {
-		t.Fatalf("epoch = %d while the last attempt waits; want 1 (closed)", got)
-	}
+	// The record is written before asynq calls the error handler that
+	// closes the epoch: wait for it (the retry comes 5 s later).
+	waitFor(t, 3*time.Second, "the epoch closed while the last attempt waits", func() bool { return e.epoch(t, "A-C1") == 1 })
 	if st, _ := e.enqueue(t, "A-C1", syncer.Trigger{Source: syncer.SourceCallout}); st != Enqueued {
 		t.Fatalf("a callout during the wait was %s; want enqueued as a new task", st)
 	}
@@ -631,7 +657,7 @@ func TestUnreadablePayloadDoesNotBlockTheSubscription(t *testing.T) {
 		t.Errorf("broken task recorded as %+v, %v; want failed, archived, under %s", r, err, broken)
 	}
 	st, id := e.enqueue(t, broken, callout)
-	if st != Enqueued || id == broken+":0" {
+	if st != Enqueued || id == broken+":0" || id == taskID(broken, 0) {
 		t.Fatalf("callout after the broken task: %s %s; want a new task", st, id)
 	}
 	e.waitCurrent(t, 10*time.Second, broken)

@@ -39,7 +39,7 @@ func zsyncBinary(t *testing.T) string {
 			return
 		}
 		binPath = filepath.Join(dir, "zsync")
-		args := []string{"build", "-o", binPath}
+		args := []string{"build", "-o", binPath, "-ldflags", "-X github.com/zsync/zsync/internal/buildinfo.version=" + testVersion}
 		if raceEnabled {
 			args = append(args, "-race")
 		}
@@ -54,6 +54,9 @@ func zsyncBinary(t *testing.T) string {
 	}
 	return binPath
 }
+
+// testVersion is stamped into the test binary, as make build stamps VERSION.
+const testVersion = "v0.0.0-test"
 
 // proc is one running zsync process.
 type proc struct {

@@ -149,7 +149,7 @@ func TestResilienceSecurity(t *testing.T) {
 		{method: http.MethodPost, path: "/v1/callouts/zuora", body: `{"subscriptionNumber":"` + id + `"}`},
 	}
 	operatorRoutes := []route{
-		{method: http.MethodGet, path: "/readyz"},
+		{method: http.MethodGet, path: "/readyz/detail"},
 		{method: http.MethodGet, path: "/v1/subscriptions/" + id + "/sync"},
 		{method: http.MethodPost, path: "/v1/subscriptions/" + id + "/sync"},
 		{method: http.MethodGet, path: "/v1/subscriptions/" + id + "/plan"},
@@ -239,8 +239,8 @@ func TestResilienceSecurity(t *testing.T) {
 	if code, body := do(t, base, calloutRoutes[0], calloutOK); code != http.StatusOK {
 		t.Fatalf("signed callout: %d %s", code, body)
 	}
-	if code, body := do(t, base, route{method: http.MethodGet, path: "/readyz"}, operatorOK); code != http.StatusOK {
-		t.Errorf("/readyz with the token: %d %s", code, body)
+	if code, body := do(t, base, route{method: http.MethodGet, path: "/readyz/detail"}, operatorOK); code != http.StatusOK {
+		t.Errorf("/readyz/detail with the token: %d %s", code, body)
 	}
 	// Failures that carry upstream errors into the logs: a dry run while
 	// Zuora fails, and a worker whose Zuora secret is wrong.
@@ -255,6 +255,7 @@ func TestResilienceSecurity(t *testing.T) {
 		return code == http.StatusOK && json.Unmarshal([]byte(body), &st) == nil && st.Latest != nil && st.Latest.Archived
 	})
 	work.stop(t, 30*time.Second)
+	srv.stop(t, 30*time.Second) // JSON logs are buffered for up to a second: read them after the exit's flush
 
 	secrets := map[string]string{
 		"callout password": testCalloutPass, "hmac secret": testHMACSecret, "operator token": testOperatorTok,

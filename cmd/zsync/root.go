@@ -1,13 +1,20 @@
 package main
 
 import (
+	"context"
+	"time"
+
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
 	"github.com/zsync/zsync/config"
+	"github.com/zsync/zsync/internal/buildinfo"
+	"github.com/zsync/zsync/internal/logging"
+	"github.com/zsync/zsync/internal/tracing"
 )
 
 func newRootCmd() *cobra.Command {
@@ -16,11 +23,14 @@ func newRootCmd() *cobra.Command {
 		Short:         "Keep Limio subscriptions in sync with Zuora",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       buildinfo.Get().String(),
 	}
+	root.SetVersionTemplate("zsync {{.Version}}\n")
 	root.PersistentFlags().String("config", "", "configuration file (default ./zsync.yaml when present)")
 	root.AddCommand(newServeCmd(), newWorkCmd(), newDevCmd(), newSandboxCmd())
 	root.AddCommand(newPlanCmd(), newStatusCmd(), newCheckCmd())
 	root.AddCommand(newResyncCmd(), newAuditCmd())
+	root.AddCommand(newProbeCmd())
 	return root
 }
 
@@ -45,6 +55,9 @@ func loadConfig(cmd *cobra.Command, need config.Need) (*config.Config, error) {
 type process struct {
 	cfg      *config.Config
 	log      *zap.Logger
+	unroute  func() // puts the libraries' own loggers back
+	tp       trace.TracerProvider
+	tpStop   func(context.Context) error
 	redisOpt asynq.RedisConnOpt
 	rdb      redis.UniversalClient
 }
@@ -65,10 +78,22 @@ func start(cmd *cobra.Command, need config.Need) (*process, error) {
 		_ = log.Sync()
 		return nil, usageError{err}
 	}
-	return &process{cfg: c, log: log, redisOpt: redisOpt, rdb: rdb}, nil
+	tp, tpStop, err := tracing.New(cmd.Context(), c.Otel.Endpoint, "zsync-"+cmd.Name())
+	if err != nil {
+		_ = rdb.Close()
+		_ = log.Sync()
+		return nil, usageError{err}
+	}
+	return &process{cfg: c, log: log, unroute: logging.RouteThirdParty(log), tp: tp, tpStop: tpStop, redisOpt: redisOpt, rdb: rdb}, nil
 }
 
 func (p *process) close() {
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	if err := p.tpStop(sctx); err != nil {
+		p.log.Warn("flushing traces", zap.Error(err))
+	}
+	cancel()
 	_ = p.rdb.Close()
+	p.unroute()
 	_ = p.log.Sync()
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/zsync/zsync/api"
 	"github.com/zsync/zsync/config"
 	"github.com/zsync/zsync/metrics"
+	"github.com/zsync/zsync/worker"
 )
 
 func newServeCmd() *cobra.Command {
@@ -30,7 +31,7 @@ func newServeCmd() *cobra.Command {
 			m := metrics.New()
 			var planner api.Planner
 			if c.Validate(config.Need{Upstream: true}) == nil {
-				s, _, err := newUpstream(c, rdb, log, m)
+				s, _, err := newUpstream(c, rdb, log, m, p.tp)
 				if err != nil {
 					return usageError{err}
 				}
@@ -38,7 +39,7 @@ func newServeCmd() *cobra.Command {
 			}
 			resyncs := newResyncService(cmd.Context(), c, rdb, log) // jobs end with the process
 			defer resyncs.stop()
-			in, err := newIngress(c, redisOpt, rdb, planner, m, log, func(d *api.Deps) { d.Resyncs = resyncs }, withChecker(c, rdb))
+			in, err := newIngress(c, redisOpt, rdb, planner, m, log, func(d *api.Deps) { d.Resyncs = resyncs; d.Tracer = p.tp }, withChecker(c, rdb))
 			if err != nil {
 				return err
 			}
@@ -70,12 +71,12 @@ func newWorkCmd() *cobra.Command {
 			c, log, rdb := p.cfg, p.log, p.rdb
 			redisOpt := p.redisOpt
 			m := metrics.New()
-			s, zc, err := newUpstream(c, rdb, log, m)
+			s, zc, err := newUpstream(c, rdb, log, m, p.tp)
 			if err != nil {
 				return usageError{err}
 			}
 			log.Info("worker starting", zap.Int("concurrency", c.Worker.Concurrency))
-			return runWorker(cmd.Context(), c, redisOpt, rdb, s, zc, m, log)
+			return runWorker(cmd.Context(), c, redisOpt, rdb, s, zc, m, log, worker.WithTracer(p.tp))
 		},
 	}
 	cmd.Flags().String("redis.addr", "", "Redis address (default 127.0.0.1:6379)")

@@ -22,7 +22,7 @@ func newStatusCmd() *cobra.Command {
 		Use:   "status ID",
 		Short: "Show the latest sync outcome of one subscription and its history",
 		Long: `Reads the recorded outcomes from Redis (the same records as GET /v1/subscriptions/{id}/sync):
-the latest, with its changes or error, and the history, newest first. ID is any id form the
+the latest, with its changes or error, and the ones before it, newest first. ID is any id form the
 service has seen for the subscription (Zuora number, Limio id or reference).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -45,15 +45,18 @@ service has seen for the subscription (Zuora number, Limio id or reference).`,
 			if err != nil {
 				return err
 			}
-			hist := []worker.Record{}
+			var hist []worker.Record
 			if n > 0 {
-				if hist, err = store.History(ctx, id, n); err != nil {
+				// One more than asked: the head of the history is the latest.
+				if hist, err = store.History(ctx, id, n+1); err != nil {
 					return err
 				}
 			}
 			if latest == nil && len(hist) == 0 {
 				return errors.New("no sync recorded for " + id)
 			}
+			hist = worker.Older(latest, hist)
+			hist = hist[:min(len(hist), n)]
 			w := cmd.OutOrStdout()
 			if asJSON {
 				enc := json.NewEncoder(w)

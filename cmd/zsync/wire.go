@@ -11,10 +11,13 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/hibiken/asynqmon"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
 	"github.com/zsync/zsync/api"
 	"github.com/zsync/zsync/config"
+	"github.com/zsync/zsync/internal/tracing"
 	"github.com/zsync/zsync/limio"
 	"github.com/zsync/zsync/metrics"
 	"github.com/zsync/zsync/syncer"
@@ -99,12 +102,17 @@ func newSyncer(c *config.Config, rdb redis.UniversalClient, log *zap.Logger) (*s
 
 // newUpstream is newSyncer that also reports every API call to m (when not
 // nil) and returns the Zuora client, which answers the sweep's query.
-func newUpstream(c *config.Config, rdb redis.UniversalClient, log *zap.Logger, m *metrics.Metrics) (*syncer.Syncer, *zuora.Client, error) {
+// With a tracer provider, every Zuora and Limio call is a client span.
+func newUpstream(c *config.Config, rdb redis.UniversalClient, log *zap.Logger, m *metrics.Metrics, tp ...trace.TracerProvider) (*syncer.Syncer, *zuora.Client, error) {
 	var zopts []zuora.Option
 	var lopts []limio.Option
 	if m != nil {
 		zopts = append(zopts, zuora.WithObserver(m.Observer("zuora")))
 		lopts = append(lopts, limio.WithObserver(m.Observer("limio")))
+	}
+	if len(tp) > 0 && tp[0] != nil {
+		zopts = append(zopts, zuora.WithHTTPClient(tracedHTTPClient(tp[0])))
+		lopts = append(lopts, limio.WithHTTPClient(tracedHTTPClient(tp[0])))
 	}
 	var obs zuora.LimitObserver
 	if m != nil {
@@ -164,6 +172,14 @@ func newObservedZuoraClient(c *config.Config, rdb redis.UniversalClient, obs zuo
 	return zc, nil
 }
 
+// tracedHTTPClient makes a client span of every request, named by method
+// and host (paths carry ids).
+func tracedHTTPClient(tp trace.TracerProvider) *http.Client {
+	return &http.Client{Transport: otelhttp.NewTransport(http.DefaultTransport,
+		otelhttp.WithTracerProvider(tp), otelhttp.WithPropagators(tracing.Propagator()),
+		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method + " " + r.URL.Host }))}
+}
+
 // ingress is the HTTP side: callouts, operator API, asynqmon.
 type ingress struct {
 	handler http.Handler
@@ -180,6 +196,13 @@ func newIngress(c *config.Config, redisOpt asynq.RedisConnOpt, rdb redis.Univers
 	var enqOpts []worker.Option
 	if m != nil {
 		enqOpts = append(enqOpts, worker.WithMetrics(m))
+	}
+	var pre api.Deps // what opts set, for the enqueuer's tracer
+	for _, o := range opts {
+		o(&pre)
+	}
+	if pre.Tracer != nil {
+		enqOpts = append(enqOpts, worker.WithTracer(pre.Tracer))
 	}
 	client, closeClient, err := worker.NewPipelinedClient(redisOpt)
 	if err != nil {
@@ -202,8 +225,8 @@ func newIngress(c *config.Config, redisOpt asynq.RedisConnOpt, rdb redis.Univers
 			log.Warn("asynq queue metrics unavailable", zap.Error(err))
 		}
 		deps.Metrics = m.Handler()
+		deps.HTTPMetrics = m
 		deps.Outcomes = countedOutcomes{Outcomes: store, m: m}
-		deps.Refusals = m.CalloutRefusals()
 	}
 	for _, o := range opts {
 		o(&deps)
@@ -256,7 +279,7 @@ type zuoraReads interface {
 // scheduler (when sweep.schedule is set) and, with worker.metrics_addr, a
 // /metrics listener for m; it stops them gracefully when ctx ends.
 func runWorker(ctx context.Context, c *config.Config, redisOpt asynq.RedisConnOpt, rdb redis.UniversalClient,
-	s worker.Syncer, zr zuoraReads, m *metrics.Metrics, log *zap.Logger) error {
+	s worker.Syncer, zr zuoraReads, m *metrics.Metrics, log *zap.Logger, extra ...worker.Option) error {
 	wc := workerConfig(c)
 	store := worker.NewOutcomeStore(rdb, wc.StoreConfig())
 	var opts []worker.Option
@@ -264,6 +287,7 @@ func runWorker(ctx context.Context, c *config.Config, redisOpt asynq.RedisConnOp
 		opts = append(opts, worker.WithMetrics(m))
 		s = m.Syncer(s)
 	}
+	opts = append(opts, extra...)
 	ws, err := worker.NewServer(redisOpt, s, store, rdb, wc, log, opts...)
 	if err != nil {
 		return usageError{err}
@@ -276,14 +300,22 @@ func runWorker(ctx context.Context, c *config.Config, redisOpt asynq.RedisConnOp
 		return usageError{err}
 	}
 	var metricsDone chan error
-	if c.Worker.MetricsAddr != "" && m != nil {
+	if c.Worker.MetricsAddr != "" {
 		l, err := net.Listen("tcp", c.Worker.MetricsAddr)
 		if err != nil {
 			return fmt.Errorf("worker.metrics_addr: %w", err)
 		}
-		log.Info("worker metrics listening", zap.String("addr", l.Addr().String()))
+		log.Info("worker metrics and probes listening", zap.String("addr", l.Addr().String()))
+		var mh http.Handler
+		if m != nil {
+			mh = m.Handler()
+		}
+		checks := []api.Check{
+			{Name: "redis", Run: func(ctx context.Context) error { return rdb.Ping(ctx).Err() }},
+			{Name: "worker", Run: ws.Ready},
+		}
 		metricsDone = make(chan error, 1)
-		go func() { metricsDone <- serveHTTP(ctx, l, api.MetricsOnly(apiConfig(c), m.Handler()), 5*time.Second) }()
+		go func() { metricsDone <- serveHTTP(ctx, l, api.WorkerHandler(apiConfig(c), mh, checks), 5*time.Second) }()
 	}
 	if err := ws.Start(); err != nil {
 		return fmt.Errorf("worker: %w", err)

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mattn/go-isatty"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 )
@@ -31,7 +32,11 @@ func New(level, format string, out zapcore.WriteSyncer) (*zap.Logger, error) {
 	errOut := zap.ErrorOutput(zapcore.Lock(os.Stderr))
 	if strings.EqualFold(format, "console") {
 		enc := zap.NewDevelopmentEncoderConfig()
-		enc.EncodeLevel = zapcore.CapitalColorLevelEncoder
+		enc.EncodeLevel = zapcore.CapitalLevelEncoder
+		if isTerminal(out) {
+			// Colour only for a person watching: never into a file or pipe.
+			enc.EncodeLevel = zapcore.CapitalColorLevelEncoder
+		}
 		core := zapcore.NewCore(zapcore.NewConsoleEncoder(enc), zapcore.Lock(out), lvl)
 		return zap.New(core, zap.AddCaller(), errOut), nil
 	}
@@ -41,4 +46,11 @@ func New(level, format string, out zapcore.WriteSyncer) (*zap.Logger, error) {
 	buffered := &zapcore.BufferedWriteSyncer{WS: out, Size: 256 << 10, FlushInterval: time.Second}
 	core := zapcore.NewCore(zapcore.NewJSONEncoder(enc), buffered, lvl)
 	return zap.New(core, zap.AddCaller(), errOut), nil
+}
+
+// isTerminal reports whether out is a terminal (a file descriptor isatty
+// says is one).
+func isTerminal(out zapcore.WriteSyncer) bool {
+	f, ok := out.(interface{ Fd() uintptr })
+	return ok && (isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd()))
 }

@@ -1,5 +1,5 @@
 // Package limiotest is an in-memory Limio sandbox: a real HTTP server speaking
-// the Objects API shapes of reference limio-api.md §2–3 (token, get, partial
+// the Objects API shapes Limio documents (token, get, partial
 // put, list with queryMore, related objects, timeline events), with the
 // shared sandbox admin endpoints (faults, request counts, reset) and its own
 // for seeding and inspecting objects. It runs under httptest in tests and
@@ -36,7 +36,7 @@ import (
 	"github.com/zsync/zsync/limio"
 )
 
-// pathTypes are the Objects API path types (limio-api.md §2) with the
+// pathTypes are the Objects API path types (as Limio documents them) with the
 // record_type stored objects of that type carry, where zsync knows it.
 var pathTypes = map[string]string{
 	"orders": "order", "customers": "customer", "subscriptions": "subscription", "identities": "identity",

@@ -1,5 +1,5 @@
 // Package zuoratest is an in-memory Zuora tenant speaking the REST shapes
-// zsync reads (reference zuora-api.md): OAuth tokens, subscriptions with
+// zsync reads (internal/zuoraspec/specs): OAuth tokens, subscriptions with
 // versions, accounts, orders, a computed billing preview, the ZOQL query the
 // sweep uses, tenant concurrency and rate limits answered with 429, and
 // not-found in both documented shapes. It serves tests (NewServer) and
