@@ -82,7 +82,11 @@ func (s *stack) billing(t *testing.T, number string) map[string]any {
 func (s *stack) syncsSince(t *testing.T, number string, since time.Time) int {
 	t.Helper()
 	_, out := s.operator(t, http.MethodGet, "/v1/subscriptions/"+number+"/sync?n=100")
+	// The history holds the runs before the latest one.
 	hist, _ := out["history"].([]any)
+	if l, ok := out["latest"].(map[string]any); ok {
+		hist = append(hist, l)
+	}
 	n := 0
 	for _, h := range hist {
 		r, _ := h.(map[string]any)
