@@ -18,6 +18,7 @@ import (
 
 	"github.com/zsync/zsync/internal/redistest"
 	"github.com/zsync/zsync/internal/sandbox"
+	"github.com/zsync/zsync/internal/waittest"
 	"github.com/zsync/zsync/limio/limiotest"
 	"github.com/zsync/zsync/worker"
 	"github.com/zsync/zsync/zuora/zuoratest"
@@ -255,6 +256,14 @@ func TestResilienceSecurity(t *testing.T) {
 		return code == http.StatusOK && json.Unmarshal([]byte(body), &st) == nil && st.Latest != nil && st.Latest.Archived
 	})
 	work.stop(t, 30*time.Second)
+	// serve keeps running and flushes its JSON log every second: wait for the
+	// failed plan's access line, so the scan below reads the lines that carry
+	// upstream errors (a read before the flush sees an empty log).
+	waittest.For(t, 30*time.Second, "serve's flushed log line of the failed plan", func() bool {
+		return hasLogLine(srv.out.String(), func(l logLine) bool {
+			return l.Msg == "request" && strings.HasSuffix(l.Path, "/plan") && l.Status >= 500
+		})
+	})
 
 	secrets := map[string]string{
 		"callout password": testCalloutPass, "hmac secret": testHMACSecret, "operator token": testOperatorTok,
@@ -281,6 +290,24 @@ func TestResilienceSecurity(t *testing.T) {
 	if !strings.Contains(work.out.String(), "HTTP 401") {
 		t.Errorf("the worker's logs do not show the authentication failure:\n%s", work.out.String())
 	}
+}
+
+// logLine is what the tests read of a JSON log line.
+type logLine struct {
+	Msg    string `json:"msg"`
+	Path   string `json:"path"`
+	Status int    `json:"status"`
+}
+
+// hasLogLine reports whether a line of the JSON log out matches.
+func hasLogLine(out string, match func(logLine) bool) bool {
+	for line := range strings.SplitSeq(out, "\n") {
+		var l logLine
+		if json.Unmarshal([]byte(line), &l) == nil && match(l) {
+			return true
+		}
+	}
+	return false
 }
 
 // redisKeys lists every key, sorted.
