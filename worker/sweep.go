@@ -95,6 +95,9 @@ type Sweeper struct {
 // through enq. rdb must be the Redis of enq.
 func NewSweeper(src SubscriptionQuerier, enq *Enqueuer, rdb redis.UniversalClient, cfg SweepConfig,
 	logger *zap.Logger, opts ...Option) (*Sweeper, error) {
+	if logger == nil {
+		logger = zap.NewNop()
+	}
 	interval, err := scheduleInterval(cfg.Schedule, time.Now())
 	if err != nil {
 		return nil, err
