@@ -15,6 +15,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
+	"github.com/zsync/zsync/internal/waittest"
 	"github.com/zsync/zsync/limio"
 	"github.com/zsync/zsync/limio/limiotest"
 	"github.com/zsync/zsync/syncer"
@@ -131,14 +132,7 @@ func (d *doneCounter) snapshot() map[syncer.Result]int {
 
 // waitFor polls cond until it holds or within passes.
 func waitFor(ctx context.Context, within time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return false
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return true
+	return waittest.Until(ctx, within, cond)
 }
 
 func decode[T any](b testing.TB, s string) T {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/zsync/zsync/internal/redistest"
 	"github.com/zsync/zsync/internal/upstream"
+	"github.com/zsync/zsync/internal/waittest"
 	"github.com/zsync/zsync/syncer"
 	"github.com/zsync/zsync/worker"
 	"github.com/zsync/zsync/zuora"
@@ -80,13 +81,7 @@ func (s *scriptedSyncer) runs(key string) int {
 
 func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", within, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waittest.For(t, within, what, cond)
 }
 
 // TestWorkerSeriesFollowRealEvents drives a real worker server on Redis

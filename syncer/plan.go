@@ -158,15 +158,15 @@ func newDiff(object, path, id string) *diff {
 }
 
 // set records a field update (op is OpUpdate or OpCancel).
-func (d *diff) set(op, field, old, new string, value any) {
+func (d *diff) set(op, field, was, now string, value any) {
 	d.w.sets = append(d.w.sets, set{field, value})
-	d.changes = append(d.changes, Change{Object: d.w.object, ID: d.w.id, Op: op, Field: field, Old: old, New: new})
+	d.changes = append(d.changes, Change{Object: d.w.object, ID: d.w.id, Op: op, Field: field, Old: was, New: now})
 }
 
 // text updates a text field when it differs.
-func (d *diff) text(field, old, new string) {
-	if old != new {
-		d.set(OpUpdate, field, old, new, new)
+func (d *diff) text(field, was, now string) {
+	if was != now {
+		d.set(OpUpdate, field, was, now, now)
 	}
 }
 

@@ -12,9 +12,9 @@ import (
 // NewPipelinedClient returns an asynq.Client on a Redis connection pool of
 // its own, made from opt, whose script calls share pipelines (AutoPipeline):
 // under a burst of callouts the ingress's enqueues then cost Redis and the
-// ingress one write and one read per batch rather than per callout. close
-// releases the pool (asynq's Close leaves a client it was given open).
-func NewPipelinedClient(opt asynq.RedisConnOpt) (client *asynq.Client, close func() error, err error) {
+// ingress one write and one read per batch rather than per callout.
+// closePool releases the pool (asynq's Close leaves a client it was given open).
+func NewPipelinedClient(opt asynq.RedisConnOpt) (client *asynq.Client, closePool func() error, err error) {
 	c, ok := opt.MakeRedisClient().(redis.UniversalClient)
 	if !ok {
 		return nil, nil, fmt.Errorf("redis option %T makes no go-redis client", opt)

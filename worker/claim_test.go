@@ -84,8 +84,14 @@ func TestClaimerAgreesWithClaimScript(t *testing.T) {
 	k := keyspace{DefaultPrefix}
 	cl := newClaimer(rdb, k)
 	ctx := t.Context()
+	// Each since must lie between what the local clock saw around the
+	// advances and the claims (Redis TIME in ms, so 2 ms of slack): a
+	// bracket, not a tolerance that a preempted goroutine would break.
+	var advStart, advEnd time.Time
+	const slack = 2 * time.Millisecond
 	for step := range 6 {
 		for range step + 1 {
+			claimStart := time.Now()
 			got, err := cl.claim(ctx, "A-TX")
 			if err != nil {
 				t.Fatal(err)
@@ -98,19 +104,22 @@ func TestClaimerAgreesWithClaimScript(t *testing.T) {
 			if got.epoch != want.epoch || got.callouts != want.callouts {
 				t.Fatalf("step %d: claimer %+v, script %+v", step, got, want)
 			}
-			if (got.since < 0) != (want.since < 0) || got.since > want.since+50*time.Millisecond || want.since > got.since+50*time.Millisecond {
-				t.Fatalf("step %d: since: claimer %v, script %v", step, got.since, want.since)
+			lo, hi := claimStart.Sub(advEnd)-slack, time.Since(advStart)+slack
+			if (got.since < 0) != (want.since < 0) || step > 0 && (got.since < lo || got.since > hi || want.since < lo || want.since > hi) {
+				t.Fatalf("step %d: since: claimer %v, script %v; want both in [%v, %v]", step, got.since, want.since, lo, hi)
 			}
 			if step == 0 && got.since >= 0 {
 				t.Fatalf("a key never synced has since %v; want none", got.since)
 			}
 		}
+		advStart = time.Now()
 		for _, key := range []string{"A-TX", "A-SCRIPT"} {
 			if _, err := runAdvance(ctx, rdb, k, key, int64(step), false); err != nil {
 				t.Fatal(err)
 			}
 		}
-		time.Sleep(20 * time.Millisecond)
+		advEnd = time.Now()
+		time.Sleep(20 * time.Millisecond) // not a wait: gives since something to measure
 	}
 	if c, _ := cl.claim(ctx, "A-TX"); c.epoch != 6 || c.since < 20*time.Millisecond {
 		t.Fatalf("after 6 advances: %+v; want epoch 6, since ≥ 20ms", c)

@@ -84,25 +84,20 @@ func TestRedisCluster(t *testing.T) {
 		t.Fatalf("resync job: %v", err)
 	}
 
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		p, err := jobs.Progress(t.Context(), job.ID)
-		current := err == nil && p.Finished()
+	var p JobProgress
+	var perr error
+	waitFor(t, 30*time.Second, "every subscription synced and recorded on the cluster", func() bool {
+		p, perr = jobs.Progress(t.Context(), job.ID)
+		current := perr == nil && p.Finished()
 		for i := range keys {
 			z, l, _ := fake.state(key(i))
 			rec, rerr := store.Latest(t.Context(), key(i))
 			current = current && z == l && rerr == nil && rec != nil
 		}
-		if current {
-			if p.State != JobDone || p.Done.Total() != keys || p.Done.Failed != 0 {
-				t.Fatalf("resync job ended %+v; want done, %d outcomes, none failed", p, keys)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not every subscription synced and recorded on the cluster (job %+v, %v)", p, err)
-		}
-		time.Sleep(50 * time.Millisecond)
+		return current
+	})
+	if p.State != JobDone || p.Done.Total() != keys || p.Done.Failed != 0 {
+		t.Fatalf("resync job ended %+v; want done, %d outcomes, none failed", p, keys)
 	}
 	for i := range keys {
 		if _, _, syncs := fake.state(key(i)); syncs < 1 || syncs > 3 {

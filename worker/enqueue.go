@@ -184,6 +184,9 @@ type Enqueuer struct {
 // NewEnqueuer returns an Enqueuer. rdb and client must reach the same Redis.
 func NewEnqueuer(rdb redis.UniversalClient, client *asynq.Client, cfg EnqueueConfig, logger *zap.Logger, opts ...Option) *Enqueuer {
 	cfg = cfg.withDefaults()
+	if logger == nil {
+		logger = zap.NewNop()
+	}
 	o := applyOptions(opts)
 	return &Enqueuer{rdb: rdb, client: client, cfg: cfg, keys: keyspace{cfg.Prefix}, log: logger, metrics: o.metrics, tracer: o.tracer,
 		claims: newClaimer(rdb, keyspace{cfg.Prefix})}

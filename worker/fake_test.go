@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/zsync/zsync/internal/redistest"
+	"github.com/zsync/zsync/internal/waittest"
 	"github.com/zsync/zsync/syncer"
 )
 
@@ -255,13 +256,7 @@ func (e *testEnv) enqueue(t *testing.T, key string, trig syncer.Trigger) (Enqueu
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waittest.For(t, timeout, what, cond)
 }
 
 // current waits until every key's Limio matches Zuora and the queues are empty.

@@ -10,28 +10,31 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/zsync/zsync/internal/redistest"
+	"github.com/zsync/zsync/internal/waittest"
 )
 
 func TestLockExtensionKeepsLongSync(t *testing.T) {
 	t.Parallel()
 	rdb := redistest.Start(t).Client(t)
-	const ttl = 150 * time.Millisecond
+	ext := &countExtends{}
+	rdb.AddHook(ext)
+	const ttl = 300 * time.Millisecond
 	l, err := tryLock(t.Context(), rdb, "zsync:lock:X", ttl)
 	if err != nil || l == nil {
 		t.Fatalf("tryLock = %v, %v; want the lock", l, err)
 	}
 	ctx, stop := l.keep(t.Context())
-	// Well past several TTLs the lock is still ours and the sync goes on.
-	end := time.Now().Add(5 * ttl)
-	for time.Now().Before(end) {
+	// Through seven extensions (every ttl/3: over two TTLs) the lock stays
+	// ours and the sync goes on.
+	waittest.For(t, 30*time.Second, "seven lock extensions", func() bool {
 		if other, err := tryLock(t.Context(), rdb, "zsync:lock:X", ttl); err != nil || other != nil {
 			t.Fatalf("second tryLock = %v, %v; want busy", other, err)
 		}
 		if ctx.Err() != nil {
 			t.Fatalf("sync context ended: %v", context.Cause(ctx))
 		}
-		time.Sleep(ttl / 5)
-	}
+		return ext.n.Load() >= 7
+	})
 	if got := rdb.Get(t.Context(), "zsync:lock:X").Val(); got != l.token {
 		t.Errorf("lock value = %q; want our token", got)
 	}
@@ -59,7 +62,7 @@ func TestLockLossCancelsContext(t *testing.T) {
 		if c := context.Cause(ctx); !errors.Is(c, ErrLockLost) {
 			t.Errorf("cause = %v; want ErrLockLost", c)
 		}
-	case <-time.After(2 * time.Second):
+	case <-time.After(10 * time.Second):
 		t.Fatal("context not cancelled after the lock was taken over")
 	}
 	// Release must not delete the thief's lock.
@@ -87,9 +90,26 @@ func TestLockLossOnRedisDown(t *testing.T) {
 		if c := context.Cause(ctx); !errors.Is(c, ErrLockLost) {
 			t.Errorf("cause = %v; want ErrLockLost", c)
 		}
-	case <-time.After(3 * time.Second):
+	case <-time.After(10 * time.Second):
 		t.Fatal("context not cancelled while the lock could not be confirmed")
 	}
+}
+
+// countExtends counts lock extensions.
+type countExtends struct{ n atomic.Int32 }
+
+func (*countExtends) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h *countExtends) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		err := next(ctx, cmd)
+		if args := cmd.Args(); err == nil && len(args) > 1 && args[1] == extendScript.Hash() {
+			h.n.Add(1)
+		}
+		return err
+	}
+}
+func (*countExtends) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
 }
 
 // slowThenFailExtends delays the answer to the first lock extension (it runs

@@ -183,6 +183,9 @@ type Server struct {
 // must reach the same Redis; store records the outcomes.
 func NewServer(redisOpt asynq.RedisConnOpt, s Syncer, store *OutcomeStore, rdb redis.UniversalClient,
 	cfg Config, logger *zap.Logger, opts ...Option) (*Server, error) {
+	if logger == nil {
+		logger = zap.NewNop()
+	}
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err

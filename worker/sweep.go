@@ -117,6 +117,9 @@ type SweepSource interface {
 // through enq. rdb must be the Redis of enq.
 func NewSweeper(src SweepSource, enq *Enqueuer, rdb redis.UniversalClient, cfg SweepConfig,
 	logger *zap.Logger, opts ...Option) (*Sweeper, error) {
+	if logger == nil {
+		logger = zap.NewNop()
+	}
 	interval, err := scheduleInterval(cfg.Schedule, time.Now())
 	if err != nil {
 		return nil, err

@@ -145,7 +145,7 @@ func TestSweepEnqueuesChangesAndMovesTheMarkOnlyOnSuccess(t *testing.T) {
 	e.put(t, "A-S00000004", time.Now())
 	e.zs.AddFault(sandbox.Fault{Method: http.MethodPost, Path: "/v1/action/query", Status: http.StatusInternalServerError})
 	before := e.queries()
-	waitFor(t, 3*time.Second, "a new schedule window", func() bool {
+	waitFor(t, 10*time.Second, "a new schedule window", func() bool {
 		return time.Now().Truncate(time.Second).After(st.Window)
 	})
 	if _, err := sw.Enqueue(t.Context(), client); err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/zsync/zsync/internal/upstream"
+	"github.com/zsync/zsync/internal/waittest"
 	"github.com/zsync/zsync/syncer"
 )
 
@@ -480,16 +481,18 @@ func TestIDFormsShareTheLock(t *testing.T) {
 		}
 		return nil
 	}
-	e.startServer(t)
+	m := &countingMetrics{}
+	e.startServer(t, WithMetrics(m))
 	ctx := t.Context()
 	if _, _, err := e.enq.Enqueue(ctx, "A-X1", syncer.Trigger{Source: syncer.SourceCallout}, ""); err != nil {
 		t.Fatal(err)
 	}
-	<-started
+	waittest.Recv(t, 10*time.Second, "the Zuora number's sync to start", started)
 	if _, _, err := e.enq.Enqueue(ctx, "sub-x0000001", syncer.Trigger{Source: syncer.SourceManual}, ""); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(300 * time.Millisecond) // several lock retries' worth
+	// The signal that the second task ran and met the lock: it was put back.
+	waitFor(t, 10*time.Second, "the Limio-id task to find the lock busy twice", func() bool { return m.busy.Load() >= 2 })
 	if _, _, n := e.fake.state("sub-x0000001"); n != 0 {
 		t.Fatalf("sync by Limio id ran while the Zuora number's sync held the subscription (%d syncs)", n)
 	}
@@ -508,18 +511,46 @@ func TestEpochClosedBeforeTheLastAttempt(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t, func(c *Config) { c.MaxRetry = 1; c.RetryBase = 5 * time.Second; c.RetryCap = 5 * time.Second })
 	e.fake.canonicalErr = map[string]error{"A-C1": &upstream.Error{API: "limio", Kind: upstream.Retryable, Message: "flaky"}}
+	// The retry delay is jittered down to nothing at times, and the last
+	// attempt closes the epoch itself: hold it before that, so only the
+	// first attempt can have closed the epoch.
+	hold := &holdLastAttempt{release: make(chan struct{})}
+	e.rdb.AddHook(hold)
 	e.startServer(t)
+	t.Cleanup(func() { close(hold.release) }) // before the server's shutdown
 	e.enqueue(t, "A-C1", syncer.Trigger{Source: syncer.SourceCallout})
 	waitFor(t, 10*time.Second, "the first attempt to fail before reaching the lock", func() bool {
 		r, _ := e.store.Latest(t.Context(), "A-C1")
 		return r != nil && r.Outcome == syncer.Failed
 	})
-	// The record is written before asynq calls the error handler that
-	// closes the epoch: wait for it (the retry comes 5 s later).
-	waitFor(t, 3*time.Second, "the epoch closed while the last attempt waits", func() bool { return e.epoch(t, "A-C1") == 1 })
+	// The run is recorded before asynq calls the error handler that closes
+	// the epoch: wait for the close itself (it never comes if the handler
+	// leaves the epoch open for the last attempt).
+	waitFor(t, 10*time.Second, "the epoch closed while the last attempt waits", func() bool { return e.epoch(t, "A-C1") == 1 })
 	if st, _ := e.enqueue(t, "A-C1", syncer.Trigger{Source: syncer.SourceCallout}); st != Enqueued {
 		t.Fatalf("a callout during the wait was %s; want enqueued as a new task", st)
 	}
+}
+
+// holdLastAttempt holds the first epoch advance made by a task's retry (the
+// last attempt, with MaxRetry 1) until release is closed.
+type holdLastAttempt struct {
+	held    atomic.Bool
+	release chan struct{}
+}
+
+func (*holdLastAttempt) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h *holdLastAttempt) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		retried, _ := asynq.GetRetryCount(ctx)
+		if args := cmd.Args(); retried > 0 && len(args) > 1 && args[1] == advanceScript.Hash() && h.held.CompareAndSwap(false, true) {
+			<-h.release
+		}
+		return next(ctx, cmd)
+	}
+}
+func (*holdLastAttempt) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
 }
 
 // A throttle on a task's last attempt is not a failure: the task hands off to

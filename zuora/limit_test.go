@@ -13,6 +13,7 @@ import (
 	"github.com/zsync/zsync/internal/redistest"
 	"github.com/zsync/zsync/internal/sandbox"
 	"github.com/zsync/zsync/internal/upstream"
+	"github.com/zsync/zsync/internal/waittest"
 	"github.com/zsync/zsync/zuora"
 	"github.com/zsync/zsync/zuora/zuoratest"
 )
@@ -84,18 +85,13 @@ func TestLimiterLeaseOfCrashedHolderExpires(t *testing.T) {
 	_, err := other.Acquire(context.Background())
 	wantThrottled(t, err)
 
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	waittest.For(t, 20*time.Second, "the crashed holder's lease to expire", func() bool {
 		release, err := other.Acquire(context.Background())
 		if err == nil {
 			release()
-			break
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("lease never expired: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return err == nil
+	})
 }
 
 func TestLimiterPauseBlocksEveryProcess(t *testing.T) {
@@ -115,25 +111,16 @@ func TestLimiterPauseBlocksEveryProcess(t *testing.T) {
 	if err := b.Pause(context.Background(), time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
-	release, err := waitAcquire(b, 3*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	release()
+	waittest.For(t, 20*time.Second, "an acquire after the pause", func() bool {
+		release, err := b.Acquire(context.Background())
+		if err == nil {
+			release()
+		}
+		return err == nil
+	})
+	// A lower bound only (a slow machine makes it longer, never shorter).
 	if el := time.Since(start); el < 500*time.Millisecond {
 		t.Fatalf("acquired after %v, inside the pause", el)
-	}
-}
-
-// waitAcquire polls Acquire until it succeeds or d passes.
-func waitAcquire(l *zuora.TenantLimiter, d time.Duration) (func(), error) {
-	deadline := time.Now().Add(d)
-	for {
-		release, err := l.Acquire(context.Background())
-		if err == nil || time.Now().After(deadline) {
-			return release, err
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
 

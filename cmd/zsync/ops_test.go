@@ -194,13 +194,13 @@ func TestPlanStatusMetricsAndSweepProcesses(t *testing.T) {
 	if code != http.StatusOK {
 		t.Fatalf("worker /metrics: %d", code)
 	}
-	for k, min := range map[string]float64{
+	for k, least := range map[string]float64{
 		`zsync_syncs_total{outcome="updated",queue="callouts"}`:                                    1,
 		`zsync_upstream_requests_total{api="zuora",op="GET /v1/subscriptions/{key}",status="200"}`: 1,
 		`zsync_event_to_sync_seconds_count{source="manual"}`:                                       1,
 	} {
-		if wm[k] < min {
-			t.Errorf("worker %s = %v; want ≥ %v", k, wm[k], min)
+		if wm[k] < least {
+			t.Errorf("worker %s = %v; want ≥ %v", k, wm[k], least)
 		}
 	}
 	limioWrites := 0.0

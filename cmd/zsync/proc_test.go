@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/zsync/zsync/internal/freeport"
+	"github.com/zsync/zsync/internal/waittest"
 )
 
 // Helpers that drive the built zsync binary as separate processes, the way it
@@ -163,11 +164,5 @@ func waitHTTP(t *testing.T, p *proc, url string, within time.Duration) {
 // eventually polls cond until it is true or the deadline passes.
 func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", within, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waittest.For(t, within, what, cond)
 }

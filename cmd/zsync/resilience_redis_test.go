@@ -71,7 +71,7 @@ func calloutLoad(base, id string, workers int, stop <-chan struct{}) (snapshot, 
 				mu.Lock()
 				out = append(out, r)
 				mu.Unlock()
-				time.Sleep(5 * time.Millisecond)
+				time.Sleep(5 * time.Millisecond) // pacing the load, not a wait
 			}
 		}()
 	}
@@ -131,7 +131,17 @@ func TestResilienceRedisDown(t *testing.T) {
 			wait()
 		}
 	}()
-	time.Sleep(300 * time.Millisecond) // some load before the outage
+	// answered200 counts the callouts sent after from that were answered 200.
+	answered200 := func(from time.Time) int {
+		n := 0
+		for _, r := range snapshot() {
+			if r.sent.After(from) && r.status == http.StatusOK {
+				n++
+			}
+		}
+		return n
+	}
+	eventually(t, 30*time.Second, "3 callouts answered before the outage", func() bool { return answered200(time.Time{}) >= 3 })
 
 	rs.Stop()
 	downAt := time.Now()
@@ -156,7 +166,7 @@ func TestResilienceRedisDown(t *testing.T) {
 	rs.Restart(t)
 	upDone := time.Now()
 	eventually(t, 20*time.Second, "/readyz to recover", func() bool { return operatorGet(t, base+"/readyz") == http.StatusOK })
-	time.Sleep(300 * time.Millisecond) // load after the outage
+	eventually(t, 30*time.Second, "3 callouts sent after the restart to be answered 200", func() bool { return answered200(upDone) >= 3 })
 	close(stop)
 	results := wait()
 

@@ -68,28 +68,28 @@ func (sel *selection) query() (zuora.SubscriptionQuery, error) {
 	return q, nil
 }
 
-// source opens the selection. close releases the file.
-func (sel *selection) source(stdin io.Reader, z func() (worker.SubscriptionQuerier, error)) (src worker.IDSource, desc string, close func(), err error) {
-	close = func() {}
+// source opens the selection. release closes the file.
+func (sel *selection) source(stdin io.Reader, z func() (worker.SubscriptionQuerier, error)) (src worker.IDSource, desc string, release func(), err error) {
+	release = func() {}
 	if sel.file != "" {
 		if sel.file == "-" {
-			return worker.LinesSource(stdin), "stdin", close, nil
+			return worker.LinesSource(stdin), "stdin", release, nil
 		}
 		f, err := os.Open(sel.file)
 		if err != nil {
-			return nil, "", close, usageError{err}
+			return nil, "", release, usageError{err}
 		}
 		return worker.LinesSource(f), "file " + sel.file, func() { _ = f.Close() }, nil
 	}
 	q, err := sel.query()
 	if err != nil {
-		return nil, "", close, err
+		return nil, "", release, err
 	}
 	zc, err := z()
 	if err != nil {
-		return nil, "", close, err
+		return nil, "", release, err
 	}
-	return worker.ZuoraSource(zc, q), describeQuery(q), close, nil
+	return worker.ZuoraSource(zc, q), describeQuery(q), release, nil
 }
 
 func describeQuery(q zuora.SubscriptionQuery) string {

@@ -17,6 +17,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -25,6 +26,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/zsync/zsync/internal/freeport"
+	"github.com/zsync/zsync/internal/waittest"
 )
 
 // Server is a Redis a test may use.
@@ -110,36 +112,55 @@ func launch(port string, extra ...string) (*exec.Cmd, error) {
 		return nil, err
 	}
 	addr := net.JoinHostPort("127.0.0.1", port)
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		if ping(addr) == nil {
-			return cmd, nil
-		}
-		time.Sleep(10 * time.Millisecond)
+	// The server that answers must be this one: when another process (a
+	// parallel go test) bound the port between the probe and this start,
+	// ours exits and theirs answers, and the test would share keys with a
+	// server that dies with the other test.
+	var pid int
+	ready := waittest.Until(context.Background(), 10*time.Second, func() bool {
+		var err error
+		pid, err = serverPID(addr)
+		return err == nil
+	})
+	if ready && pid == cmd.Process.Pid {
+		return cmd, nil
 	}
 	_ = cmd.Process.Kill()
 	_ = cmd.Wait()
+	if ready {
+		return nil, fmt.Errorf("port %s was taken by another redis-server (pid %d)", port, pid)
+	}
 	return nil, fmt.Errorf("redis-server on port %s did not answer", port)
 }
 
-func ping(addr string) error {
+// serverPID asks the Redis at addr for its process id (INFO server).
+func serverPID(addr string) (int, error) {
 	conn, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(200 * time.Millisecond))
-	if _, err := conn.Write([]byte("PING\r\n")); err != nil {
-		return err
+	_ = conn.SetDeadline(time.Now().Add(time.Second))
+	if _, err := conn.Write([]byte("INFO server\r\n")); err != nil {
+		return 0, err
 	}
-	line, err := bufio.NewReader(conn).ReadString('\n')
+	r := bufio.NewReader(conn)
+	head, err := r.ReadString('\n')
 	if err != nil {
-		return err
+		return 0, err
 	}
-	if !strings.HasPrefix(line, "+PONG") {
-		return fmt.Errorf("unexpected reply %q", line)
+	if !strings.HasPrefix(head, "$") {
+		return 0, fmt.Errorf("unexpected reply %q", head)
 	}
-	return nil
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return 0, err
+		}
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "process_id:"); ok {
+			return strconv.Atoi(v)
+		}
+	}
 }
 
 // lease claims one of databases 1–15 on a shared server for this test.

@@ -2,6 +2,9 @@ package redistest
 
 import (
 	"context"
+	"net"
+	"os"
+	"strings"
 	"testing"
 )
 
@@ -36,5 +39,26 @@ func TestStopAndRestart(t *testing.T) {
 	s.Restart(t)
 	if err := c.Ping(ctx).Err(); err != nil {
 		t.Fatalf("ping after Restart: %v", err)
+	}
+}
+
+// A redis-server started on a port another one already holds (a parallel
+// test binary won the race for it) is not taken for ours: launch fails, so
+// Start tries another port, instead of handing the test a foreign server.
+func TestLaunchRefusesAServerThatIsNotOurs(t *testing.T) {
+	if os.Getenv("REDIS_ADDR") != "" {
+		t.Skip("needs private redis-servers")
+	}
+	t.Parallel()
+	other := Start(t)
+	_, port, _ := net.SplitHostPort(other.Addr)
+	if cmd, err := launch(port); err == nil || !strings.Contains(err.Error(), "taken by another") {
+		if cmd != nil {
+			_ = cmd.Process.Kill()
+		}
+		t.Fatalf("launch on a taken port: %v; want refused as taken by another redis-server", err)
+	}
+	if err := other.Client(t).Ping(t.Context()).Err(); err != nil {
+		t.Fatalf("the other server after the refused launch: %v", err)
 	}
 }

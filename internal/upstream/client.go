@@ -162,20 +162,20 @@ func (c *Client) send(ctx context.Context, req Request, payload []byte) (int, re
 		return 0, response{}, tok, transportError(ctx, c.API, req.Op, err)
 	}
 	defer resp.Body.Close()
-	max := c.MaxBody
-	if max <= 0 {
-		max = DefaultMaxBody
+	limit := c.MaxBody
+	if limit <= 0 {
+		limit = DefaultMaxBody
 	}
-	b, err := io.ReadAll(io.LimitReader(resp.Body, max+1))
+	b, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	free()
 	c.observe(req.Op, resp.StatusCode, start)
 	if err != nil {
 		return 0, response{}, tok, transportError(ctx, c.API, req.Op, err)
 	}
 	r := response{bytes: b, requestID: firstHeader(resp.Header, "Zuora-Request-Id", "X-Request-Id")}
-	if int64(len(b)) > max {
+	if int64(len(b)) > limit {
 		return 0, r, tok, &Error{API: c.API, Op: req.Op, StatusCode: resp.StatusCode, Kind: Permanent,
-			Message: fmt.Sprintf("response larger than %d bytes", max), RequestID: r.requestID}
+			Message: fmt.Sprintf("response larger than %d bytes", limit), RequestID: r.requestID}
 	}
 	limits := ParseLimits(resp.StatusCode, resp.Header, c.now())
 	retryAfter := limits.Wait

@@ -1,0 +1,35 @@
+package worker
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/zsync/zsync/syncer"
+)
+
+// A nil logger means "don't log", in every constructor of the package (as in
+// syncer.New, api.New and NewJobs): a run that logs doesn't panic.
+func TestNilLoggerIsDefaulted(t *testing.T) {
+	t.Parallel()
+	e := newSweepEnv(t)
+	if _, err := NewSweeper(e.zc, NewEnqueuer(e.rdb, nil, e.cfg.EnqueueConfig(), nil), e.rdb,
+		SweepConfig{Schedule: "@every 1h", Prefix: e.cfg.Prefix}, nil); err != nil {
+		t.Fatalf("NewSweeper with a nil logger: %v", err)
+	}
+	const key = "A-S00000901"
+	e.fake.failNext(key, syncer.Permanent(errors.New("bad data"))) // logged at Warn
+	srv, err := NewServer(e.opt, e.fake, e.store, e.rdb, e.cfg, nil)
+	if err != nil {
+		t.Fatalf("NewServer with a nil logger: %v", err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Shutdown)
+	e.enqueue(t, key, callout)
+	waitFor(t, 10*time.Second, "the failed run recorded", func() bool {
+		r, _ := e.store.Latest(t.Context(), key)
+		return r != nil && r.Outcome == syncer.Failed
+	})
+}
