@@ -148,7 +148,7 @@ func ProbeHandler(cfg Config, checks []Check) func(w http.ResponseWriter, r *htt
 // (metrics may be nil) behind the operator credentials.
 func WorkerHandler(cfg Config, metrics http.Handler, checks []Check) http.Handler {
 	probes := ProbeHandler(cfg, checks)
-	var rest http.Handler = http.NotFoundHandler()
+	rest := http.NotFoundHandler()
 	if metrics != nil {
 		rest = MetricsOnly(cfg, metrics)
 	}

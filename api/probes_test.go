@@ -53,7 +53,7 @@ func TestProbesOpenAndRevealNothing(t *testing.T) {
 func TestWorkerHandler(t *testing.T) {
 	t.Parallel()
 	cfg := Config{OperatorToken: "op-token"}
-	var running error = errors.New("asynq server not running")
+	running := errors.New("asynq server not running")
 	h := WorkerHandler(cfg, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("m")) }),
 		[]Check{
 			{Name: "redis", Run: func(context.Context) error { return nil }},
