@@ -181,8 +181,9 @@ The operator commands, against this stack (bin/zsync after make build, or go run
   zsync plan   --config %s A-S00000204
   zsync resync --config %s --status Active
   zsync audit  --config %s
+  zsync check  --config %s
 
-`, mr.Addr(), base, base, c.Zuora.BaseURL, c.Limio.BaseURL, cf, base, base, base, base, cf, cf, cf, cf)
+`, mr.Addr(), base, base, c.Zuora.BaseURL, c.Limio.BaseURL, cf, base, base, base, base, cf, cf, cf, cf, cf)
 	devCheck(ctx, out, c, rdb)
 	log.Info("zsync dev ready", zap.String("ingress", base), zap.String("config", cf))
 	return g.Wait()

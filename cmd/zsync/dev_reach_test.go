@@ -41,7 +41,7 @@ func portBase(t *testing.T) int {
 
 // TestDevReachable: zsync dev moved with --port-base writes a config file,
 // prints its path, and the operator commands reach the dev stack with it:
-// status, plan, resync and audit; the resync API is served (not 501); the
+// status, plan, resync, audit and check; the resync API is served (not 501); the
 // file is removed when dev stops.
 func TestDevReachable(t *testing.T) {
 	t.Parallel()
@@ -86,6 +86,9 @@ func TestDevReachable(t *testing.T) {
 	}
 	if out, errOut, code := runZsync(t, env, "audit", "--config", cfgPath, "--status", "Active"); code != 0 && code != 1 || out == "" {
 		t.Errorf("zsync audit: exit %d\n%s%s", code, out, errOut)
+	}
+	if out, errOut, code := runZsync(t, env, "check", "--config", cfgPath); code != 0 || !strings.Contains(out, " 0 fail") {
+		t.Errorf("zsync check against dev: exit %d\n%s%s", code, out, errOut)
 	}
 	resp, err = http.Post(ingress+"/v1/resyncs", "application/json", strings.NewReader(`{"ids":["A-S00000201"]}`))
 	if err != nil {
