@@ -1,6 +1,10 @@
 package syncer
 
 import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sync"
 	"testing"
 
 	"github.com/zsync/zsync/limio"
@@ -116,5 +120,81 @@ func TestWhoseContact(t *testing.T) {
 		if rel.Customer == nil || rel.Customer.Data.Email != own.BillToContact.Email() {
 			t.Errorf("paidByAnother=%v: customer %+v; want the own account's bill-to e-mail %q", paidByAnother, rel.Customer, own.BillToContact.Email())
 		}
+	}
+}
+
+// TestSharedCustomerSyncedAtOnce: three subscriptions of one Zuora account
+// are one Limio customer. Synced at once (as by three workers), they create
+// it under one id with the bill-to's values; after a bill-to edit, synced
+// at once again, the customer holds the new values; a further round writes
+// nothing to it (no flapping between contacts, no lost write).
+func TestSharedCustomerSyncedAtOnce(t *testing.T) {
+	t.Parallel()
+	sb := newSandboxes(t, "limio_unknown")
+	base := *sb.fx.z.Subscription
+	subs := []string{base.SubscriptionNumber}
+	for i := range 2 {
+		sub := base
+		sub.SubscriptionNumber, sub.ID = fmt.Sprintf("A-S0000990%d", i), fmt.Sprintf("8a8aa0c19a4f09900000000000000%03d", i)
+		if err := sb.zs.PutSubscription(sub); err != nil {
+			t.Fatal(err)
+		}
+		subs = append(subs, sub.SubscriptionNumber)
+	}
+	cusID := limio.NewID("cus", base.AccountNumber)
+	cusPath := "/api/objects/limio/" + limio.PathCustomers + "/" + cusID
+	atOnce := func() {
+		t.Helper()
+		var wg sync.WaitGroup
+		errs := make([]error, len(subs))
+		for i, n := range subs {
+			wg.Go(func() { _, errs[i] = sb.s.Sync(t.Context(), n, manual) })
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Fatalf("sync %s: %v", subs[i], err)
+			}
+		}
+	}
+	customer := func() limio.Customer {
+		t.Helper()
+		var c limio.Customer
+		raw, ok := sb.ls.Get(limio.PathCustomers, cusID)
+		if !ok {
+			t.Fatalf("no customer %s", cusID)
+		}
+		b, _ := json.Marshal(raw)
+		if err := json.Unmarshal(b, &c); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	atOnce()
+	for _, n := range subs {
+		raw, ok := sb.ls.Get(limio.PathSubscriptions, limio.NewID("sub", n))
+		if !ok || raw["customer"] != cusID {
+			t.Fatalf("%s: customer %v; want the account's %s", n, raw["customer"], cusID)
+		}
+	}
+	if got := customer().Data.Email; got != sb.fx.z.Account.BillToContact.Email() {
+		t.Fatalf("customer e-mail %q; want the bill-to's %q", got, sb.fx.z.Account.BillToContact.Email())
+	}
+
+	acc := *sb.fx.z.Account
+	bill := *acc.BillToContact
+	bill.WorkEmail = "shared.new@example.com"
+	acc.BillToContact = &bill
+	if err := sb.zs.PutAccount(acc); err != nil {
+		t.Fatal(err)
+	}
+	atOnce()
+	if got := customer().Data.Email; got != "shared.new@example.com" {
+		t.Fatalf("customer e-mail after the edit %q; want the new one", got)
+	}
+	puts := sb.ls.Count(http.MethodPut, cusPath)
+	atOnce()
+	if n := sb.ls.Count(http.MethodPut, cusPath) - puts; n != 0 {
+		t.Errorf("a settled round wrote the customer %d times; want 0", n)
 	}
 }
