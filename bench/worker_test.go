@@ -52,6 +52,8 @@ func benchWorker(b *testing.B) {
 	ctx := b.Context()
 	rs := redistest.Start(b)
 	rdb := rs.Client(b)
+	rt := newRTCounter()
+	rdb.AddHook(rt)
 	log := prodLogger(b)
 	u := newUpstreams(b, rdb, workerLimit, log)
 	keys := seedZuora(b, u.zs, workerKeys)
@@ -108,8 +110,8 @@ func benchWorker(b *testing.B) {
 	}
 
 	time.Sleep(workerRampUp)
-	slots := sampleSlots(ctx, rdb)
-	c0, d0, o0, t0, cpu0 := u.counts(), dc.total.Load(), dc.snapshot(), time.Now(), sampleCPU()
+	slots := sampleSlots(ctx, rs.Client(b)) // its own client: its ZCARDs are not counted
+	c0, d0, o0, t0, cpu0, rt0 := u.counts(), dc.total.Load(), dc.snapshot(), time.Now(), sampleCPU(), rt.snapshot()
 	// Consecutive windows; the rate judged is their median, as this VM's
 	// speed drifts within a run (totals are over all of them).
 	rates := make([]float64, 0, workerWindows)
@@ -118,7 +120,7 @@ func benchWorker(b *testing.B) {
 		time.Sleep(workerWindow)
 		rates = append(rates, float64(dc.total.Load()-dw)/time.Since(tw).Seconds())
 	}
-	c1, d1, o1, t1, cpu1 := u.counts(), dc.total.Load(), dc.snapshot(), time.Now(), sampleCPU()
+	c1, d1, o1, t1, cpu1, rt1 := u.counts(), dc.total.Load(), dc.snapshot(), time.Now(), sampleCPU(), rt.snapshot()
 	feed.again.Store(nil)
 	inUse := slots()
 
@@ -146,9 +148,15 @@ func benchWorker(b *testing.B) {
 	// Judged as printed (2 decimals): the window's edges cut through syncs in
 	// flight, so the ratio wobbles by a few thousandths around the true count.
 	addRow("worker: Zuora reads per sync", fmt.Sprintf("%.2f", zPer), "", "", "≤ 3", check(math.Round(zPer*100) <= 300))
-	addRow("worker: Limio reads per sync", fmt.Sprintf("%.2f", lrPer), "", "", "≤ 1", check(math.Round(lrPer*100) <= 100))
+	// 2: the subscription and its related objects (issue #14 withdrew the
+	// target of 1: Limio documents no call returning both).
+	addRow("worker: Limio reads per sync", fmt.Sprintf("%.2f", lrPer), "", "", "≤ 2", check(math.Round(lrPer*100) <= 200))
 	addRow("worker: Limio writes per unchanged sync", fmt.Sprintf("%.2f", lwPer), "", "", "0",
 		check(c.limioWrites == 0 && unchanged == int(syncs)))
+	rtPer, rtList := perUnit(rt0, rt1, syncs)
+	addRow("worker: Redis round trips per sync (zsync's client, counted)", fmt.Sprintf("%.2f", rtPer), "", "", "", nil)
+	addNote("worker Redis round trips per unchanged sync, counted by a go-redis hook on the client the limiter, Limio index, lock, "+
+		"outcome store and enqueuer share (asynq's server polls on its own connection, not counted), by command and key prefix: %s", rtList)
 	addNote("worker bound: the tenant limit lets %d Zuora calls be in flight; each takes at least the injected %v, so at most "+
 		"%d / %.2f s = %.0f Zuora calls/s; a sync makes %.2f Zuora calls (measured), so the bound is %.0f / %.2f = %.1f syncs/s. "+
 		"Limio calls run alongside the Zuora ones and don't count against the tenant limit",
