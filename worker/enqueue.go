@@ -37,7 +37,9 @@ import (
 // in the same step (field j:<e>:<job>), so the run that closes epoch e is
 // sure to see it (settleJobs in bulk.go). It returns the epoch, the count,
 // and how many milliseconds ago the last sync of the key started (-1: none).
-var claimScript = redis.NewScript(`
+var claimScript = redis.NewScript(claimLua)
+
+const claimLua = `
 local e = redis.call('HGET', KEYS[1], 'e') or '0'
 local n = redis.call('HINCRBY', KEYS[1], 'n', 1)
 if ARGV[1] ~= '' then
@@ -50,7 +52,20 @@ if s >= 0 then
   age = math.max(0, tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - s)
 end
 return {tonumber(e), n, age}
-`)
+`
+
+// reviveScript closes epoch ARGV[2] when it is still current, because its
+// task will never run (archived or completed: an operator archived it in
+// asynqmon), then claims like claimScript. It leaves the sync start time
+// alone: no sync started. The count of the closed epoch is kept in pn, as
+// an advance keeps it, for a re-run of that task.
+var reviveScript = redis.NewScript(`
+local cur = tonumber(redis.call('HGET', KEYS[1], 'e') or '0')
+if cur == tonumber(ARGV[2]) then
+  local cn = tonumber(redis.call('HGET', KEYS[1], 'n') or '0')
+  redis.call('HSET', KEYS[1], 'e', cur + 1, 'n', 0, 'pe', cur, 'pn', cn)
+end
+` + claimLua)
 
 // claim is what claimScript answered.
 type claim struct {
@@ -215,20 +230,50 @@ func (e *Enqueuer) Enqueue(ctx context.Context, key string, trig syncer.Trigger,
 }
 
 // store enqueues the task of a claimed epoch: a task id conflict means the
-// epoch's task exists and hasn't started reading Zuora, so the callout is in it.
+// epoch's task exists. If it can still run (pending, scheduled, retrying,
+// active before its advance), the callout is in it. If it never will (an
+// operator archived it in asynqmon, or it completed without closing its
+// epoch), the epoch is closed and the callout claimed again in a new one.
+// Only a conflict costs the extra round trip.
 func (e *Enqueuer) store(ctx context.Context, task *asynq.Task, key string, c claim, queue, job string) (EnqueueStatus, string, error) {
 	e.republish(ctx, queue)
-	id := taskID(key, c.epoch)
-	opts := e.taskOptions(id, queue)
-	if c.since >= 0 && c.since < e.cfg.CoalesceWindow {
-		opts = append(opts, asynq.ProcessIn(e.cfg.CoalesceWindow-c.since))
-	}
 	status := Enqueued
-	if _, err := e.client.EnqueueContext(ctx, task, opts...); err != nil {
+	var id string
+	for attempt := 0; ; attempt++ {
+		id = taskID(key, c.epoch)
+		opts := e.taskOptions(id, queue)
+		if c.since >= 0 && c.since < e.cfg.CoalesceWindow {
+			opts = append(opts, asynq.ProcessIn(e.cfg.CoalesceWindow-c.since))
+		}
+		_, err := e.client.EnqueueContext(ctx, task, opts...)
+		if err == nil {
+			break
+		}
 		if !errors.Is(err, asynq.ErrTaskIDConflict) {
 			return "", id, fmt.Errorf("enqueue %s: %w", id, err)
 		}
+		if attempt >= maxRevives {
+			status = Coalesced
+			break
+		}
+		state, err := e.taskState(ctx, queue, id)
+		if err != nil {
+			return "", id, err
+		}
+		switch state {
+		case "":
+			// Deleted since the conflict: store it again under the same id.
+			continue
+		case "archived", "completed":
+			if c, err = e.revive(ctx, key, c.epoch, job); err != nil {
+				return "", id, err
+			}
+			e.log.Info("the epoch's task will never run; callout given a new task",
+				zap.String("subscription", key), zap.String("dead_task_id", id), zap.String("state", state))
+			continue
+		}
 		status = Coalesced
+		break
 	}
 	e.metrics.Enqueue(queue, status)
 	if ce := e.log.Check(zap.DebugLevel, "sync requested"); ce != nil {
@@ -236,6 +281,29 @@ func (e *Enqueuer) store(ctx context.Context, task *asynq.Task, key string, c cl
 			zap.String("status", string(status)), zap.Int64("callouts", c.callouts), zap.String("job", job))
 	}
 	return status, id, nil
+}
+
+// maxRevives bounds the new tasks one callout tries after conflicts with
+// dead tasks (each attempt is a conflict the operator caused meanwhile).
+const maxRevives = 3
+
+// taskState reads the state asynq keeps in a task's hash (asynq v0.26
+// base.TaskKey and its "state" field): "" when the task doesn't exist.
+func (e *Enqueuer) taskState(ctx context.Context, queue, id string) (string, error) {
+	st, err := e.rdb.HGet(ctx, "asynq:{"+queue+"}:t:"+id, "state").Result()
+	if errors.Is(err, redis.Nil) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("read state of task %s: %w", id, err)
+	}
+	return st, nil
+}
+
+// revive closes epoch (if still current) and claims the callout again.
+func (e *Enqueuer) revive(ctx context.Context, key string, epoch int64, job string) (claim, error) {
+	v, err := reviveScript.Run(ctx, e.rdb, []string{e.keys.epoch(key)}, job, epoch).Int64Slice()
+	return parseClaim(key, v, err)
 }
 
 // taskOptions are the options every sync task gets.
