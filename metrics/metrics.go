@@ -39,11 +39,13 @@ type Metrics struct {
 	sweeps    *prometheus.CounterVec
 	sweepSubs prometheus.Counter
 	sweepLast prometheus.Gauge
+	dataLoss  prometheus.Counter
 }
 
 var (
 	_ worker.Metrics      = (*Metrics)(nil)
 	_ worker.SweepMetrics = (*Metrics)(nil)
+	_ worker.LossMetrics  = (*Metrics)(nil)
 )
 
 // New returns Metrics on a fresh registry, with the Go runtime and process
@@ -98,12 +100,16 @@ func New() *Metrics {
 			Name: "zsync_sweep_last_success_timestamp_seconds",
 			Help: "Unix time the last successful sweep in this process finished (0: none yet).",
 		}),
+		dataLoss: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "zsync_redis_data_loss_total",
+			Help: "Times this process found that Redis had lost its data (its marker key gone or replaced): running syncs were stopped and a catch-up sweep enqueued.",
+		}),
 	}
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.enqueues, m.syncs, m.syncTime, m.lockWaits, m.requests, m.reqTime, m.throttled, m.lag,
-		m.sweeps, m.sweepSubs, m.sweepLast,
+		m.sweeps, m.sweepSubs, m.sweepLast, m.dataLoss,
 	)
 	// Series that alerts divide by exist from the start, at zero.
 	for _, q := range []string{worker.QueueCallouts, worker.QueueBulk} {
@@ -162,6 +168,9 @@ func (m *Metrics) Sweep(ok bool, subscriptions int, _ time.Duration) {
 	m.sweepSubs.Add(float64(subscriptions))
 	m.sweepLast.SetToCurrentTime()
 }
+
+// RedisDataLoss implements worker.LossMetrics.
+func (m *Metrics) RedisDataLoss() { m.dataLoss.Inc() }
 
 // Observer returns the WithObserver hook of the api client ("zuora",
 // "limio"): op carries no ids, so the label set stays small.

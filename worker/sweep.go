@@ -269,12 +269,19 @@ func (s *Sweeper) ProcessTask(ctx context.Context, _ *asynq.Task) error {
 // subscription whose term ended since (a lapse changes nothing in Zuora, but
 // Limio must show the subscription expired).
 func (s *Sweeper) sweep(ctx context.Context, since time.Time) (enqueued, coalesced int, err error) {
+	return sweepSince(ctx, s.src, s.enq, s.cfg.Queue, s.log, since, s.now())
+}
+
+// sweepSince is one sweep's work, shared with the catch-up after a Redis
+// data loss (catchup.go).
+func sweepSince(ctx context.Context, src SubscriptionQuerier, e *Enqueuer, queue string, log *zap.Logger,
+	since, now time.Time) (enqueued, coalesced int, err error) {
 	enq := func(number string) error {
-		st, _, err := s.enq.Enqueue(ctx, number, syncer.Trigger{Source: syncer.SourceSweep}, s.cfg.Queue)
+		st, _, err := e.Enqueue(ctx, number, syncer.Trigger{Source: syncer.SourceSweep}, queue)
 		switch {
 		case errors.Is(err, ErrInvalidKey):
 			// Not ours to sync; failing the sweep would stall the mark forever.
-			s.log.Warn("sweep: skipping an invalid subscription number", zap.String("subscription", number))
+			log.Warn("sweep: skipping an invalid subscription number", zap.String("subscription", number))
 			return nil
 		case err != nil:
 			return err
@@ -285,15 +292,15 @@ func (s *Sweeper) sweep(ctx context.Context, since time.Time) (enqueued, coalesc
 		}
 		return nil
 	}
-	if err := s.src.QuerySubscriptions(ctx, zuora.SubscriptionQuery{UpdatedSince: since}, enq); err != nil {
+	if err := src.QuerySubscriptions(ctx, zuora.SubscriptionQuery{UpdatedSince: since}, enq); err != nil {
 		return enqueued, coalesced, err
 	}
 	// A term lapses when its termEndDate begins (the first day outside the
 	// term): ask once per day rolled over since the last sweep, for the
 	// terms that ended on those days.
-	from, to := since.UTC().AddDate(0, 0, 1).Format(time.DateOnly), s.now().UTC().Format(time.DateOnly)
+	from, to := since.UTC().AddDate(0, 0, 1).Format(time.DateOnly), now.UTC().Format(time.DateOnly)
 	if from <= to {
-		err = s.src.QuerySubscriptions(ctx, zuora.SubscriptionQuery{TermEndFrom: from, TermEndTo: to}, enq)
+		err = src.QuerySubscriptions(ctx, zuora.SubscriptionQuery{TermEndFrom: from, TermEndTo: to}, enq)
 	}
 	return enqueued, coalesced, err
 }

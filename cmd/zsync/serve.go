@@ -10,6 +10,7 @@ import (
 	"github.com/zsync/zsync/api"
 	"github.com/zsync/zsync/config"
 	"github.com/zsync/zsync/metrics"
+	"github.com/zsync/zsync/worker"
 )
 
 func newServeCmd() *cobra.Command {
@@ -43,6 +44,7 @@ func newServeCmd() *cobra.Command {
 				return err
 			}
 			defer in.close()
+			go newLossWatch(c, rdb, nil, log, worker.WithMetrics(m)).Run(cmd.Context())
 			l, err := net.Listen("tcp", c.HTTP.Addr)
 			if err != nil {
 				return fmt.Errorf("http.addr: %w", err)
