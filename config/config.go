@@ -177,6 +177,9 @@ type Worker struct {
 	RetryBase       time.Duration `mapstructure:"retry_base"`
 	RetryCap        time.Duration `mapstructure:"retry_cap"`
 	CalloutsWeight  int           `mapstructure:"callouts_weight"`
+	// WriteGrace: how long a subscription stays locked after a Limio write
+	// whose outcome is unknown (a timeout: it may still land); <0 never.
+	WriteGrace time.Duration `mapstructure:"write_grace"`
 	// MetricsAddr, when set, makes `zsync work` serve /metrics there (behind
 	// the operator credentials); the ingress serves its own on http.addr.
 	MetricsAddr string `mapstructure:"metrics_addr"`
@@ -187,6 +190,9 @@ type Sweep struct {
 	Schedule string        `mapstructure:"schedule"` // cron spec or "@every 15m"; "" disables
 	Lookback time.Duration `mapstructure:"lookback"` // the first sweep looks this far back; 0: one interval
 	Overlap  time.Duration `mapstructure:"overlap"`  // each sweep re-asks this far before the last one started (clock skew)
+	// CatchUpMax is how far back the one catch-up sweep after a Redis data
+	// loss asks Zuora (the sweep's own mark is lost with the data); 0: none.
+	CatchUpMax time.Duration `mapstructure:"catchup_max"`
 }
 
 // Log is the zap logger.
@@ -265,9 +271,11 @@ var defaults = map[string]any{
 	"worker.retry_base":              time.Second,
 	"worker.retry_cap":               5 * time.Minute,
 	"worker.metrics_addr":            "",
+	"worker.write_grace":             30 * time.Second,
 	"sweep.schedule":                 "@every 15m",
 	"sweep.lookback":                 time.Duration(0),
 	"sweep.overlap":                  time.Minute,
+	"sweep.catchup_max":              2 * time.Hour,
 	"log.level":                      "info",
 	"log.format":                     "json",
 
@@ -497,6 +505,9 @@ func (c *Config) Validate(need Need) error {
 	}
 	if c.Sweep.Lookback < 0 || c.Sweep.Overlap < 0 {
 		bad("sweep.lookback", "sweep.lookback and sweep.overlap must not be negative")
+	}
+	if c.Sweep.CatchUpMax < 0 {
+		bad("sweep.catchup_max", "must not be negative (0 turns the catch-up off), got %s", c.Sweep.CatchUpMax)
 	}
 	switch strings.ToLower(c.Log.Level) {
 	case "debug", "info", "warn", "error":

@@ -41,11 +41,13 @@ type Metrics struct {
 	sweepLast prometheus.Gauge
 	limits    *limitSeries
 	http      httpMetrics // http.go
+	dataLoss  prometheus.Counter
 }
 
 var (
 	_ worker.Metrics      = (*Metrics)(nil)
 	_ worker.SweepMetrics = (*Metrics)(nil)
+	_ worker.LossMetrics  = (*Metrics)(nil)
 )
 
 // New returns Metrics on a fresh registry, with the Go runtime and process
@@ -101,12 +103,16 @@ func New() *Metrics {
 			Name: "zsync_sweep_last_success_timestamp_seconds",
 			Help: "Unix time the last successful sweep in this process finished (0: none yet).",
 		}),
+		dataLoss: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "zsync_redis_data_loss_total",
+			Help: "Times this process found that Redis had lost its data (its marker key gone or replaced): running syncs were stopped and a catch-up sweep enqueued.",
+		}),
 	}
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.enqueues, m.syncs, m.syncTime, m.lockWaits, m.requests, m.reqTime, m.throttled, m.lag,
-		m.sweeps, m.sweepSubs, m.sweepLast,
+		m.sweeps, m.sweepSubs, m.sweepLast, m.dataLoss,
 		m.http.requests, m.http.duration, m.http.refused, buildInfo(),
 	)
 	m.limits = newLimitSeries(m.reg)
@@ -171,6 +177,9 @@ func (m *Metrics) Sweep(ok bool, subscriptions int, _ time.Duration) {
 // SweepRejected implements worker.SweepRejectMetrics: Zuora refused the
 // sweep's query (zsync_sweeps_total{result="rejected"}).
 func (m *Metrics) SweepRejected() { m.sweeps.WithLabelValues("rejected").Inc() }
+
+// RedisDataLoss implements worker.LossMetrics.
+func (m *Metrics) RedisDataLoss() { m.dataLoss.Inc() }
 
 // Observer returns the WithObserver hook of the api client ("zuora",
 // "limio"): op carries no ids, so the label set stays small.

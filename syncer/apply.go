@@ -26,9 +26,15 @@ func (s *Syncer) apply(ctx context.Context, cs *Changeset) error {
 	if len(cs.writes) == 0 {
 		return nil
 	}
+	guard := writeGuard(ctx)
 	for _, w := range cs.writes {
+		if err := guard.BeforeWrite(ctx); err != nil {
+			return fmt.Errorf("limio write %s %s not sent: %w", w.object, w.id, err)
+		}
 		if w.create != nil {
-			if err := s.limio.Create(ctx, w.path, w.id, w.create); err != nil {
+			err := s.limio.Create(ctx, w.path, w.id, w.create)
+			guard.AfterWrite(ctx, err)
+			if err != nil {
 				return fmt.Errorf("limio create %s %s: %w", w.object, w.id, err)
 			}
 		} else {
@@ -36,7 +42,9 @@ func (s *Syncer) apply(ctx context.Context, cs *Changeset) error {
 			for _, f := range w.sets {
 				p.Set(f.field, f.value)
 			}
-			if err := s.limio.Update(ctx, w.path, w.id, p); err != nil {
+			err := s.limio.Update(ctx, w.path, w.id, p)
+			guard.AfterWrite(ctx, err)
+			if err != nil {
 				return fmt.Errorf("limio update %s %s: %w", w.object, w.id, err)
 			}
 		}
@@ -52,7 +60,10 @@ func (s *Syncer) apply(ctx context.Context, cs *Changeset) error {
 	}
 	// The timeline is an audit trail, not state: Limio already holds the
 	// result, and a retry would find nothing to do (so post nothing). A
-	// failure here is logged, not returned.
+	// failure here is logged, not returned; a refused one is not sent.
+	if err := guard.BeforeWrite(ctx); err != nil {
+		return fmt.Errorf("limio timeline event not sent: %w", err)
+	}
 	if err := s.limio.PostTimeline(ctx, timelineEvent(cs)); err != nil {
 		s.log.Warn("timeline event not recorded", zap.String("subscription", cs.Subscription),
 			zap.String("limio_id", cs.LimioID), zap.Error(err))

@@ -48,6 +48,7 @@ type handler struct {
 	log     *zap.Logger
 	metrics Metrics
 	tracer  trace.Tracer
+	running runs // the syncs in flight, to stop them all when Redis lost its data
 }
 
 // taskRun is what process learned, for the record.
@@ -149,7 +150,11 @@ func (h *handler) process(ctx context.Context, t *asynq.Task, run *taskRun) erro
 		}
 		return &LockBusyError{Key: p.Key, RetryIn: h.cfg.LockBusyDelay + rand.N(h.cfg.LockBusyDelay)}
 	}
+	held := false // kept past the run for a write that may still land
 	defer func() {
+		if held {
+			return
+		}
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
 		if err := l.release(rctx); err != nil {
@@ -170,9 +175,17 @@ func (h *handler) process(ctx context.Context, t *asynq.Task, run *taskRun) erro
 	}
 
 	syncCtx, stop := l.keep(ctx)
-	out, err := h.syncer.Sync(syncCtx, p.Key, run.trig)
+	syncCtx, cancelRun := context.WithCancelCause(syncCtx)
+	forget := h.running.add(cancelRun)
+	guard := &lockGuard{l: l}
+	out, err := h.syncer.Sync(syncer.WithWriteGuard(syncCtx, guard), p.Key, run.trig)
 	cause := context.Cause(syncCtx)
+	forget()
+	cancelRun(nil)
 	stop()
+	if guard.uncertainWrite() {
+		held = h.holdLock(ctx, l, p.Key)
+	}
 	run.outcome = out
 	if err != nil {
 		if errors.Is(cause, ErrLockLost) && !errors.Is(err, ErrLockLost) {
@@ -189,6 +202,29 @@ func (h *handler) process(ctx context.Context, t *asynq.Task, run *taskRun) erro
 		return fmt.Errorf("sync %s: %w", p.Key, err)
 	}
 	return nil
+}
+
+// holdLock keeps the lock for worker.write_grace after a Limio write whose
+// outcome is unknown (it timed out, or the connection was lost after it was
+// sent): the write may still land, and the next sync of the subscription
+// must read Limio after it could have. The task is retried once the lock
+// is free; callouts meanwhile make a task that waits for it. It reports
+// whether the lock is held (then it must not be released).
+func (h *handler) holdLock(ctx context.Context, l *subLock, key string) bool {
+	if h.cfg.WriteGrace <= 0 {
+		return false
+	}
+	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	ok, err := l.hold(hctx, h.cfg.WriteGrace)
+	if err != nil || !ok {
+		h.log.Warn("a Limio write's outcome is unknown, and the lock could not be held for it",
+			zap.String("subscription", key), zap.Bool("lock_ours", ok), zap.Error(err))
+		return false
+	}
+	h.log.Warn("a Limio write's outcome is unknown; the subscription's lock is held for worker.write_grace before the next sync",
+		zap.String("subscription", key), zap.Duration("write_grace", h.cfg.WriteGrace))
+	return true
 }
 
 // handOff ends a task that has no retries left while it waits (for the lock,

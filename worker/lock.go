@@ -67,6 +67,20 @@ func (l *subLock) extend(ctx context.Context) (bool, error) {
 	return n == 1, nil
 }
 
+// confirm checks on Redis that the lock is still ours, at this moment.
+func (l *subLock) confirm(ctx context.Context) error {
+	v, err := l.rdb.Get(ctx, l.key).Result()
+	switch {
+	case errors.Is(err, redis.Nil):
+		return fmt.Errorf("%w: %s is gone", ErrLockLost, l.key)
+	case err != nil:
+		return fmt.Errorf("%w: confirm %s: %w", ErrLockLost, l.key, err)
+	case v != l.token:
+		return fmt.Errorf("%w: %s is another run's", ErrLockLost, l.key)
+	}
+	return nil
+}
+
 // keep extends the lock every ttl/3 until stop is called. The returned
 // context is cancelled with ErrLockLost as soon as the lock is someone else's,
 // or when Redis errors leave it unconfirmed for as long as it could expire.

@@ -29,6 +29,7 @@ const (
 	defaultStreamMaxLen      = 10000
 	defaultTaskCheckInterval = 250 * time.Millisecond
 	defaultDelayedCheck      = time.Second
+	defaultWriteGrace        = 30 * time.Second
 )
 
 // Config configures the worker. Zero values take the defaults (WithDefaults).
@@ -51,6 +52,9 @@ type Config struct {
 	// retry/scheduled sets (lock waits snap to it).
 	TaskCheckInterval        time.Duration // default 250ms
 	DelayedTaskCheckInterval time.Duration // default 1s
+	// WriteGrace is how long a subscription's lock is kept after a Limio
+	// write whose outcome is unknown (it may still land); default 30s, <0 never.
+	WriteGrace time.Duration
 }
 
 // WithDefaults fills zero values.
@@ -78,6 +82,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.LockBusyDelay == 0 {
 		c.LockBusyDelay = defaultLockBusyDelay
+	}
+	if c.WriteGrace == 0 {
+		c.WriteGrace = defaultWriteGrace
 	}
 	if c.RetryBase == 0 {
 		c.RetryBase = defaultRetryBase
@@ -177,6 +184,7 @@ type Server struct {
 	srv     *asynq.Server
 	mux     *asynq.ServeMux
 	running atomic.Bool // between a successful Start and Shutdown: the readiness probe
+	h       *handler
 }
 
 // NewServer builds a worker server. rdb (locks, epochs) and redisOpt (asynq)
@@ -217,8 +225,12 @@ func NewServer(redisOpt asynq.RedisConnOpt, s Syncer, store *OutcomeStore, rdb r
 	})
 	mux := asynq.NewServeMux()
 	mux.Handle(TaskTypeSync, h)
-	return &Server{srv: srv, mux: mux}, nil
+	return &Server{srv: srv, mux: mux, h: h}, nil
 }
+
+// CancelRunning stops every sync running in this process before its next
+// Limio write, with cause (it should wrap ErrLockLost), and returns how many.
+func (s *Server) CancelRunning(cause error) int { return s.h.running.cancelAll(cause) }
 
 // Handle registers another task type (bulk, sweep) before Start.
 func (s *Server) Handle(taskType string, h asynq.Handler) { s.mux.Handle(taskType, h) }

@@ -306,12 +306,19 @@ func (s *Sweeper) ProcessTask(ctx context.Context, _ *asynq.Task) error {
 // subscriptions of every account whose account or contact records changed
 // since (a contact edit changes no subscription).
 func (s *Sweeper) sweep(ctx context.Context, since time.Time) (enqueued, coalesced int, err error) {
+	return sweepSince(ctx, s.src, s.enq, s.cfg.Queue, s.log, since, s.now())
+}
+
+// sweepSince is one sweep's work, shared with the catch-up after a Redis
+// data loss (catchup.go).
+func sweepSince(ctx context.Context, src SweepSource, e *Enqueuer, queue string, log *zap.Logger,
+	since, now time.Time) (enqueued, coalesced int, err error) {
 	trig := syncer.Trigger{Source: syncer.SourceSweep}
 	count := func(st EnqueueStatus, err error, what, key string) error {
 		switch {
 		case errors.Is(err, ErrInvalidKey):
 			// Not ours to sync; failing the sweep would stall the mark forever.
-			s.log.Warn("sweep: skipping an invalid "+what, zap.String(what, key))
+			log.Warn("sweep: skipping an invalid "+what, zap.String(what, key))
 			return nil
 		case err != nil:
 			return err
@@ -323,23 +330,23 @@ func (s *Sweeper) sweep(ctx context.Context, since time.Time) (enqueued, coalesc
 		return nil
 	}
 	enq := func(number string) error {
-		st, _, err := s.enq.Enqueue(ctx, number, trig, s.cfg.Queue)
+		st, _, err := e.Enqueue(ctx, number, trig, queue)
 		return count(st, err, "subscription", number)
 	}
-	if err := s.src.QuerySubscriptions(ctx, zuora.SubscriptionQuery{UpdatedSince: since}, enq); err != nil {
+	if err := src.QuerySubscriptions(ctx, zuora.SubscriptionQuery{UpdatedSince: since}, enq); err != nil {
 		return enqueued, coalesced, err
 	}
 	// A term lapses when its termEndDate begins (the first day outside the
 	// term): ask once per day rolled over since the last sweep, for the
 	// terms that ended on those days.
-	from, to := since.UTC().AddDate(0, 0, 1).Format(time.DateOnly), s.now().UTC().Format(time.DateOnly)
+	from, to := since.UTC().AddDate(0, 0, 1).Format(time.DateOnly), now.UTC().Format(time.DateOnly)
 	if from <= to {
-		if err := s.src.QuerySubscriptions(ctx, zuora.SubscriptionQuery{TermEndFrom: from, TermEndTo: to}, enq); err != nil {
+		if err := src.QuerySubscriptions(ctx, zuora.SubscriptionQuery{TermEndFrom: from, TermEndTo: to}, enq); err != nil {
 			return enqueued, coalesced, err
 		}
 	}
-	err = s.src.ChangedAccounts(ctx, since, func(account string) error {
-		st, _, err := s.enq.EnqueueAccount(ctx, account, trig, s.cfg.Queue)
+	err = src.ChangedAccounts(ctx, since, func(account string) error {
+		st, _, err := e.EnqueueAccount(ctx, account, trig, queue)
 		return count(st, err, "account", account)
 	})
 	return enqueued, coalesced, err

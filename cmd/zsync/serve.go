@@ -44,6 +44,7 @@ func newServeCmd() *cobra.Command {
 				return err
 			}
 			defer in.close()
+			go newLossWatch(c, rdb, nil, log, worker.WithMetrics(m)).Run(cmd.Context())
 			l, err := net.Listen("tcp", c.HTTP.Addr)
 			if err != nil {
 				return fmt.Errorf("http.addr: %w", err)

@@ -40,6 +40,7 @@ func workerConfig(c *config.Config) worker.Config {
 		CoalesceWindow:  c.Worker.CoalesceWindow,
 		RetryBase:       c.Worker.RetryBase,
 		RetryCap:        c.Worker.RetryCap,
+		WriteGrace:      c.Worker.WriteGrace,
 	}.WithDefaults()
 }
 
@@ -299,6 +300,11 @@ func runWorker(ctx context.Context, c *config.Config, redisOpt asynq.RedisConnOp
 	if err != nil {
 		return usageError{err}
 	}
+	ws.Handle(worker.TaskTypeCatchUp, worker.NewCatchUp(zr, enq, log))
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	watchDone := make(chan struct{})
+	go func() { defer close(watchDone); newLossWatch(c, rdb, ws, log, opts...).Run(watchCtx) }()
+	defer func() { stopWatch(); <-watchDone }()
 	var metricsDone chan error
 	if c.Worker.MetricsAddr != "" {
 		l, err := net.Listen("tcp", c.Worker.MetricsAddr)
@@ -338,4 +344,36 @@ func runWorker(ctx context.Context, c *config.Config, redisOpt asynq.RedisConnOp
 		}
 	}
 	return nil
+}
+
+// newLossWatch watches for Redis losing its data (worker.LossWatch). On a
+// loss it stops the syncs ws (nil in the ingress) runs and enqueues the
+// catch-up sweep over sweep.catchup_max; every process enqueues it under the
+// same id, so it runs once.
+func newLossWatch(c *config.Config, rdb redis.UniversalClient, ws *worker.Server, log *zap.Logger, opts ...worker.Option) *worker.LossWatch {
+	w := worker.NewLossWatch(rdb, workerConfig(c).Prefix, 0, log, opts...)
+	client := asynq.NewClientFromRedisClient(rdb)
+	w.OnLoss(func(ctx context.Context, marker string) {
+		if ws != nil {
+			if n := ws.CancelRunning(worker.ErrRedisDataLost); n > 0 {
+				log.Warn("redis lost its data: running syncs stopped before their next Limio write", zap.Int("syncs", n))
+			}
+		}
+		if c.Sweep.CatchUpMax <= 0 {
+			log.Warn("redis lost its data and sweep.catchup_max is 0: no catch-up sweep; re-sync with zsync resync --updated-since")
+			return
+		}
+		ectx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		enqueued, err := worker.EnqueueCatchUp(ectx, client, marker, c.Sweep.CatchUpMax, time.Now())
+		switch {
+		case err != nil:
+			log.Error("redis lost its data: the catch-up sweep could not be enqueued; re-sync with zsync resync --updated-since",
+				zap.Duration("catchup_max", c.Sweep.CatchUpMax), zap.Error(err))
+		case enqueued:
+			log.Warn("redis lost its data: catch-up sweep enqueued", zap.String("marker", marker),
+				zap.Duration("catchup_max", c.Sweep.CatchUpMax))
+		}
+	})
+	return w
 }
