@@ -115,6 +115,10 @@ func TestResilienceUpstreamFaults(t *testing.T) {
 	wc := workerConfig(c)
 	wc.RetryBase, wc.RetryCap = 20*time.Millisecond, 300*time.Millisecond
 	wc.DelayedTaskCheckInterval = 100 * time.Millisecond
+	// A Limio write that timed out may land until the sandbox's injected
+	// latency has passed (2 × timeout): the lock is held that long after it,
+	// not the production default meant for a real Limio.
+	wc.WriteGrace = 2 * timeout
 	counts := &outcomeCounter{outcomes: map[syncer.Result]int{}}
 	ws, err := worker.NewServer(asynq.RedisClientOpt{Addr: rs.Addr, DB: rs.DB}, s,
 		worker.NewOutcomeStore(rdb, wc.StoreConfig()), rdb, wc, log, worker.WithMetrics(counts))
