@@ -14,6 +14,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/zsync/zsync/internal/clip"
 	"github.com/zsync/zsync/internal/upstream"
 	"github.com/zsync/zsync/syncer"
 	"github.com/zsync/zsync/worker"
@@ -43,7 +44,7 @@ func (s *server) calloutAuth(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
 		if nid := r.Header.Get(headerNotificationID); nid != "" {
-			c.Set(ctxNotification, truncate(nid, 128))
+			c.Set(ctxNotification, clip.To(nid, 128))
 		}
 		if !ipAllowed(s.allow, c.RealIP()) {
 			s.refused(c, reasonIPNotAllowed)
@@ -211,7 +212,7 @@ func (s *server) bodyKey(c echo.Context, co Callout, limio bool) (string, error)
 		return co.Subscription, nil
 	case limio && co.SubscriptionID != "":
 		s.refused(c, reasonInternalID)
-		return "", errStatus(http.StatusBadRequest, fmt.Sprintf("subscriptionID %q is not a subscription number: send the number ({{DataSource.Subscription.Name}} or Subscription.Name)", truncate(co.SubscriptionID, 64)))
+		return "", errStatus(http.StatusBadRequest, fmt.Sprintf("subscriptionID %q is not a subscription number: send the number ({{DataSource.Subscription.Name}} or Subscription.Name)", clip.To(co.SubscriptionID, 64)))
 	case co.AccountNumber != "" || co.AccountID != "":
 		// Only Limio's webhook gets here: /v1/callouts/zuora fans an
 		// account-only body out to the account's subscriptions.
@@ -252,7 +253,7 @@ func (s *server) callout(c echo.Context, key string, co Callout, limio bool) err
 		CreatedByID:     co.CreatedByID,
 		OrderSource:     co.OrderSource,
 		InitiatedSource: co.InitiatedSource,
-		NotificationID:  truncate(c.Request().Header.Get(headerNotificationID), 128),
+		NotificationID:  clip.To(c.Request().Header.Get(headerNotificationID), 128),
 		Received:        time.Now().UTC(), // where the event-to-sync lag starts
 	}
 	answer := calloutResponse{Success: true, Subscription: key}
@@ -289,7 +290,7 @@ func (s *server) accountCallout(c echo.Context, co Callout) error {
 	trig := syncer.Trigger{
 		Source:         syncer.SourceCallout,
 		EventType:      co.EventType,
-		NotificationID: truncate(c.Request().Header.Get(headerNotificationID), 128),
+		NotificationID: clip.To(c.Request().Header.Get(headerNotificationID), 128),
 		Received:       time.Now().UTC(),
 	}
 	ctx, cancel := context.WithTimeout(c.Request().Context(), enqueueTimeout)

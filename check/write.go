@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/zsync/zsync/internal/clip"
 	"github.com/zsync/zsync/internal/upstream"
 	"github.com/zsync/zsync/limio"
 )
@@ -121,7 +122,7 @@ func show(v any) string {
 		return "(absent)"
 	}
 	b, _ := json.Marshal(v)
-	return clip(string(b), 60)
+	return clip.Line(string(b), 60)
 }
 
 // putStatus writes another status, reads it back, and restores the original.

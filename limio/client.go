@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/zsync/zsync/internal/clip"
 	"github.com/zsync/zsync/internal/upstream"
 )
 
@@ -134,25 +135,18 @@ func checkBody(status int, body []byte) *upstream.Error {
 	if json.Unmarshal(body, &m) == nil {
 		for _, k := range []string{"message", "error_description", "error", "errorMessage"} {
 			if s, ok := m[k].(string); ok && s != "" {
-				e.Message = clip(s, 200)
+				e.Message = clip.To(s, 200)
 				break
 			}
 		}
 		if s, ok := m["code"].(string); ok {
-			e.Code = clip(s, 50)
+			e.Code = clip.To(s, 50)
 		}
 	}
 	if e.Message == "" {
-		e.Message = clip(strings.Join(strings.Fields(string(body)), " "), 200)
+		e.Message = clip.Line(string(body), 200)
 	}
 	return e
-}
-
-func clip(s string, n int) string {
-	if len(s) > n {
-		return s[:n] + "…"
-	}
-	return s
 }
 
 // idPattern is what an id or lookup key may look like before it reaches a
@@ -161,7 +155,7 @@ var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$`)
 
 func invalid(op, what, v string) error {
 	return &upstream.Error{API: api, Op: op, Kind: upstream.Permanent,
-		Message: fmt.Sprintf("invalid %s %q", what, clip(v, 40))}
+		Message: fmt.Sprintf("invalid %s %q", what, clip.To(v, 40))}
 }
 
 func checkID(op, id string) error {

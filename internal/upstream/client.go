@@ -9,9 +9,10 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"strings"
 	"sync"
 	"time"
+
+	"github.com/zsync/zsync/internal/clip"
 )
 
 // DefaultMaxBody bounds how much of a response is read: a misbehaving upstream
@@ -236,13 +237,7 @@ func firstHeader(h http.Header, names ...string) string {
 }
 
 // snippet keeps an error body short and on one line for messages.
-func snippet(b []byte) string {
-	s := strings.Join(strings.Fields(string(b)), " ")
-	if len(s) > 200 {
-		s = s[:200] + "…"
-	}
-	return s
-}
+func snippet(b []byte) string { return clip.Line(string(b), 200) }
 
 // PathEscape escapes one path segment; ids are validated by callers too, this
 // is the second fence against "../" reaching a URL.
