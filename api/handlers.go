@@ -260,7 +260,7 @@ func (s *server) callout(c echo.Context, key string, co Callout, limio bool) err
 	if limio {
 		answer.ID = knownLimioID(key)
 	}
-	if reason := s.loopReason(co); reason != "" {
+	if reason := s.loopReason(trig); reason != "" {
 		if err := s.deps.Outcomes.RecordSkipped(ctx, key, trig); err != nil {
 			// The callout is dropped on purpose; a lost skip record is only
 			// lost history, not worth Zuora re-delivering.
@@ -334,22 +334,21 @@ func (s *server) enqueue(c echo.Context, key string, trig syncer.Trigger, answer
 	return c.JSON(code, answer)
 }
 
-// loopReason says why the body shows the change was made by Limio itself, or
-// "" when it doesn't. A body with only an order number is not judged here:
-// the worker reads the order.
-func (s *server) loopReason(co Callout) string {
-	switch {
-	case co.OrderSource != "" && s.loopSrc[normalizeValue(co.OrderSource)]:
-		return "loop guard: Source__c " + co.OrderSource
-	case co.InitiatedSource != "" && s.loopSrc[normalizeValue(co.InitiatedSource)]:
-		return "loop guard: InitiatedSource__c " + co.InitiatedSource
-	case co.CreatedByID != "" && s.loopUsr[normalizeValue(co.CreatedByID)]:
+// loopReason says why the callout's body shows the change was made by Limio
+// itself, or "" when it doesn't; the rule is the syncer's (CalloutLoop). A
+// body with only an order number is not judged here: the worker reads the
+// order.
+func (s *server) loopReason(trig syncer.Trigger) string {
+	switch syncer.CalloutLoop(s.loop, trig) {
+	case syncer.LoopOrderSource:
+		return "loop guard: Source__c " + trig.OrderSource
+	case syncer.LoopInitiatedSource:
+		return "loop guard: InitiatedSource__c " + trig.InitiatedSource
+	case syncer.LoopCreatedBy:
 		return "loop guard: created by the integration user"
 	}
 	return ""
 }
-
-func normalizeValue(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
 
 // operatorID validates the :id of an operator route.
 func operatorID(c echo.Context) (string, error) {
