@@ -442,7 +442,7 @@ func (s *server) plan(c echo.Context) error {
 	if err != nil {
 		code := http.StatusBadGateway
 		switch {
-		case errors.Is(err, syncer.ErrNotFound):
+		case syncer.ErrorResult(err) == syncer.NotFound:
 			code = http.StatusNotFound
 		case upstream.IsRetryable(err):
 			code = http.StatusServiceUnavailable

@@ -121,7 +121,7 @@ func New() *Metrics {
 		for _, st := range []worker.EnqueueStatus{worker.Enqueued, worker.Coalesced} {
 			m.enqueues.WithLabelValues(q, string(st))
 		}
-		for _, o := range []syncer.Result{syncer.Created, syncer.Updated, syncer.Unchanged, syncer.Skipped, syncer.NotFound, syncer.Failed} {
+		for _, o := range syncer.Results() {
 			m.syncs.WithLabelValues(string(o), q)
 		}
 		m.lockWaits.WithLabelValues(q)

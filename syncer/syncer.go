@@ -133,11 +133,10 @@ func (s *Syncer) plan(ctx context.Context, key string) (*Changeset, Outcome, err
 			out.LimioID = st.l.Subscription.ID
 		}
 	}
-	if errors.Is(err, ErrNotFound) {
-		out.Result, out.Reason = NotFound, err.Error()
-		return nil, out, err
-	}
 	if err != nil {
+		if ErrorResult(err) == NotFound {
+			out.Result, out.Reason = NotFound, err.Error()
+		}
 		return nil, out, err
 	}
 	cs, err := Plan(s.cfg, st.z, st.l, s.now())
