@@ -153,6 +153,10 @@ func checkBody(status int, body []byte) *upstream.Error {
 // URL: Limio ids (sub-<hex>), 12-character references, Zuora numbers (A-S…).
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$`)
 
+// ValidID reports whether id may reach a URL as an id or lookup key (the
+// client refuses any other before a request is built; the sandbox too).
+func ValidID(id string) bool { return idPattern.MatchString(id) }
+
 func invalid(op, what, v string) error {
 	return &upstream.Error{API: api, Op: op, Kind: upstream.Permanent,
 		Message: fmt.Sprintf("invalid %s %q", what, clip.To(v, 40))}
@@ -172,7 +176,7 @@ func objectPath(pathType, id string) string {
 // get fetches one object into out.
 func (c *Client) get(ctx context.Context, pathType, id string, out any) error {
 	op := "GET /objects/limio/" + pathType + "/{id}"
-	if !ValidPathType(pathType) {
+	if !validPathType(pathType) {
 		return invalid(op, "path type", pathType)
 	}
 	if err := checkID(op, id); err != nil {
@@ -416,7 +420,7 @@ func (c *Client) list(ctx context.Context, pathType, cursor string, limit int, i
 // writes back, so an ignored one fails loudly instead of passing silently.
 func (c *Client) Update(ctx context.Context, pathType, id string, p Patch) error {
 	op := "PUT /objects/limio/" + pathType + "/{id}"
-	if !ValidPathType(pathType) {
+	if !validPathType(pathType) {
 		return invalid(op, "path type", pathType)
 	}
 	if err := checkID(op, id); err != nil {
@@ -447,7 +451,7 @@ func (c *Client) Update(ctx context.Context, pathType, id string, p Patch) error
 // merges the same values), so a create re-run after a crash is idempotent.
 func (c *Client) Create(ctx context.Context, pathType, id string, obj any) error {
 	op := "PUT /objects/limio/" + pathType + "/{id} (create)"
-	if !ValidPathType(pathType) {
+	if !validPathType(pathType) {
 		return invalid(op, "path type", pathType)
 	}
 	if err := checkID(op, id); err != nil {
