@@ -6,12 +6,12 @@ import (
 	"github.com/zsync/zsync/zuora"
 )
 
-// Guard is the loop guard (docs/design.md, reconciliation rule 8): a callout for a change Limio
+// loopGuard is the loop guard (docs/design.md, reconciliation rule 8): a callout for a change Limio
 // made itself (an order from the shop or Limio for Salesforce, or by the
 // integration user) must not be synced back. Only callouts are guarded; an
 // operator's manual sync, a bulk re-sync or the sweep always run. order is the
 // order the callout named, when it had to be read (nil otherwise).
-func Guard(cfg Config, trig Trigger, order *zuora.Order) (skip bool, reason string) {
+func loopGuard(cfg Config, trig Trigger, order *zuora.Order) (skip bool, reason string) {
 	if trig.Source != SourceCallout {
 		return false, ""
 	}
@@ -49,7 +49,7 @@ const (
 // whatever its source: the field (LoopOrderSource, LoopInitiatedSource or
 // LoopCreatedBy) that names one of cfg's loop sources or integration users,
 // or "" when none does. The ingress applies it to a callout body before
-// enqueueing; Guard applies it again in the worker, then reads the order.
+// enqueueing; loopGuard applies it again in the worker, then reads the order.
 func CalloutLoop(cfg Config, trig Trigger) string {
 	cfg = cfg.withDefaults()
 	switch {

@@ -17,18 +17,18 @@ func TestGuardMatchesIntegrationUserNames(t *testing.T) {
 		{"jane@example.com", false},
 		{"limio-integration", false},
 	} {
-		skip, reason := Guard(cfg, Trigger{Source: SourceCallout, CreatedByID: tt.creator}, nil)
+		skip, reason := loopGuard(cfg, Trigger{Source: SourceCallout, CreatedByID: tt.creator}, nil)
 		if skip != tt.want {
 			t.Errorf("creator %q: skip = %v (%s); want %v", tt.creator, skip, reason, tt.want)
 		}
 	}
-	if skip, _ := Guard(cfg, Trigger{Source: SourceManual, CreatedByID: "limio-integration@example.com"}, nil); skip {
+	if skip, _ := loopGuard(cfg, Trigger{Source: SourceManual, CreatedByID: "limio-integration@example.com"}, nil); skip {
 		t.Errorf("a manual sync was guarded")
 	}
 }
 
 // CalloutLoop names the field that decided, the same for the ingress (which
-// formats its own reason) and Guard; the first field that matches wins.
+// formats its own reason) and loopGuard; the first field that matches wins.
 func TestCalloutLoopNamesTheField(t *testing.T) {
 	t.Parallel()
 	cfg := Config{IntegrationUserIDs: []string{"2c92c0f8limio"}}

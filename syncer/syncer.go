@@ -94,7 +94,7 @@ func (s *Syncer) Sync(ctx context.Context, key string, trig Trigger) (Outcome, e
 			order = o
 		}
 	}
-	if skip, reason := Guard(s.cfg, trig, order); skip {
+	if skip, reason := loopGuard(s.cfg, trig, order); skip {
 		out.Result, out.Reason = Skipped, reason
 		return out, nil
 	}

@@ -15,9 +15,9 @@ import (
 	"github.com/zsync/zsync/internal/clip"
 )
 
-// DefaultMaxBody bounds how much of a response is read: a misbehaving upstream
+// defaultMaxBody bounds how much of a response is read: a misbehaving upstream
 // can't make a worker allocate without limit.
-const DefaultMaxBody = 8 << 20
+const defaultMaxBody = 8 << 20
 
 // Limiter gates every request (Zuora's tenant-wide concurrency and rate).
 type Limiter interface {
@@ -40,7 +40,7 @@ type Client struct {
 	HTTP    *http.Client
 	Tokens  *TokenSource
 	Limiter Limiter // optional
-	MaxBody int64   // 0 means DefaultMaxBody
+	MaxBody int64   // 0 means defaultMaxBody
 
 	// Prepare sets per-request headers (API version, tracking id).
 	Prepare func(*http.Request)
@@ -165,7 +165,7 @@ func (c *Client) send(ctx context.Context, req Request, payload []byte) (int, re
 	defer resp.Body.Close()
 	limit := c.MaxBody
 	if limit <= 0 {
-		limit = DefaultMaxBody
+		limit = defaultMaxBody
 	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	free()
