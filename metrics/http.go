@@ -20,19 +20,12 @@ type httpMetrics struct {
 
 func newHTTPMetrics() httpMetrics {
 	return httpMetrics{
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "zsync_http_requests_total",
-			Help: "HTTP requests answered by the ingress, by route pattern, method and status code.",
-		}, []string{"route", "method", "status"}),
-		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "zsync_http_request_duration_seconds",
-			Help:    "Time to answer an HTTP request, by route pattern.",
-			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 10, 30},
-		}, []string{"route"}),
-		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "zsync_callouts_refused_total",
-			Help: "Callouts refused with a 4xx (nothing enqueued, Zuora does not retry most of them), by reason.",
-		}, []string{"reason"}),
+		requests: counterVec("zsync_http_requests_total", []string{"route", "method", "status"},
+			"HTTP requests answered by the ingress, by route pattern, method and status code."),
+		duration: histogramVec("zsync_http_request_duration_seconds", []string{"route"}, []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 10, 30},
+			"Time to answer an HTTP request, by route pattern."),
+		refused: counterVec("zsync_callouts_refused_total", []string{"reason"},
+			"Callouts refused with a 4xx (nothing enqueued, Zuora does not retry most of them), by reason."),
 	}
 }
 
