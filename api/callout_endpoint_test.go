@@ -278,3 +278,22 @@ func TestTriggersStampedWhenReceived(t *testing.T) {
 		}
 	}
 }
+
+// Received comes from the ingress's clock (Deps.Now), read in UTC, for
+// callouts and manual syncs alike.
+func TestTriggersStampedOnTheIngressClock(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 3, 1, 13, 0, 0, 0, time.FixedZone("CET", 3600))
+	b := setup(t, baseConfig(), func(d *Deps) { d.Now = func() time.Time { return at } })
+	wantStatus(t, b.do(t, callout(limioPath+"A-S1", "", "")), http.StatusOK)
+	wantStatus(t, b.do(t, req{method: http.MethodPost, path: "/v1/subscriptions/A-S3/sync", bearer: opToken}), http.StatusAccepted)
+	calls := b.enq.Calls()
+	if len(calls) != 2 {
+		t.Fatalf("%d triggers enqueued; want 2", len(calls))
+	}
+	for _, c := range calls {
+		if r := c.Trig.Received; !r.Equal(at) || r.Location() != time.UTC {
+			t.Errorf("%s (%s): Received = %v; want %v in UTC", c.Key, c.Trig.Source, r, at)
+		}
+	}
+}

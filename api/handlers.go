@@ -254,7 +254,7 @@ func (s *server) callout(c echo.Context, key string, co Callout, limio bool) err
 		OrderSource:     co.OrderSource,
 		InitiatedSource: co.InitiatedSource,
 		NotificationID:  clip.To(c.Request().Header.Get(headerNotificationID), 128),
-		Received:        time.Now().UTC(), // where the event-to-sync lag starts
+		Received:        s.received(),
 	}
 	answer := calloutResponse{Success: true, Subscription: key}
 	if limio {
@@ -291,7 +291,7 @@ func (s *server) accountCallout(c echo.Context, co Callout) error {
 		Source:         syncer.SourceCallout,
 		EventType:      co.EventType,
 		NotificationID: clip.To(c.Request().Header.Get(headerNotificationID), 128),
-		Received:       time.Now().UTC(),
+		Received:       s.received(),
 	}
 	ctx, cancel := context.WithTimeout(c.Request().Context(), enqueueTimeout)
 	defer cancel()
@@ -350,6 +350,10 @@ func (s *server) loopReason(trig syncer.Trigger) string {
 	return ""
 }
 
+// received stamps a trigger with when the ingress took its request, on the
+// ingress's clock: the event-to-sync lag starts there.
+func (s *server) received() time.Time { return s.now().UTC() }
+
 // operatorID validates the :id of an operator route.
 func operatorID(c echo.Context) (string, error) {
 	id := c.Param("id")
@@ -366,7 +370,7 @@ func (s *server) manualSync(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.enqueue(c, id, syncer.Trigger{Source: syncer.SourceManual, Received: time.Now().UTC()}, calloutResponse{})
+	return s.enqueue(c, id, syncer.Trigger{Source: syncer.SourceManual, Received: s.received()}, calloutResponse{})
 }
 
 // statusResponse is the latest record and the ones before it, newest first

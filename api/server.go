@@ -54,7 +54,7 @@ type Deps struct {
 	Metrics  http.Handler                    // optional Prometheus handler at /metrics
 	Resyncs  Resyncs                         // optional: /v1/resyncs answers 501 without it
 	Checker  Checker                         // optional: /v1/check answers 501 without it
-	Now      func() time.Time                // optional clock (token expiry); default time.Now
+	Now      func() time.Time                // optional clock (token expiry, Trigger.Received); default time.Now
 
 	HTTPMetrics HTTPMetrics          // optional: requests by route and status, refused callouts (httpmetrics.go)
 	Tracer      trace.TracerProvider // optional: a span per request (tracing.go)
