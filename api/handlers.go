@@ -261,6 +261,9 @@ func (s *server) callout(c echo.Context, key string, co Callout, limio bool) err
 		answer.ID = knownLimioID(key)
 	}
 	if reason := s.loopReason(trig); reason != "" {
+		if s.deps.HTTPMetrics != nil {
+			s.deps.HTTPMetrics.CalloutSkipped()
+		}
 		if err := s.deps.Outcomes.RecordSkipped(ctx, key, trig); err != nil {
 			// The callout is dropped on purpose; a lost skip record is only
 			// lost history, not worth Zuora re-delivering.

@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/zsync/zsync/internal/buildinfo"
+	"github.com/zsync/zsync/worker"
 )
 
 // httpMetrics are the ingress's own series: every request by route and
@@ -45,6 +46,10 @@ func (m *Metrics) HTTPRequest(route, method string, status int, d time.Duration)
 	m.http.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
 	m.http.duration.WithLabelValues(route).Observe(d.Seconds())
 }
+
+// CalloutSkipped counts one callout the ingress's loop guard skipped
+// (api.HTTPMetrics), as zsync_enqueues_total{queue="callouts",status="skipped"}.
+func (m *Metrics) CalloutSkipped() { m.Enqueue(worker.QueueCallouts, worker.SkippedStatus) }
 
 // CalloutRefused counts one refused callout (api.HTTPMetrics). reason is one
 // of the api's refusal reasons.
