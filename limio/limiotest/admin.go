@@ -37,16 +37,9 @@ func (s *Server) adminPut(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) adminGet(w http.ResponseWriter, r *http.Request) {
-	typ, id, ok := s.pathArgs(w, r)
-	if !ok {
-		return
-	}
-	obj, found := s.Get(typ, id)
-	if !found {
+	s.serveObject(w, r, func(w http.ResponseWriter) {
 		sandbox.WriteJSON(w, http.StatusNotFound, map[string]string{"error": "not found"})
-		return
-	}
-	sandbox.WriteJSON(w, http.StatusOK, obj)
+	})
 }
 
 // Put stores obj (any value that marshals to a JSON object with an id) under

@@ -19,13 +19,19 @@ import (
 // object store they share.
 
 func (s *Server) get(w http.ResponseWriter, r *http.Request) {
+	s.serveObject(w, r, func(w http.ResponseWriter) { s.WriteError(w, http.StatusNotFound, "Not Found") })
+}
+
+// serveObject answers the stored object the request's path names, or what
+// notFound answers when there is none (the API and the admin side differ).
+func (s *Server) serveObject(w http.ResponseWriter, r *http.Request, notFound func(http.ResponseWriter)) {
 	typ, id, ok := s.pathArgs(w, r)
 	if !ok {
 		return
 	}
 	obj, found := s.Get(typ, id)
 	if !found {
-		s.WriteError(w, http.StatusNotFound, "Not Found")
+		notFound(w)
 		return
 	}
 	sandbox.WriteJSON(w, http.StatusOK, obj)
