@@ -2,35 +2,24 @@ package clip
 
 import "testing"
 
-func TestTo(t *testing.T) {
+func TestClip(t *testing.T) {
 	for _, tt := range []struct {
+		name string
+		fn   func(string, int) string
 		s    string
 		n    int
 		want string
 	}{
-		{"", 3, ""},
-		{"abc", 3, "abc"},
-		{"abcd", 3, "abc…"},
-		{"a b", 0, "…"},
+		{"To", To, "", 3, ""},
+		{"To", To, "abc", 3, "abc"},
+		{"To", To, "abcd", 3, "abc…"},
+		{"To", To, "a b", 0, "…"},
+		{"Line", Line, "  a \n\t b  ", 10, "a b"},
+		{"Line", Line, "a\n\nbcdef", 4, "a bc…"},
+		{"Line", Line, "ab", 2, "ab"},
 	} {
-		if got := To(tt.s, tt.n); got != tt.want {
-			t.Errorf("To(%q, %d) = %q; want %q", tt.s, tt.n, got, tt.want)
-		}
-	}
-}
-
-func TestLine(t *testing.T) {
-	for _, tt := range []struct {
-		s    string
-		n    int
-		want string
-	}{
-		{"  a \n\t b  ", 10, "a b"},
-		{"a\n\nbcdef", 4, "a bc…"},
-		{"ab", 2, "ab"},
-	} {
-		if got := Line(tt.s, tt.n); got != tt.want {
-			t.Errorf("Line(%q, %d) = %q; want %q", tt.s, tt.n, got, tt.want)
+		if got := tt.fn(tt.s, tt.n); got != tt.want {
+			t.Errorf("%s(%q, %d) = %q; want %q", tt.name, tt.s, tt.n, got, tt.want)
 		}
 	}
 }
