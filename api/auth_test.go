@@ -110,7 +110,12 @@ func TestBasicChallenge(t *testing.T) {
 }
 
 func sign(newHash func() hash.Hash, enc string, body string) string {
-	m := hmac.New(newHash, []byte(hmacSecret))
+	return signWith(hmacSecret, newHash, enc, body)
+}
+
+// signWith is the callout signature of body under secret.
+func signWith(secret string, newHash func() hash.Hash, enc, body string) string {
+	m := hmac.New(newHash, []byte(secret))
 	m.Write([]byte(body))
 	if enc == "base64" {
 		return base64.StdEncoding.EncodeToString(m.Sum(nil))
@@ -158,7 +163,7 @@ func TestHMAC(t *testing.T) {
 				"garbage":          post("not-a-signature", body),
 				"modified body":    post(good, strings.Replace(body, "Cancel", "Renew", 1)),
 				"whitespace added": post(good, body+" "),
-				"other secret":     post(sign2(tt.newHash, tt.enc, body), body),
+				"other secret":     post(signWith("another secret", tt.newHash, tt.enc, body), body),
 				"truncated":        post(good[:len(good)-4], body),
 			} {
 				if rec.Code != http.StatusUnauthorized {
@@ -198,15 +203,6 @@ func TestHMACOnlyPathMustMatchSignedBody(t *testing.T) {
 	if calls := b.enq.Calls(); len(calls) != 1 || calls[0].Key != "A-S00000001" {
 		t.Fatalf("enqueued %+v; want only A-S00000001", calls)
 	}
-}
-
-func sign2(newHash func() hash.Hash, enc, body string) string {
-	m := hmac.New(newHash, []byte("another secret"))
-	m.Write([]byte(body))
-	if enc == "base64" {
-		return base64.StdEncoding.EncodeToString(m.Sum(nil))
-	}
-	return hex.EncodeToString(m.Sum(nil))
 }
 
 func TestBasicAndHMACBothRequired(t *testing.T) {
