@@ -196,11 +196,6 @@ func newJobID(now time.Time) string {
 	return "rs-" + now.UTC().Format("20060102T150405") + "-" + hex.EncodeToString(b[:])
 }
 
-// Keys of a job: its progress hash and two capped lists.
-func (k keyspace) job(id string) string         { return k.prefix + "bulk:job:" + id }
-func (k keyspace) jobFailures(id string) string { return k.prefix + "bulk:job:" + id + ":failures" }
-func (k keyspace) jobInvalid(id string) string  { return k.prefix + "bulk:job:" + id + ":invalid" }
-
 const (
 	defaultJobWorkers = 8
 	defaultJobBatch   = 256
@@ -478,28 +473,6 @@ complete(KEYS[1], ARGV[3])
 return 1
 `)
 
-// settleScript takes the job registrations (j:<x>:<job>) of every epoch x up
-// to ARGV[1] from an epoch hash: the run that closed that epoch read Zuora
-// after each of them was made. It returns job, count pairs.
-var settleScript = redis.NewScript(`
-local upto = tonumber(ARGV[1])
-local f = redis.call('HGETALL', KEYS[1])
-local out = {}
-for i = 1, #f, 2 do
-  local k = f[i]
-  if string.sub(k, 1, 2) == 'j:' then
-    local c = string.find(k, ':', 3, true)
-    local x = c and tonumber(string.sub(k, 3, c - 1))
-    if x and x <= upto then
-      table.insert(out, string.sub(k, c + 1))
-      table.insert(out, f[i + 1])
-      redis.call('HDEL', KEYS[1], k)
-    end
-  end
-end
-return out
-`)
-
 // settleJobs is the handler's hook, called once per recorded run: a final
 // run (success, or archived) credits the jobs waiting on its key with its
 // outcome. A run that will be retried credits nothing yet.
@@ -507,18 +480,10 @@ func (h *handler) settleJobs(ctx context.Context, rec Record) {
 	if rec.Epoch < 0 || rec.Key == "" || (rec.Error != "" && !rec.Archived && rec.Outcome != syncer.NotFound) {
 		return
 	}
-	v, err := settleScript.Run(ctx, h.rdb, []string{h.keys.epoch(rec.Key)}, rec.Epoch).StringSlice()
+	counts, err := takeJobs(ctx, h.rdb, h.keys, rec.Key, rec.Epoch)
 	if err != nil {
 		h.log.Warn("settle resync jobs", zap.String("subscription", rec.Key), zap.Error(err))
 		return
-	}
-	if len(v) == 0 {
-		return
-	}
-	counts := map[string]int64{}
-	for i := 0; i+1 < len(v); i += 2 {
-		c, _ := strconv.ParseInt(v[i+1], 10, 64)
-		counts[v[i]] += c
 	}
 	now := time.Now().UTC().Format(time.RFC3339Nano)
 	for job, c := range counts {
@@ -542,8 +507,7 @@ func (h *handler) settleJobs(ctx context.Context, rec Record) {
 		if err := creditScript.Run(ctx, h.rdb, []string{h.keys.job(job)}, string(rec.Outcome), c, now).Err(); err != nil {
 			// The registrations were taken: put them back, so the next run
 			// of this key credits the job (else it never finishes).
-			field := "j:" + strconv.FormatInt(rec.Epoch, 10) + ":" + job
-			rerr := h.rdb.HIncrBy(context.WithoutCancel(ctx), h.keys.epoch(rec.Key), field, c).Err()
+			rerr := putBackJob(context.WithoutCancel(ctx), h.rdb, h.keys, rec.Key, rec.Epoch, job, c)
 			h.log.Warn("credit resync job; registration put back for the next run", zap.String("job", job),
 				zap.String("subscription", rec.Key), zap.Error(err), zap.NamedError("put_back", rerr))
 		}

@@ -398,6 +398,3 @@ func (s *Sweeper) State(ctx context.Context) (SweepState, error) {
 	return SweepState{Mark: ms("mark"), Window: ms("window"), LastSuccess: ms("last"),
 		Enqueued: n("enqueued"), Coalesced: n("coalesced"), Rejected: m["rejected"]}, nil
 }
-
-func (k keyspace) sweep() string     { return k.prefix + "sweep" }
-func (k keyspace) sweepLock() string { return k.prefix + "sweep:lock" }
