@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/zsync/zsync/internal/subid"
 	"github.com/zsync/zsync/internal/upstream"
 	"github.com/zsync/zsync/limio"
 	"github.com/zsync/zsync/zuora"
@@ -165,7 +166,7 @@ type state struct {
 func (s *Syncer) read(ctx context.Context, key string) (*state, error) {
 	st := &state{number: key}
 	var zs *zuora.Subscription
-	if looksZuora(key) {
+	if subid.ZuoraNumber(key) {
 		// Both sides know the key: ask them at once.
 		var g errgroup.Group
 		var zerr error
@@ -188,7 +189,8 @@ func (s *Syncer) read(ctx context.Context, key string) (*state, error) {
 			if strings.HasPrefix(key, "sub-") {
 				return st, Permanent(fmt.Errorf("limio %s: %w (%w)", key, ErrNotFound, err))
 			}
-			// Maybe a Zuora number with another prefix: Zuora decides.
+			// Maybe a Zuora number all the same (Limio sends its reference
+			// as the number of the subscriptions it creates): Zuora decides.
 			if ls, err = s.createdID(ctx, key); err != nil {
 				return st, err
 			}
@@ -362,7 +364,7 @@ func zuoraErr(key string, err error) error {
 // names itself. It costs a Limio lookup only for keys that aren't Zuora
 // numbers.
 func (s *Syncer) Canonical(ctx context.Context, key string) (string, error) {
-	if looksZuora(key) {
+	if subid.ZuoraNumber(key) {
 		return key, nil
 	}
 	ls, err := s.limio.Resolve(ctx, key)
@@ -377,9 +379,6 @@ func (s *Syncer) Canonical(ctx context.Context, key string) (string, error) {
 	}
 	return key, nil
 }
-
-// looksZuora: Zuora subscription numbers are A-S00000271 by default.
-func looksZuora(key string) bool { return strings.HasPrefix(key, "A-S") }
 
 // zuoraNumber is the Zuora subscription a Limio subscription mirrors: data.zuora,
 // else its reference (Limio sends its reference as the Zuora number).

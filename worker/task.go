@@ -3,9 +3,7 @@ package worker
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"unicode"
 
 	"github.com/hibiken/asynq"
 
@@ -15,13 +13,6 @@ import (
 
 // TaskTypeSync is the asynq type of a subscription sync task.
 const TaskTypeSync = "zsync:sync"
-
-// ErrInvalidKey is returned (wrapped) for a subscription key the worker can't
-// use: empty, too long, or with characters that don't belong in a Redis key or
-// task id (braces would become Redis Cluster hash tags).
-var ErrInvalidKey = errors.New("invalid subscription key")
-
-const maxKeyLen = 200
 
 // syncPayload is the task payload. It is canonical (fixed field order, no
 // timestamps) so equal callouts make equal bytes.
@@ -68,18 +59,6 @@ func decodePayload(b []byte) (syncPayload, error) {
 		return p, err
 	}
 	return p, nil
-}
-
-func validateKey(key string) error {
-	if key == "" || len(key) > maxKeyLen {
-		return fmt.Errorf("%w: %q", ErrInvalidKey, key)
-	}
-	for _, r := range key {
-		if r == '{' || r == '}' || r == idHyphen || unicode.IsSpace(r) || !unicode.IsPrint(r) {
-			return fmt.Errorf("%w: %q", ErrInvalidKey, key)
-		}
-	}
-	return nil
 }
 
 // hasOrder reports whether the trigger names the order that made the change:
