@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/zsync/zsync/internal/logging"
 	"github.com/zsync/zsync/internal/subid"
 	"github.com/zsync/zsync/internal/upstream"
 	"github.com/zsync/zsync/limio"
@@ -107,9 +108,19 @@ func (s *Syncer) Sync(ctx context.Context, key string, trig Trigger) (Outcome, e
 		return out, err
 	}
 	out.Result, out.Changes = cs.Result, cs.Changes
-	s.log.Debug("synced", zap.String("subscription", out.Subscription), zap.String("limio_id", out.LimioID),
+	s.logger(ctx).Debug("synced", zap.String("subscription", out.Subscription), zap.String("limio_id", out.LimioID),
 		zap.String("outcome", string(out.Result)), zap.Int("changes", len(out.Changes)))
 	return out, nil
+}
+
+// logger is the logger of the task ctx belongs to (internal/logging
+// IntoContext: the worker's, with the task id) when there is one, so the
+// syncer's lines name their task; else the syncer's own.
+func (s *Syncer) logger(ctx context.Context) *zap.Logger {
+	if l := logging.FromContext(ctx, nil); l != nil {
+		return l.Named("syncer")
+	}
+	return s.log
 }
 
 // DryRun plans a sync of key and never writes: the Outcome says what Sync

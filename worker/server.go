@@ -257,10 +257,17 @@ func (s *Server) Ready(context.Context) error {
 }
 
 // Shutdown stops taking tasks and waits up to ShutdownTimeout for running
-// syncs; those still running go back to the queue, then their contexts end.
+// syncs; those still running go back to the queue, then their contexts end,
+// and Shutdown returns once each recorded that it was interrupted (within
+// recordGrace).
 func (s *Server) Shutdown() {
 	s.running.Store(false)
+	s.h.stopping.Store(true)
 	s.srv.Shutdown()
+	if n := s.h.inflight.wait(recordGrace); n > 0 {
+		s.h.log.Warn("shutdown: interrupted syncs did not record their outcome in time", zap.Int("syncs", n),
+			zap.Duration("waited", recordGrace))
+	}
 }
 
 // asynqLogger adapts zap to asynq. Only cmd/zsync exits the process, so
