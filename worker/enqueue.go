@@ -86,7 +86,7 @@ func NewEnqueuer(rdb redis.UniversalClient, client *asynq.Client, cfg EnqueueCon
 // Coalesced when a task that has not started reading Zuora already exists
 // (it will see this change), and the task id either way. An error means
 // nothing was recorded (Redis unreachable: the ingress answers 503) or the key
-// is invalid (ErrInvalidKey).
+// is invalid (errInvalidKey).
 func (e *Enqueuer) Enqueue(ctx context.Context, key string, trig syncer.Trigger, queue string) (EnqueueStatus, string, error) {
 	if queue == "" {
 		queue = QueueCallouts

@@ -10,15 +10,15 @@ import (
 	"github.com/zsync/zsync/syncer"
 )
 
-// BatchResult is what EnqueueBatch did with one key.
-type BatchResult struct {
+// batchResult is what enqueueBatch did with one key.
+type batchResult struct {
 	Key    string
 	Status EnqueueStatus // Enqueued or Coalesced; "" with Err
 	TaskID string
-	Err    error // ErrInvalidKey (wrapped) for a key the worker can't use
+	Err    error // errInvalidKey (wrapped) for a key the worker can't use
 }
 
-// EnqueueBatch is Enqueue for many keys at once (bulk re-sync): the epochs of
+// enqueueBatch is Enqueue for many keys at once (bulk re-sync): the epochs of
 // all keys are claimed in one pipelined round trip (claimer.claimMany, the
 // pipeline callouts share), then each task is stored
 // exactly as Enqueue stores it (same task id per epoch, same options, so a
@@ -27,14 +27,14 @@ type BatchResult struct {
 //
 // Invalid keys get a per-key Err and are not claimed. The returned error
 // means Redis failed: results[i].Err says which keys were not stored.
-func (e *Enqueuer) EnqueueBatch(ctx context.Context, keys []string, trig syncer.Trigger, queue, job string) ([]BatchResult, error) {
+func (e *Enqueuer) enqueueBatch(ctx context.Context, keys []string, trig syncer.Trigger, queue, job string) ([]batchResult, error) {
 	if queue == "" {
 		queue = QueueCallouts
 	}
 	if strings.ContainsAny(job, ":{} \t\r\n") {
 		return nil, fmt.Errorf("invalid job id %q", job)
 	}
-	res := make([]BatchResult, len(keys))
+	res := make([]batchResult, len(keys))
 	tasks := make([]*asynq.Task, len(keys))
 	reqs := make([]claimReq, 0, len(keys))
 	for i, key := range keys {

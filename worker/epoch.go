@@ -101,7 +101,7 @@ const claimTimeout = 5 * time.Second
 // pipelines. Under load a callout costs two Redis round trips (the claim,
 // then asynq's enqueue, which needs the claimed epoch); batching the claims
 // removes most of the first. One batch is in flight at a time. A bulk batch
-// (EnqueueBatch) goes through the same pipeline, claimMany, at once.
+// (enqueueBatch) goes through the same pipeline, claimMany, at once.
 type claimer struct {
 	rdb   redis.UniversalClient
 	keys  keyspace

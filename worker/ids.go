@@ -19,10 +19,10 @@ func ValidID(id string) bool { return subid.Valid(id) }
 // MaxIDLen is the longest subscription key accepted.
 const MaxIDLen = subid.MaxLen
 
-// ErrInvalidKey is returned (wrapped) for a subscription key the worker can't
+// errInvalidKey is returned (wrapped) for a subscription key the worker can't
 // use: empty, too long, or with characters that don't belong in a Redis key or
 // task id (braces would become Redis Cluster hash tags).
-var ErrInvalidKey = errors.New("invalid subscription key")
+var errInvalidKey = errors.New("invalid subscription key")
 
 const maxKeyLen = 200
 
@@ -32,11 +32,11 @@ const maxKeyLen = 200
 // or other enqueuers still run.
 func validateKey(key string) error {
 	if key == "" || len(key) > maxKeyLen {
-		return fmt.Errorf("%w: %q", ErrInvalidKey, key)
+		return fmt.Errorf("%w: %q", errInvalidKey, key)
 	}
 	for _, r := range key {
 		if r == '{' || r == '}' || r == idHyphen || unicode.IsSpace(r) || !unicode.IsPrint(r) {
-			return fmt.Errorf("%w: %q", ErrInvalidKey, key)
+			return fmt.Errorf("%w: %q", errInvalidKey, key)
 		}
 	}
 	return nil

@@ -257,8 +257,8 @@ func (j *Jobs) enqueue(ctx context.Context, id string, batch []string) error {
 	var enq, coal int64
 	var err error
 	if len(valid) > 0 {
-		var res []BatchResult
-		res, err = j.enq.EnqueueBatch(ctx, valid, syncer.Trigger{Source: syncer.SourceBulk}, QueueBulk, id)
+		var res []batchResult
+		res, err = j.enq.enqueueBatch(ctx, valid, syncer.Trigger{Source: syncer.SourceBulk}, QueueBulk, id)
 		for _, r := range res {
 			switch r.Status {
 			case Enqueued:

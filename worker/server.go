@@ -224,7 +224,7 @@ func NewServer(redisOpt asynq.RedisConnOpt, s Syncer, store *OutcomeStore, rdb r
 		LogLevel:                 asynq.InfoLevel,
 	})
 	mux := asynq.NewServeMux()
-	mux.Handle(TaskTypeSync, h)
+	mux.Handle(taskTypeSync, h)
 	return &Server{srv: srv, mux: mux, h: h}, nil
 }
 
@@ -244,14 +244,14 @@ func (s *Server) Start() error {
 	return nil
 }
 
-// ErrNotRunning is Ready's answer before Start and after Shutdown.
-var ErrNotRunning = errors.New("asynq server not running")
+// errNotRunning is Ready's answer before Start and after Shutdown.
+var errNotRunning = errors.New("asynq server not running")
 
 // Ready reports whether the server takes tasks: started, not shut down, and
 // its Redis answers.
 func (s *Server) Ready(context.Context) error {
 	if !s.running.Load() {
-		return ErrNotRunning
+		return errNotRunning
 	}
 	return s.srv.Ping()
 }

@@ -316,7 +316,7 @@ func sweepSince(ctx context.Context, src SweepSource, e *Enqueuer, queue string,
 	trig := syncer.Trigger{Source: syncer.SourceSweep}
 	count := func(st EnqueueStatus, err error, what, key string) error {
 		switch {
-		case errors.Is(err, ErrInvalidKey):
+		case errors.Is(err, errInvalidKey):
 			// Not ours to sync; failing the sweep would stall the mark forever.
 			log.Warn("sweep: skipping an invalid "+what, zap.String(what, key))
 			return nil

@@ -11,8 +11,8 @@ import (
 	"github.com/zsync/zsync/syncer"
 )
 
-// TaskTypeSync is the asynq type of a subscription sync task.
-const TaskTypeSync = "zsync:sync"
+// taskTypeSync is the asynq type of a subscription sync task.
+const taskTypeSync = "zsync:sync"
 
 // syncPayload is the task payload. It is canonical (fixed field order, no
 // timestamps) so equal callouts make equal bytes.
@@ -21,9 +21,9 @@ type syncPayload struct {
 	Trigger syncer.Trigger `json:"trigger"`
 }
 
-// NewSyncTask builds the sync task for key (the id as received: Zuora
+// newSyncTask builds the sync task for key (the id as received: Zuora
 // subscription number, sub-… id or reference).
-func NewSyncTask(key string, trig syncer.Trigger, opts ...asynq.Option) (*asynq.Task, error) {
+func newSyncTask(key string, trig syncer.Trigger, opts ...asynq.Option) (*asynq.Task, error) {
 	if err := validateKey(key); err != nil {
 		return nil, err
 	}
@@ -31,13 +31,13 @@ func NewSyncTask(key string, trig syncer.Trigger, opts ...asynq.Option) (*asynq.
 	if err != nil {
 		return nil, fmt.Errorf("encode sync task: %w", err)
 	}
-	return asynq.NewTask(TaskTypeSync, b, opts...), nil
+	return asynq.NewTask(taskTypeSync, b, opts...), nil
 }
 
-// newSyncTaskContext is NewSyncTask carrying ctx's trace context in the
+// newSyncTaskContext is newSyncTask carrying ctx's trace context in the
 // task's headers, so the run continues the enqueuer's trace.
 func newSyncTaskContext(ctx context.Context, key string, trig syncer.Trigger) (*asynq.Task, error) {
-	t, err := NewSyncTask(key, trig)
+	t, err := newSyncTask(key, trig)
 	if err != nil {
 		return nil, err
 	}
