@@ -224,7 +224,7 @@ func NewServer(redisOpt asynq.RedisConnOpt, s Syncer, store *OutcomeStore, rdb r
 		LogLevel:                 asynq.InfoLevel,
 	})
 	mux := asynq.NewServeMux()
-	mux.Handle(TaskTypeSync, h)
+	mux.Handle(taskTypeSync, h)
 	return &Server{srv: srv, mux: mux, h: h}, nil
 }
 
@@ -244,23 +244,30 @@ func (s *Server) Start() error {
 	return nil
 }
 
-// ErrNotRunning is Ready's answer before Start and after Shutdown.
-var ErrNotRunning = errors.New("asynq server not running")
+// errNotRunning is Ready's answer before Start and after Shutdown.
+var errNotRunning = errors.New("asynq server not running")
 
 // Ready reports whether the server takes tasks: started, not shut down, and
 // its Redis answers.
 func (s *Server) Ready(context.Context) error {
 	if !s.running.Load() {
-		return ErrNotRunning
+		return errNotRunning
 	}
 	return s.srv.Ping()
 }
 
 // Shutdown stops taking tasks and waits up to ShutdownTimeout for running
-// syncs; those still running go back to the queue, then their contexts end.
+// syncs; those still running go back to the queue, then their contexts end,
+// and Shutdown returns once each recorded that it was interrupted (within
+// recordGrace).
 func (s *Server) Shutdown() {
 	s.running.Store(false)
+	s.h.stopping.Store(true)
 	s.srv.Shutdown()
+	if n := s.h.inflight.wait(recordGrace); n > 0 {
+		s.h.log.Warn("shutdown: interrupted syncs did not record their outcome in time", zap.Int("syncs", n),
+			zap.Duration("waited", recordGrace))
+	}
 }
 
 // asynqLogger adapts zap to asynq. Only cmd/zsync exits the process, so

@@ -316,7 +316,7 @@ func sweepSince(ctx context.Context, src SweepSource, e *Enqueuer, queue string,
 	trig := syncer.Trigger{Source: syncer.SourceSweep}
 	count := func(st EnqueueStatus, err error, what, key string) error {
 		switch {
-		case errors.Is(err, ErrInvalidKey):
+		case errors.Is(err, errInvalidKey):
 			// Not ours to sync; failing the sweep would stall the mark forever.
 			log.Warn("sweep: skipping an invalid "+what, zap.String(what, key))
 			return nil
@@ -398,6 +398,3 @@ func (s *Sweeper) State(ctx context.Context) (SweepState, error) {
 	return SweepState{Mark: ms("mark"), Window: ms("window"), LastSuccess: ms("last"),
 		Enqueued: n("enqueued"), Coalesced: n("coalesced"), Rejected: m["rejected"]}, nil
 }
-
-func (k keyspace) sweep() string     { return k.prefix + "sweep" }
-func (k keyspace) sweepLock() string { return k.prefix + "sweep:lock" }

@@ -454,8 +454,8 @@ func TestEnqueueRejectsBadKeysAndReportsRedisDown(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t, nil)
 	for _, k := range []string{"", "a{b}", "with space", string(make([]byte, 300))} {
-		if _, _, err := e.enq.Enqueue(t.Context(), k, callout, ""); !errors.Is(err, ErrInvalidKey) {
-			t.Errorf("Enqueue(%q) error = %v; want ErrInvalidKey", k, err)
+		if _, _, err := e.enq.Enqueue(t.Context(), k, callout, ""); !errors.Is(err, errInvalidKey) {
+			t.Errorf("Enqueue(%q) error = %v; want errInvalidKey", k, err)
 		}
 	}
 	e.rs.Stop()
@@ -669,7 +669,7 @@ func TestUnreadablePayloadDoesNotBlockTheSubscription(t *testing.T) {
 		if _, err := e.enq.claims.claim(t.Context(), key); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := client.Enqueue(asynq.NewTask(TaskTypeSync, []byte(payload)), asynq.TaskID(key+":0"),
+		if _, err := client.Enqueue(asynq.NewTask(taskTypeSync, []byte(payload)), asynq.TaskID(key+":0"),
 			asynq.Queue(QueueCallouts), asynq.MaxRetry(3)); err != nil {
 			t.Fatal(err)
 		}
