@@ -132,7 +132,7 @@ func New(cfg Config, deps Deps, logger *zap.Logger) (*echo.Echo, error) {
 		e.Use(s.traceRequests(deps.Tracer, routes))
 	}
 	e.Use(
-		middleware.RequestID(),
+		requestIDs, // requestid.go: a client's id only when it is a sane one
 		s.accessLog,
 		middleware.RecoverWithConfig(middleware.RecoverConfig{
 			LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
@@ -281,10 +281,6 @@ func (s *server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		return nil
 	}
-}
-
-func requestID(c echo.Context) string {
-	return c.Response().Header().Get(echo.HeaderXRequestID)
 }
 
 // bodyLimit refuses bodies over MaxBodyBytes: early when Content-Length says
