@@ -140,6 +140,7 @@ func New(cfg Config, deps Deps, logger *zap.Logger) (*echo.Echo, error) {
 				return errStatus(http.StatusInternalServerError, "internal error")
 			},
 		}),
+		methodNotAllowed, // options.go: OPTIONS included, no CORS
 		s.bodyLimit,
 	)
 
