@@ -62,8 +62,13 @@ type Config struct {
 	OperatorUsername string
 	OperatorPassword string
 
-	// MaxBodyBytes caps request bodies (default 64 KiB).
+	// MaxBodyBytes caps request bodies (default 64 KiB), except that of
+	// POST /v1/resyncs, which MaxResyncIDs sizes.
 	MaxBodyBytes int64
+	// MaxResyncIDs caps the ids of one POST /v1/resyncs (default 1,000,000).
+	// Its body is streamed and may be up to MaxResyncIDs × 128 bytes (the
+	// longest id quoted, a comma and indentation), at least MaxBodyBytes.
+	MaxResyncIDs int
 
 	// Ingress loop guard: a callout body naming one of these order sources
 	// (Source__c / InitiatedSource__c, case-insensitive; default shop,
@@ -85,7 +90,11 @@ type OAuthClient struct {
 const (
 	defaultHMACHeader   = "X-Zuora-Signature"
 	defaultMaxBodyBytes = 64 << 10
+	defaultMaxResyncIDs = 1_000_000
 	defaultTokenTTL     = time.Hour
+	// maxMaxResyncIDs keeps a misconfigured limit from letting one request
+	// hold gigabytes of ids.
+	maxMaxResyncIDs = 10_000_000
 	// Minimum lengths: the token endpoint is reachable by anyone allowed to
 	// send callouts, and HS256 wants a key of at least 256 bits.
 	minClientSecretLen = 16
@@ -107,6 +116,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = defaultMaxBodyBytes
+	}
+	if c.MaxResyncIDs == 0 {
+		c.MaxResyncIDs = defaultMaxResyncIDs
 	}
 	if c.HMACValueFormat == "" {
 		c.HMACValueFormat = signedMarker
@@ -167,6 +179,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxBodyBytes < 1024 {
 		bad("MaxBodyBytes", "must be at least 1024, not %d", c.MaxBodyBytes)
+	}
+	if c.MaxResyncIDs < 1 || c.MaxResyncIDs > maxMaxResyncIDs {
+		bad("MaxResyncIDs", "must be between 1 and %d, not %d", maxMaxResyncIDs, c.MaxResyncIDs)
 	}
 	if _, err := parsePrefixes(c.AllowIPs); err != nil {
 		bad("AllowIPs", "%v", err)

@@ -148,6 +148,9 @@ type Operator struct {
 	Token    string `mapstructure:"token"`
 	Username string `mapstructure:"username"`
 	Password string `mapstructure:"password"`
+	// ResyncMaxIDs caps the ids of one POST /v1/resyncs (its body, streamed,
+	// may be up to 128 bytes per id).
+	ResyncMaxIDs int `mapstructure:"resync_max_ids"`
 }
 
 // LoopGuard says which changes Limio made itself (and must not be synced back).
@@ -256,6 +259,7 @@ var defaults = map[string]any{
 	"operator.token":                 "",
 	"operator.username":              "",
 	"operator.password":              "",
+	"operator.resync_max_ids":        1_000_000,
 	"loopguard.integration_user_ids": []string{},
 	"loopguard.sources":              []string{"shop", "salesforce"},
 	"catalog.offers":                 map[string]string{},
@@ -492,6 +496,9 @@ func (c *Config) Validate(need Need) error {
 		}
 		if c.Callout.MaxBodyBytes < 1024 {
 			bad("callout.max_body_bytes", "must be at least 1024")
+		}
+		if c.Operator.ResyncMaxIDs < 1 || c.Operator.ResyncMaxIDs > 10_000_000 {
+			bad("operator.resync_max_ids", "must be between 1 and 10000000, not %d", c.Operator.ResyncMaxIDs)
 		}
 		c.Callout.validateAuth(bad)
 	}

@@ -59,6 +59,7 @@ func apiConfig(c *config.Config) api.Config {
 		OperatorUsername:   c.Operator.Username,
 		OperatorPassword:   c.Operator.Password,
 		MaxBodyBytes:       c.Callout.MaxBodyBytes,
+		MaxResyncIDs:       c.Operator.ResyncMaxIDs,
 		LoopSources:        c.LoopGuard.Sources,
 		IntegrationUserIDs: c.LoopGuard.IntegrationUserIDs,
 
