@@ -1,6 +1,7 @@
 package api
 
 import (
+	"cmp"
 	"crypto/md5"  //nolint:gosec // offered because Zuora lets the admin choose MD5 for callout HMACs
 	"crypto/sha1" //nolint:gosec // offered because Zuora lets the admin choose SHA-1 for callout HMACs
 	"crypto/sha256"
@@ -113,27 +114,13 @@ func DefaultConfig() Config {
 // nil (empty turns the source check off).
 func (c Config) withDefaults() Config {
 	d := DefaultConfig()
-	if c.HMACHeader == "" {
-		c.HMACHeader = d.HMACHeader
-	}
-	if c.HMACAlgorithm == "" {
-		c.HMACAlgorithm = d.HMACAlgorithm
-	}
-	if c.HMACEncoding == "" {
-		c.HMACEncoding = d.HMACEncoding
-	}
-	if c.MaxBodyBytes == 0 {
-		c.MaxBodyBytes = d.MaxBodyBytes
-	}
-	if c.HMACValueFormat == "" {
-		c.HMACValueFormat = d.HMACValueFormat
-	}
-	if c.HMACData == "" {
-		c.HMACData = d.HMACData
-	}
-	if c.OAuthTokenTTL == 0 {
-		c.OAuthTokenTTL = d.OAuthTokenTTL
-	}
+	c.HMACHeader = cmp.Or(c.HMACHeader, d.HMACHeader)
+	c.HMACAlgorithm = cmp.Or(c.HMACAlgorithm, d.HMACAlgorithm)
+	c.HMACEncoding = cmp.Or(c.HMACEncoding, d.HMACEncoding)
+	c.MaxBodyBytes = cmp.Or(c.MaxBodyBytes, d.MaxBodyBytes)
+	c.HMACValueFormat = cmp.Or(c.HMACValueFormat, d.HMACValueFormat)
+	c.HMACData = cmp.Or(c.HMACData, d.HMACData)
+	c.OAuthTokenTTL = cmp.Or(c.OAuthTokenTTL, d.OAuthTokenTTL)
 	if c.LoopSources == nil {
 		c.LoopSources = d.LoopSources
 	}

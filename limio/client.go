@@ -1,6 +1,7 @@
 package limio
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -76,9 +77,7 @@ func DefaultConfig() Config { return Config{Timeout: DefaultTimeout} }
 
 // WithDefaults fills zero (or negative) values from DefaultConfig.
 func (c Config) WithDefaults() Config {
-	if c.Timeout <= 0 {
-		c.Timeout = DefaultConfig().Timeout
-	}
+	c.Timeout = cmp.Or(max(c.Timeout, 0), DefaultConfig().Timeout)
 	return c
 }
 

@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"strings"
@@ -91,54 +92,24 @@ func DefaultConfig() Config {
 // keeps no completed task).
 func (c Config) WithDefaults() Config {
 	d := DefaultConfig()
-	if c.Prefix == "" {
-		c.Prefix = d.Prefix
-	}
-	if c.Concurrency == 0 {
-		c.Concurrency = d.Concurrency
-	}
+	c.Prefix = cmp.Or(c.Prefix, d.Prefix)
+	c.Concurrency = cmp.Or(c.Concurrency, d.Concurrency)
 	if len(c.Queues) == 0 {
 		c.Queues = d.Queues
 	}
-	if c.MaxRetry == 0 {
-		c.MaxRetry = d.MaxRetry
-	}
-	if c.TaskTimeout == 0 {
-		c.TaskTimeout = d.TaskTimeout
-	}
-	if c.CoalesceWindow == 0 {
-		c.CoalesceWindow = d.CoalesceWindow
-	}
-	if c.ShutdownTimeout == 0 {
-		c.ShutdownTimeout = d.ShutdownTimeout
-	}
-	if c.LockTTL == 0 {
-		c.LockTTL = d.LockTTL
-	}
-	if c.LockBusyDelay == 0 {
-		c.LockBusyDelay = d.LockBusyDelay
-	}
-	if c.WriteGrace == 0 {
-		c.WriteGrace = d.WriteGrace
-	}
-	if c.RetryBase == 0 {
-		c.RetryBase = d.RetryBase
-	}
-	if c.RetryCap == 0 {
-		c.RetryCap = d.RetryCap
-	}
-	if c.HistoryCap == 0 {
-		c.HistoryCap = d.HistoryCap
-	}
-	if c.StreamMaxLen == 0 {
-		c.StreamMaxLen = d.StreamMaxLen
-	}
-	if c.TaskCheckInterval == 0 {
-		c.TaskCheckInterval = d.TaskCheckInterval
-	}
-	if c.DelayedTaskCheckInterval == 0 {
-		c.DelayedTaskCheckInterval = d.DelayedTaskCheckInterval
-	}
+	c.MaxRetry = cmp.Or(c.MaxRetry, d.MaxRetry)
+	c.TaskTimeout = cmp.Or(c.TaskTimeout, d.TaskTimeout)
+	c.CoalesceWindow = cmp.Or(c.CoalesceWindow, d.CoalesceWindow)
+	c.ShutdownTimeout = cmp.Or(c.ShutdownTimeout, d.ShutdownTimeout)
+	c.LockTTL = cmp.Or(c.LockTTL, d.LockTTL)
+	c.LockBusyDelay = cmp.Or(c.LockBusyDelay, d.LockBusyDelay)
+	c.WriteGrace = cmp.Or(c.WriteGrace, d.WriteGrace)
+	c.RetryBase = cmp.Or(c.RetryBase, d.RetryBase)
+	c.RetryCap = cmp.Or(c.RetryCap, d.RetryCap)
+	c.HistoryCap = cmp.Or(c.HistoryCap, d.HistoryCap)
+	c.StreamMaxLen = cmp.Or(c.StreamMaxLen, d.StreamMaxLen)
+	c.TaskCheckInterval = cmp.Or(c.TaskCheckInterval, d.TaskCheckInterval)
+	c.DelayedTaskCheckInterval = cmp.Or(c.DelayedTaskCheckInterval, d.DelayedTaskCheckInterval)
 	return c
 }
 

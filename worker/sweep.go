@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -79,24 +80,12 @@ func (c SweepConfig) withDefaults(interval time.Duration) SweepConfig {
 	if c.Lookback == 0 {
 		c.Lookback = interval
 	}
-	if c.Overlap == 0 {
-		c.Overlap = d.Overlap
-	}
-	if c.Prefix == "" {
-		c.Prefix = d.Prefix
-	}
-	if c.Queue == "" {
-		c.Queue = d.Queue
-	}
-	if c.MaxRetry <= 0 {
-		c.MaxRetry = d.MaxRetry
-	}
-	if c.Timeout <= 0 {
-		c.Timeout = d.Timeout
-	}
-	if c.LockTTL <= 0 {
-		c.LockTTL = d.LockTTL
-	}
+	c.Overlap = cmp.Or(c.Overlap, d.Overlap)
+	c.Prefix = cmp.Or(c.Prefix, d.Prefix)
+	c.Queue = cmp.Or(c.Queue, d.Queue)
+	c.MaxRetry = cmp.Or(max(c.MaxRetry, 0), d.MaxRetry)
+	c.Timeout = cmp.Or(max(c.Timeout, 0), d.Timeout)
+	c.LockTTL = cmp.Or(max(c.LockTTL, 0), d.LockTTL)
 	return c
 }
 

@@ -5,6 +5,7 @@
 package zuora
 
 import (
+	"cmp"
 	"context"
 	crand "crypto/rand"
 	"encoding/hex"
@@ -88,12 +89,8 @@ func DefaultConfig() Config { return Config{Version: DefaultVersion, Timeout: De
 // WithDefaults fills zero values from DefaultConfig (a negative Timeout too).
 func (c Config) WithDefaults() Config {
 	d := DefaultConfig()
-	if c.Version == "" {
-		c.Version = d.Version
-	}
-	if c.Timeout <= 0 {
-		c.Timeout = d.Timeout
-	}
+	c.Version = cmp.Or(c.Version, d.Version)
+	c.Timeout = cmp.Or(max(c.Timeout, 0), d.Timeout)
 	return c
 }
 

@@ -1,6 +1,7 @@
 package zuora
 
 import (
+	"cmp"
 	"context"
 	crand "crypto/rand"
 	"encoding/hex"
@@ -97,28 +98,17 @@ func DefaultLimitConfig() LimitConfig {
 		SlowBelow: 0.1, Reserve: 0.25, CapHold: 10 * time.Second, MaxPause: 24 * time.Hour}
 }
 
-// WithDefaults fills zero (or negative) values from DefaultLimitConfig, but
-// the budgets, SlowBelow and Reserve, where zero means off.
+// WithDefaults fills zero (or negative: max(v, 0)) values from
+// DefaultLimitConfig, but the budgets, SlowBelow and Reserve, where zero
+// means off.
 func (c LimitConfig) WithDefaults() LimitConfig {
 	d := DefaultLimitConfig()
-	if c.Key == "" {
-		c.Key = d.Key
-	}
-	if c.Concurrency <= 0 {
-		c.Concurrency = d.Concurrency
-	}
-	if c.Lease <= 0 {
-		c.Lease = d.Lease
-	}
-	if c.MaxWait <= 0 {
-		c.MaxWait = d.MaxWait
-	}
-	if c.CapHold <= 0 {
-		c.CapHold = d.CapHold
-	}
-	if c.MaxPause <= 0 {
-		c.MaxPause = d.MaxPause
-	}
+	c.Key = cmp.Or(c.Key, d.Key)
+	c.Concurrency = cmp.Or(max(c.Concurrency, 0), d.Concurrency)
+	c.Lease = cmp.Or(max(c.Lease, 0), d.Lease)
+	c.MaxWait = cmp.Or(max(c.MaxWait, 0), d.MaxWait)
+	c.CapHold = cmp.Or(max(c.CapHold, 0), d.CapHold)
+	c.MaxPause = cmp.Or(max(c.MaxPause, 0), d.MaxPause)
 	return c
 }
 
