@@ -1,8 +1,9 @@
-// Package config is the only importer of viper. It reads defaults, an
-// optional zsync.yaml, ZSYNC_* environment variables and command-line flags
-// (in rising precedence) into one typed Config, and validates it with
-// messages that name the offending key. Nothing reads viper after startup:
-// cmd/zsync hands each component its section.
+// Package config is the only importer of viper. It reads defaults (the
+// components' own: defaults.go), an optional zsync.yaml, ZSYNC_* environment
+// variables and command-line flags (in rising precedence) into one typed
+// Config, and validates it, by the components' Validate, with messages that
+// name the offending key. Nothing reads viper after startup: cmd/zsync hands
+// each component its Config (components.go).
 package config
 
 import (
