@@ -1,16 +1,19 @@
 package api
 
 import (
+	"cmp"
 	"crypto/md5"  //nolint:gosec // offered because Zuora lets the admin choose MD5 for callout HMACs
 	"crypto/sha1" //nolint:gosec // offered because Zuora lets the admin choose SHA-1 for callout HMACs
 	"crypto/sha256"
 	"crypto/sha512"
-	"errors"
 	"fmt"
 	"hash"
 	"net/netip"
 	"strings"
 	"time"
+
+	"github.com/zsync/zsync/internal/field"
+	"github.com/zsync/zsync/syncer"
 )
 
 // Config is the ingress's settings, independent of the listen address (the
@@ -101,36 +104,36 @@ const (
 	minSigningKeyLen   = 32
 )
 
-var defaultLoopSources = []string{"shop", "salesforce"}
+// DefaultConfig is every default of the ingress (config/ takes its defaults
+// from here); the loop sources are the syncer's.
+func DefaultConfig() Config {
+	return Config{
+		HMACHeader:      defaultHMACHeader,
+		HMACAlgorithm:   "sha256",
+		HMACEncoding:    "hex",
+		HMACValueFormat: signedMarker,
+		HMACData:        bodyMarker,
+		OAuthTokenTTL:   defaultTokenTTL,
+		MaxBodyBytes:    defaultMaxBodyBytes,
+		MaxResyncIDs:    defaultMaxResyncIDs,
+		LoopSources:     syncer.DefaultLoopSources,
+	}
+}
 
-// withDefaults fills zero values.
+// withDefaults fills zero values from DefaultConfig; LoopSources only when
+// nil (empty turns the source check off).
 func (c Config) withDefaults() Config {
-	if c.HMACHeader == "" {
-		c.HMACHeader = defaultHMACHeader
-	}
-	if c.HMACAlgorithm == "" {
-		c.HMACAlgorithm = "sha256"
-	}
-	if c.HMACEncoding == "" {
-		c.HMACEncoding = "hex"
-	}
-	if c.MaxBodyBytes == 0 {
-		c.MaxBodyBytes = defaultMaxBodyBytes
-	}
-	if c.MaxResyncIDs == 0 {
-		c.MaxResyncIDs = defaultMaxResyncIDs
-	}
-	if c.HMACValueFormat == "" {
-		c.HMACValueFormat = signedMarker
-	}
-	if c.HMACData == "" {
-		c.HMACData = bodyMarker
-	}
-	if c.OAuthTokenTTL == 0 {
-		c.OAuthTokenTTL = defaultTokenTTL
-	}
+	d := DefaultConfig()
+	c.HMACHeader = cmp.Or(c.HMACHeader, d.HMACHeader)
+	c.HMACAlgorithm = cmp.Or(c.HMACAlgorithm, d.HMACAlgorithm)
+	c.HMACEncoding = cmp.Or(c.HMACEncoding, d.HMACEncoding)
+	c.MaxBodyBytes = cmp.Or(c.MaxBodyBytes, d.MaxBodyBytes)
+	c.MaxResyncIDs = cmp.Or(c.MaxResyncIDs, d.MaxResyncIDs)
+	c.HMACValueFormat = cmp.Or(c.HMACValueFormat, d.HMACValueFormat)
+	c.HMACData = cmp.Or(c.HMACData, d.HMACData)
+	c.OAuthTokenTTL = cmp.Or(c.OAuthTokenTTL, d.OAuthTokenTTL)
 	if c.LoopSources == nil {
-		c.LoopSources = defaultLoopSources
+		c.LoopSources = d.LoopSources
 	}
 	return c
 }
@@ -139,10 +142,8 @@ func (c Config) withDefaults() Config {
 // the field.
 func (c Config) Validate() error {
 	c = c.withDefaults()
-	var errs []error
-	bad := func(field, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
-	}
+	var errs field.Errors
+	bad := errs.Add
 	basic := c.CalloutUsername != "" || c.CalloutPassword != ""
 	if basic && (c.CalloutUsername == "" || c.CalloutPassword == "") {
 		bad("CalloutUsername", "CalloutUsername and CalloutPassword must be set together")
@@ -168,7 +169,7 @@ func (c Config) Validate() error {
 	if _, err := parseHMACData(c.HMACData); err != nil {
 		bad("HMACData", "%v", err)
 	}
-	c.validateOAuth(bad)
+	c.validateOAuth(&errs)
 	switch strings.ToLower(c.HMACEncoding) {
 	case "hex", "base64":
 	default:
@@ -189,31 +190,35 @@ func (c Config) Validate() error {
 	if _, err := parsePrefixes(c.TrustedProxies); err != nil {
 		bad("TrustedProxies", "%v", err)
 	}
-	return errors.Join(errs...)
+	return errs.Err()
 }
 
-func (c Config) validateOAuth(bad func(field, format string, args ...any)) {
+// validateOAuth checks the token endpoint's settings. A finding about one
+// client carries its index, and about one secret the secret's too, so that
+// config/ can name the key each came from.
+func (c Config) validateOAuth(errs *field.Errors) {
+	bad := errs.Add
 	seen := map[string]bool{}
 	for i, cl := range c.OAuthClients {
 		switch {
 		case strings.TrimSpace(cl.ID) == "":
-			bad("OAuthClients", "client #%d has no id", i+1)
+			errs.AddAt("OAuthClients", []int{i}, "client #%d has no id", i+1)
 		case seen[cl.ID]:
-			bad("OAuthClients", "client %q is configured twice", cl.ID)
+			errs.AddAt("OAuthClients", []int{i}, "client %q is configured twice", cl.ID)
 		}
 		seen[cl.ID] = true
 		n := 0
-		for _, sec := range cl.Secrets {
+		for j, sec := range cl.Secrets {
 			if sec == "" {
 				continue
 			}
 			n++
 			if len(sec) < minClientSecretLen {
-				bad("OAuthClients", "a secret of client %q is shorter than %d characters", cl.ID, minClientSecretLen)
+				errs.AddAt("OAuthClients", []int{i, j}, "a secret of client %q is shorter than %d characters", cl.ID, minClientSecretLen)
 			}
 		}
 		if n == 0 {
-			bad("OAuthClients", "client %q has no secret", cl.ID)
+			errs.AddAt("OAuthClients", []int{i}, "client %q has no secret", cl.ID)
 		}
 	}
 	if len(c.OAuthClients) > 0 && len(c.OAuthSigningKeys) == 0 {

@@ -30,3 +30,15 @@ func TestResyncMaxIDs(t *testing.T) {
 		}
 	}
 }
+
+// operator.resync_max_ids reaches the ingress's limit on POST /v1/resyncs.
+func TestAPIConfigResyncMaxIDs(t *testing.T) {
+	t.Setenv("ZSYNC_OPERATOR_RESYNC_MAX_IDS", "123456")
+	c, err := Load("", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.APIConfig().MaxResyncIDs; got != 123456 {
+		t.Fatalf("api MaxResyncIDs = %d; want operator.resync_max_ids 123456", got)
+	}
+}
