@@ -127,8 +127,8 @@ func KindForStatus(status int) Kind {
 	}
 }
 
-// ParseRetryAfter reads a Retry-After value in seconds or as an HTTP date.
-func ParseRetryAfter(v string, now time.Time) time.Duration {
+// parseRetryAfter reads a Retry-After value in seconds or as an HTTP date.
+func parseRetryAfter(v string, now time.Time) time.Duration {
 	if v == "" {
 		return 0
 	}

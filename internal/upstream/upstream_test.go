@@ -28,16 +28,16 @@ func TestKindForStatus(t *testing.T) {
 	}
 }
 
-func TestParseRetryAfter(t *testing.T) {
+func TestRetryAfterHeader(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	if got := ParseRetryAfter("7", now); got != 7*time.Second {
+	if got := parseRetryAfter("7", now); got != 7*time.Second {
 		t.Errorf("seconds: got %v", got)
 	}
-	if got := ParseRetryAfter(now.Add(90*time.Second).Format(http.TimeFormat), now); got != 90*time.Second {
+	if got := parseRetryAfter(now.Add(90*time.Second).Format(http.TimeFormat), now); got != 90*time.Second {
 		t.Errorf("http date: got %v", got)
 	}
-	if got := ParseRetryAfter("soon", now); got != 0 {
+	if got := parseRetryAfter("soon", now); got != 0 {
 		t.Errorf("garbage: got %v", got)
 	}
 }
