@@ -192,7 +192,7 @@ func (h *handler) process(ctx context.Context, t *asynq.Task, run *taskRun) erro
 			err = fmt.Errorf("%w: %w", err, cause)
 		}
 		switch class := classify(err); {
-		case class == classPermanent:
+		case archiveNow(class, retried):
 			return fmt.Errorf("sync %s: %w: %w", p.Key, err, asynq.SkipRetry)
 		case class == classThrottled && retried >= maxRetry:
 			// Waiting for the upstream limit is not a failure, but asynq

@@ -28,11 +28,19 @@ func (e *LockBusyError) Error() string {
 type errClass int
 
 const (
-	classRetry     errClass = iota // transient: back off and retry, counts as a failure
-	classPermanent                 // will fail the same way: archive
-	classThrottled                 // asked to wait: retry after RetryAfter, not a failure
-	classLockBusy                  // wait for the lock: retry shortly, not a failure
+	classRetry        errClass = iota // transient: back off and retry, counts as a failure
+	classPermanent                    // will fail the same way: archive
+	classThrottled                    // asked to wait: retry after RetryAfter, not a failure
+	classLockBusy                     // wait for the lock: retry shortly, not a failure
+	classUnauthorized                 // credentials refused after a fresh token: a few tries, then archive
 )
+
+// authAttempts is how many attempts a task makes while the API refuses
+// zsync's credentials (a 401 after the one token refresh) before it is
+// archived: enough to ride out a rotation whose two halves don't land at
+// once, or a new token not yet valid on every API node; a wrong secret
+// fails the same way every time and must not spend a whole retry budget.
+const authAttempts = 3
 
 // classify is the one place that decides what an error means.
 func classify(err error) errClass {
@@ -50,10 +58,24 @@ func classify(err error) errClass {
 			return classPermanent
 		case upstream.Throttled:
 			return classThrottled
+		case upstream.Unauthorized:
+			return classUnauthorized
 		}
 	}
 	// Retryable upstream errors, Redis errors, a lost lock, a deadline.
 	return classRetry
+}
+
+// archiveNow reports whether a task that failed with an error of class on
+// the attempt after retried retries is archived at once, retries left or not.
+func archiveNow(class errClass, retried int) bool {
+	switch class {
+	case classPermanent:
+		return true
+	case classUnauthorized:
+		return retried+1 >= authAttempts
+	}
+	return false
 }
 
 // isNotFound reports an error that means the subscription doesn't exist:
@@ -110,6 +132,12 @@ func (p RetryPolicy) RetryDelay(n int, err error, _ *asynq.Task) time.Duration {
 			return p.Base + rand.N(p.Base/4+1)
 		}
 		return p.retryAfter(ra)
+	case classUnauthorized:
+		// Credentials take seconds to change on both sides, not
+		// milliseconds: from ten times the base, and never less than
+		// half the ceiling, so the attempts don't come back at once.
+		ceiling := p.ceiling(10*p.Base, n)
+		return ceiling/2 + rand.N(ceiling/2+1)
 	default:
 		d := rand.N(p.ceiling(p.Base, n) + 1)
 		if ra > 0 {

@@ -39,6 +39,8 @@ func TestRetryClassification(t *testing.T) {
 		{"retryable third", up(upstream.Retryable, 0), 3, classRetry, true, 0, 8 * time.Second},
 		{"retryable capped", up(upstream.Retryable, 0), 40, classRetry, true, 0, 5 * time.Minute},
 		{"retryable honours larger Retry-After", up(upstream.Retryable, 30*time.Second), 0, classRetry, true, 30 * time.Second, 39 * time.Second},
+		{"unauthorized first", up(upstream.Unauthorized, 0), 0, classUnauthorized, true, 5 * time.Second, 10 * time.Second},
+		{"unauthorized second", up(upstream.Unauthorized, 0), 1, classUnauthorized, true, 10 * time.Second, 20 * time.Second},
 		{"lost lock", fmt.Errorf("sync: %w", ErrLockLost), 1, classRetry, true, 0, 2 * time.Second},
 		{"unknown error", errors.New("boom"), 2, classRetry, true, 0, 4 * time.Second},
 	}
@@ -63,6 +65,25 @@ func TestRetryClassification(t *testing.T) {
 	}
 	if IsFailure(nil) {
 		t.Error("IsFailure(nil) = true")
+	}
+}
+
+// A 401 after the token refresh is tried on the first authAttempts attempts
+// of a task, then archived; a permanent error at once; others never early.
+func TestArchiveNow(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		class   errClass
+		retried int
+		want    bool
+	}{
+		{classPermanent, 0, true},
+		{classUnauthorized, 0, false}, {classUnauthorized, 1, false}, {classUnauthorized, 2, true}, {classUnauthorized, 7, true},
+		{classRetry, 0, false}, {classRetry, 9, false}, {classThrottled, 9, false}, {classLockBusy, 9, false},
+	} {
+		if got := archiveNow(tc.class, tc.retried); got != tc.want {
+			t.Errorf("archiveNow(%d, retried %d) = %v; want %v", tc.class, tc.retried, got, tc.want)
+		}
 	}
 }
 
