@@ -168,9 +168,9 @@ func (f *AccountFanout) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		return err // waiting for the limit is not an outcome
 	default:
 		rec.Outcome, rec.Error = syncer.Failed, err.Error()
-		rec.Archived = class == classPermanent || retried >= maxRetry
+		rec.Archived = archiveNow(class, retried) || retried >= maxRetry
 		ret = err
-		if class == classPermanent {
+		if archiveNow(class, retried) {
 			ret = fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 		}
 	}

@@ -377,10 +377,11 @@ func sweepSince(ctx context.Context, src SweepSource, e *Enqueuer, queue string,
 }
 
 // rejected: Zuora refused the sweep's query itself (a permanent Zuora error,
-// e.g. a ZOQL fault), as opposed to a failure worth retrying.
+// e.g. a ZOQL fault, or its credentials), as opposed to a failure worth
+// retrying: the next scheduled sweep asks again.
 func rejected(err error) bool {
 	var e *upstream.Error
-	return errors.As(err, &e) && e.API == "zuora" && e.Kind == upstream.Permanent
+	return errors.As(err, &e) && e.API == "zuora" && (e.Kind == upstream.Permanent || e.Kind == upstream.Unauthorized)
 }
 
 func (s *Sweeper) observe(ok bool, n int, d time.Duration) {

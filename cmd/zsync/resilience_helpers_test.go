@@ -184,6 +184,12 @@ func testEnqueuer(t testing.TB, c *config.Config, rdb redis.UniversalClient) *wo
 // state each subscription ends in: what the system under test must converge to.
 func reference(t *testing.T, states map[int][]subState) map[int]string {
 	t.Helper()
+	return referenceBy(t, states, limioState)
+}
+
+// referenceBy is reference, each end state read by state.
+func referenceBy(t *testing.T, states map[int][]subState, state func(testing.TB, *limiotest.Server, int) string) map[int]string {
+	t.Helper()
 	rs := redistest.Start(t)
 	zs, ls := zuoratest.NewServer(t), limiotest.NewServer(t)
 	c := testConfig(t, rs, zs, ls)
@@ -196,7 +202,7 @@ func reference(t *testing.T, states map[int][]subState) map[int]string {
 				t.Fatalf("reference sync of %s at %+v: %v", subNumber(i), st, err)
 			}
 		}
-		out[i] = limioState(t, ls, i)
+		out[i] = state(t, ls, i)
 	}
 	return out
 }
