@@ -209,7 +209,7 @@ func (h *handler) process(ctx context.Context, t *asynq.Task, a attempt, run *ta
 			err = fmt.Errorf("%w: %w", err, cause)
 		}
 		switch class := classify(err); {
-		case archiveNow(class, retried):
+		case archiveNow(class, a.retried):
 			return fmt.Errorf("sync %s: %w: %w", p.Key, err, asynq.SkipRetry)
 		case class == classThrottled && a.last():
 			// Waiting for the upstream limit is not a failure, but asynq
