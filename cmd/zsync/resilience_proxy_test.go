@@ -29,6 +29,8 @@ type upstreamProxy struct {
 	hold func(r *http.Request) <-chan struct{} // nil channel: forward at once
 	log  []proxied
 	held int
+	// abandoned counts held requests whose client gave up while held.
+	abandoned int
 }
 
 // proxied is one request the proxy forwarded.
@@ -64,6 +66,14 @@ func (p *upstreamProxy) heldNow() int {
 	return p.held
 }
 
+// abandonedNow is how many held requests were given up by their client
+// while they waited.
+func (p *upstreamProxy) abandonedNow() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.abandoned
+}
+
 func (p *upstreamProxy) serve(w http.ResponseWriter, r *http.Request) {
 	arrived := time.Now()
 	body, _ := io.ReadAll(r.Body)
@@ -77,7 +87,14 @@ func (p *upstreamProxy) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	p.mu.Unlock()
 	if wait != nil {
-		<-wait
+		select {
+		case <-wait:
+		case <-r.Context().Done():
+			p.mu.Lock()
+			p.abandoned++
+			p.mu.Unlock()
+			<-wait
+		}
 		p.mu.Lock()
 		p.held--
 		p.mu.Unlock()
