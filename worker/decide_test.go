@@ -42,7 +42,7 @@ func TestDecide(t *testing.T) {
 			kind: endOutcome, outcome: syncer.Updated, level: zapcore.InfoLevel},
 		{name: "no result reads unchanged", run: taskRun{key: "A-S1"}, a: first,
 			kind: endOutcome, outcome: syncer.Unchanged, level: zapcore.InfoLevel},
-		{name: "lock wait", run: taskRun{key: "A-S1", waited: true}, a: first, err: &LockBusyError{Key: "A-S1"},
+		{name: "lock wait", run: taskRun{key: "A-S1", waited: true}, a: first, err: &lockBusyError{Key: "A-S1"},
 			kind: endLockWait},
 		{name: "handed off", run: taskRun{key: "A-S1", waited: true, handedOff: "A‑S1:1"}, a: last, err: asynq.RevokeTask,
 			kind: endLockWait},

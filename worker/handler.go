@@ -113,7 +113,7 @@ func (h *handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	if run.notFound {
 		return nil
 	}
-	if err != nil && IsFailure(err) {
+	if err != nil && isFailure(err) {
 		span.SetStatus(codes.Error, "sync failed") // the error text may quote upstream bodies: not in the span
 	}
 	return err
@@ -162,10 +162,10 @@ func (h *handler) process(ctx context.Context, t *asynq.Task, a attempt, run *ta
 	if l == nil {
 		run.waited = true
 		if a.last() {
-			// asynq archives an exhausted task whatever IsFailure says.
+			// asynq archives an exhausted task whatever isFailure says.
 			return h.handOff(ctx, run)
 		}
-		return &LockBusyError{Key: p.Key, RetryIn: h.cfg.LockBusyDelay + rand.N(h.cfg.LockBusyDelay)}
+		return &lockBusyError{Key: p.Key, RetryIn: h.cfg.LockBusyDelay + rand.N(h.cfg.LockBusyDelay)}
 	}
 	held := false // kept past the run for a write that may still land
 	defer func() {
@@ -213,7 +213,7 @@ func (h *handler) process(ctx context.Context, t *asynq.Task, a attempt, run *ta
 			return fmt.Errorf("sync %s: %w: %w", p.Key, err, asynq.SkipRetry)
 		case class == classThrottled && a.last():
 			// Waiting for the upstream limit is not a failure, but asynq
-			// archives a task on its last attempt whatever IsFailure says.
+			// archives a task on its last attempt whatever isFailure says.
 			return h.handOff(ctx, run)
 		}
 		return fmt.Errorf("sync %s: %w", p.Key, err)
@@ -437,7 +437,7 @@ func (h *handler) handleError(ctx context.Context, t *asynq.Task, err error) {
 	// attempt that follows is its last: if that attempt dies with its worker
 	// before it runs, the recoverer archives it without calling us, and the
 	// archived task id would swallow every later callout.
-	final := errors.Is(err, asynq.SkipRetry) || retried >= maxRetry || (IsFailure(err) && retried+1 >= maxRetry)
+	final := errors.Is(err, asynq.SkipRetry) || retried >= maxRetry || (isFailure(err) && retried+1 >= maxRetry)
 	if !final {
 		return
 	}

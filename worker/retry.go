@@ -12,15 +12,15 @@ import (
 	"github.com/zsync/zsync/syncer"
 )
 
-// LockBusyError says another run holds the subscription's lock. It is not a
+// lockBusyError says another run holds the subscription's lock. It is not a
 // failure: the task comes back after RetryIn without spending a retry, and
 // keeps its id meanwhile, so new callouts keep coalescing into it.
-type LockBusyError struct {
+type lockBusyError struct {
 	Key     string
 	RetryIn time.Duration
 }
 
-func (e *LockBusyError) Error() string {
+func (e *lockBusyError) Error() string {
 	return fmt.Sprintf("subscription %s is being synced; retry in %s", e.Key, e.RetryIn)
 }
 
@@ -44,7 +44,7 @@ const authAttempts = 3
 
 // classify is the one place that decides what an error means.
 func classify(err error) errClass {
-	var busy *LockBusyError
+	var busy *lockBusyError
 	if errors.As(err, &busy) {
 		return classLockBusy
 	}
@@ -86,9 +86,9 @@ func isNotFound(err error) bool {
 	return errors.Is(err, syncer.ErrNotFound)
 }
 
-// IsFailure is asynq.Config.IsFailure: waiting for the lock or for an upstream
+// isFailure is asynq.Config.IsFailure: waiting for the lock or for an upstream
 // limit does not spend the task's retry budget.
-func IsFailure(err error) bool {
+func isFailure(err error) bool {
 	if err == nil {
 		return false
 	}
@@ -96,15 +96,15 @@ func IsFailure(err error) bool {
 	return c != classLockBusy && c != classThrottled
 }
 
-// RetryPolicy computes retry delays: exponential backoff with full jitter for
+// retryPolicy computes retry delays: exponential backoff with full jitter for
 // transient errors, the requested wait for throttling and lock contention.
-type RetryPolicy struct {
+type retryPolicy struct {
 	Base time.Duration    // first backoff ceiling; default 1s
 	Cap  time.Duration    // backoff ceiling; default 5m
 	Now  func() time.Time // the clock a Retry-After is counted from; default time.Now
 }
 
-func (p RetryPolicy) withDefaults() RetryPolicy {
+func (p retryPolicy) withDefaults() retryPolicy {
 	if p.Base <= 0 {
 		p.Base = defaultRetryBase
 	}
@@ -119,12 +119,12 @@ func (p RetryPolicy) withDefaults() RetryPolicy {
 
 // RetryDelay is asynq.Config.RetryDelayFunc. n is the number of failures so
 // far (lock and throttle waits don't count).
-func (p RetryPolicy) RetryDelay(n int, err error, _ *asynq.Task) time.Duration {
+func (p retryPolicy) RetryDelay(n int, err error, _ *asynq.Task) time.Duration {
 	p = p.withDefaults()
 	ra := upstream.RetryAfter(err)
 	switch classify(err) {
 	case classLockBusy:
-		var busy *LockBusyError
+		var busy *lockBusyError
 		errors.As(err, &busy)
 		return busy.RetryIn
 	case classThrottled:
@@ -148,7 +148,7 @@ func (p RetryPolicy) RetryDelay(n int, err error, _ *asynq.Task) time.Duration {
 }
 
 // ceiling is base doubled n times, at most Cap.
-func (p RetryPolicy) ceiling(base time.Duration, n int) time.Duration {
+func (p retryPolicy) ceiling(base time.Duration, n int) time.Duration {
 	if n < 30 && base<<n > 0 && base<<n < p.Cap {
 		return base << n
 	}
@@ -162,7 +162,7 @@ func (p RetryPolicy) ceiling(base time.Duration, n int) time.Duration {
 // second at or after now+ra, plus jitter in whole seconds (up to a quarter
 // of ra, at least one second's choice) to spread the callers throttled
 // together; each second is one batch of asynq's forwarder.
-func (p RetryPolicy) retryAfter(ra time.Duration) time.Duration {
+func (p retryPolicy) retryAfter(ra time.Duration) time.Duration {
 	now := p.Now()
 	at := now.Add(ra)
 	if whole := at.Truncate(time.Second); whole.Before(at) {

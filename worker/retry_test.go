@@ -15,7 +15,7 @@ import (
 
 func TestRetryClassification(t *testing.T) {
 	t.Parallel()
-	p := RetryPolicy{Base: time.Second, Cap: 5 * time.Minute}
+	p := retryPolicy{Base: time.Second, Cap: 5 * time.Minute}
 	up := func(k upstream.Kind, ra time.Duration) error {
 		return fmt.Errorf("read subscription: %w", &upstream.Error{API: "zuora", Op: "GET", Kind: k, RetryAfter: ra})
 	}
@@ -34,7 +34,7 @@ func TestRetryClassification(t *testing.T) {
 		{"skip retry", fmt.Errorf("bad payload: %w", asynq.SkipRetry), 0, classPermanent, true, 0, 0},
 		{"throttled with Retry-After", up(upstream.Throttled, 3*time.Second), 4, classThrottled, false, 3 * time.Second, 5 * time.Second},
 		{"throttled without Retry-After", up(upstream.Throttled, 0), 0, classThrottled, false, time.Second, 1250 * time.Millisecond},
-		{"lock busy", &LockBusyError{Key: "X", RetryIn: 1500 * time.Millisecond}, 2, classLockBusy, false, 1500 * time.Millisecond, 1500 * time.Millisecond},
+		{"lock busy", &lockBusyError{Key: "X", RetryIn: 1500 * time.Millisecond}, 2, classLockBusy, false, 1500 * time.Millisecond, 1500 * time.Millisecond},
 		{"retryable first", up(upstream.Retryable, 0), 0, classRetry, true, 0, time.Second},
 		{"retryable third", up(upstream.Retryable, 0), 3, classRetry, true, 0, 8 * time.Second},
 		{"retryable capped", up(upstream.Retryable, 0), 40, classRetry, true, 0, 5 * time.Minute},
@@ -50,8 +50,8 @@ func TestRetryClassification(t *testing.T) {
 			if got := classify(tc.err); got != tc.wantClass {
 				t.Errorf("classify = %d; want %d", got, tc.wantClass)
 			}
-			if got := IsFailure(tc.err); got != tc.wantFailure {
-				t.Errorf("IsFailure = %v; want %v", got, tc.wantFailure)
+			if got := isFailure(tc.err); got != tc.wantFailure {
+				t.Errorf("isFailure = %v; want %v", got, tc.wantFailure)
 			}
 			if tc.wantClass == classPermanent {
 				return
@@ -63,8 +63,8 @@ func TestRetryClassification(t *testing.T) {
 			}
 		})
 	}
-	if IsFailure(nil) {
-		t.Error("IsFailure(nil) = true")
+	if isFailure(nil) {
+		t.Error("isFailure(nil) = true")
 	}
 }
 
@@ -90,7 +90,7 @@ func TestArchiveNow(t *testing.T) {
 // Full jitter spreads delays: not all equal, not all at the ceiling.
 func TestRetryDelayJitters(t *testing.T) {
 	t.Parallel()
-	p := RetryPolicy{Base: time.Second, Cap: time.Minute}
+	p := retryPolicy{Base: time.Second, Cap: time.Minute}
 	seen := map[time.Duration]bool{}
 	for range 50 {
 		seen[p.RetryDelay(5, errors.New("x"), nil)] = true
@@ -124,7 +124,7 @@ func TestRetryAfterWholeSeconds(t *testing.T) {
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
 			t.Parallel()
-			p := RetryPolicy{Base: 10 * time.Millisecond, Cap: 20 * time.Millisecond, Now: func() time.Time { return tc.now }}
+			p := retryPolicy{Base: 10 * time.Millisecond, Cap: 20 * time.Millisecond, Now: func() time.Time { return tc.now }}
 			asked := tc.now.Add(tc.ra)
 			earliest := asked.Truncate(time.Second)
 			if earliest.Before(asked) {

@@ -177,10 +177,10 @@ func (c Config) StoreConfig() StoreConfig {
 	return StoreConfig{Prefix: c.Prefix, HistoryCap: c.HistoryCap, StreamMaxLen: c.StreamMaxLen}
 }
 
-// RetryPolicy is the policy the server uses.
-func (c Config) RetryPolicy() RetryPolicy {
+// retryPolicy is the policy the server uses.
+func (c Config) retryPolicy() retryPolicy {
 	c = c.WithDefaults()
-	return RetryPolicy{Base: c.RetryBase, Cap: c.RetryCap}
+	return retryPolicy{Base: c.RetryBase, Cap: c.RetryCap}
 }
 
 // Server is an asynq server running sync tasks.
@@ -214,12 +214,12 @@ func NewServer(redisOpt asynq.RedisConnOpt, s Syncer, store *OutcomeStore, rdb r
 		metrics: o.metrics,
 		tracer:  o.tracer,
 	}
-	policy := cfg.RetryPolicy()
+	policy := cfg.retryPolicy()
 	srv := asynq.NewServer(redisOpt, asynq.Config{
 		Concurrency:              cfg.Concurrency,
 		Queues:                   cfg.Queues,
 		RetryDelayFunc:           policy.RetryDelay,
-		IsFailure:                IsFailure,
+		IsFailure:                isFailure,
 		ErrorHandler:             asynq.ErrorHandlerFunc(h.handleError),
 		ShutdownTimeout:          cfg.ShutdownTimeout,
 		TaskCheckInterval:        cfg.TaskCheckInterval,
