@@ -238,5 +238,6 @@ func calloutFrom(params map[string]string) Callout {
 	return c
 }
 
-// truncate is clip.To under the name api/resync.go still calls it by.
+// truncate is clip.To under the name api/resync.go and resync_body.go still
+// call it by.
 func truncate(s string, n int) string { return clip.To(s, n) }

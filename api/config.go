@@ -1,16 +1,19 @@
 package api
 
 import (
+	"cmp"
 	"crypto/md5"  //nolint:gosec // offered because Zuora lets the admin choose MD5 for callout HMACs
 	"crypto/sha1" //nolint:gosec // offered because Zuora lets the admin choose SHA-1 for callout HMACs
 	"crypto/sha256"
 	"crypto/sha512"
-	"errors"
 	"fmt"
 	"hash"
 	"net/netip"
 	"strings"
 	"time"
+
+	"github.com/zsync/zsync/internal/field"
+	"github.com/zsync/zsync/syncer"
 )
 
 // Config is the ingress's settings, independent of the listen address (the
@@ -62,8 +65,13 @@ type Config struct {
 	OperatorUsername string
 	OperatorPassword string
 
-	// MaxBodyBytes caps request bodies (default 64 KiB).
+	// MaxBodyBytes caps request bodies (default 64 KiB), except that of
+	// POST /v1/resyncs, which MaxResyncIDs sizes.
 	MaxBodyBytes int64
+	// MaxResyncIDs caps the ids of one POST /v1/resyncs (default 1,000,000).
+	// Its body is streamed and may be up to MaxResyncIDs × 128 bytes (the
+	// longest id quoted, a comma and indentation), at least MaxBodyBytes.
+	MaxResyncIDs int
 
 	// Ingress loop guard: a callout body naming one of these order sources
 	// (Source__c / InitiatedSource__c, case-insensitive; default shop,
@@ -85,40 +93,47 @@ type OAuthClient struct {
 const (
 	defaultHMACHeader   = "X-Zuora-Signature"
 	defaultMaxBodyBytes = 64 << 10
+	defaultMaxResyncIDs = 1_000_000
 	defaultTokenTTL     = time.Hour
+	// maxMaxResyncIDs keeps a misconfigured limit from letting one request
+	// hold gigabytes of ids.
+	maxMaxResyncIDs = 10_000_000
 	// Minimum lengths: the token endpoint is reachable by anyone allowed to
 	// send callouts, and HS256 wants a key of at least 256 bits.
 	minClientSecretLen = 16
 	minSigningKeyLen   = 32
 )
 
-var defaultLoopSources = []string{"shop", "salesforce"}
+// DefaultConfig is every default of the ingress (config/ takes its defaults
+// from here); the loop sources are the syncer's.
+func DefaultConfig() Config {
+	return Config{
+		HMACHeader:      defaultHMACHeader,
+		HMACAlgorithm:   "sha256",
+		HMACEncoding:    "hex",
+		HMACValueFormat: signedMarker,
+		HMACData:        bodyMarker,
+		OAuthTokenTTL:   defaultTokenTTL,
+		MaxBodyBytes:    defaultMaxBodyBytes,
+		MaxResyncIDs:    defaultMaxResyncIDs,
+		LoopSources:     syncer.DefaultLoopSources,
+	}
+}
 
-// withDefaults fills zero values.
+// withDefaults fills zero values from DefaultConfig; LoopSources only when
+// nil (empty turns the source check off).
 func (c Config) withDefaults() Config {
-	if c.HMACHeader == "" {
-		c.HMACHeader = defaultHMACHeader
-	}
-	if c.HMACAlgorithm == "" {
-		c.HMACAlgorithm = "sha256"
-	}
-	if c.HMACEncoding == "" {
-		c.HMACEncoding = "hex"
-	}
-	if c.MaxBodyBytes == 0 {
-		c.MaxBodyBytes = defaultMaxBodyBytes
-	}
-	if c.HMACValueFormat == "" {
-		c.HMACValueFormat = signedMarker
-	}
-	if c.HMACData == "" {
-		c.HMACData = bodyMarker
-	}
-	if c.OAuthTokenTTL == 0 {
-		c.OAuthTokenTTL = defaultTokenTTL
-	}
+	d := DefaultConfig()
+	c.HMACHeader = cmp.Or(c.HMACHeader, d.HMACHeader)
+	c.HMACAlgorithm = cmp.Or(c.HMACAlgorithm, d.HMACAlgorithm)
+	c.HMACEncoding = cmp.Or(c.HMACEncoding, d.HMACEncoding)
+	c.MaxBodyBytes = cmp.Or(c.MaxBodyBytes, d.MaxBodyBytes)
+	c.MaxResyncIDs = cmp.Or(c.MaxResyncIDs, d.MaxResyncIDs)
+	c.HMACValueFormat = cmp.Or(c.HMACValueFormat, d.HMACValueFormat)
+	c.HMACData = cmp.Or(c.HMACData, d.HMACData)
+	c.OAuthTokenTTL = cmp.Or(c.OAuthTokenTTL, d.OAuthTokenTTL)
 	if c.LoopSources == nil {
-		c.LoopSources = defaultLoopSources
+		c.LoopSources = d.LoopSources
 	}
 	return c
 }
@@ -127,10 +142,8 @@ func (c Config) withDefaults() Config {
 // the field.
 func (c Config) Validate() error {
 	c = c.withDefaults()
-	var errs []error
-	bad := func(field, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
-	}
+	var errs field.Errors
+	bad := errs.Add
 	basic := c.CalloutUsername != "" || c.CalloutPassword != ""
 	if basic && (c.CalloutUsername == "" || c.CalloutPassword == "") {
 		bad("CalloutUsername", "CalloutUsername and CalloutPassword must be set together")
@@ -156,7 +169,7 @@ func (c Config) Validate() error {
 	if _, err := parseHMACData(c.HMACData); err != nil {
 		bad("HMACData", "%v", err)
 	}
-	c.validateOAuth(bad)
+	c.validateOAuth(&errs)
 	switch strings.ToLower(c.HMACEncoding) {
 	case "hex", "base64":
 	default:
@@ -168,37 +181,44 @@ func (c Config) Validate() error {
 	if c.MaxBodyBytes < 1024 {
 		bad("MaxBodyBytes", "must be at least 1024, not %d", c.MaxBodyBytes)
 	}
+	if c.MaxResyncIDs < 1 || c.MaxResyncIDs > maxMaxResyncIDs {
+		bad("MaxResyncIDs", "must be between 1 and %d, not %d", maxMaxResyncIDs, c.MaxResyncIDs)
+	}
 	if _, err := parsePrefixes(c.AllowIPs); err != nil {
 		bad("AllowIPs", "%v", err)
 	}
 	if _, err := parsePrefixes(c.TrustedProxies); err != nil {
 		bad("TrustedProxies", "%v", err)
 	}
-	return errors.Join(errs...)
+	return errs.Err()
 }
 
-func (c Config) validateOAuth(bad func(field, format string, args ...any)) {
+// validateOAuth checks the token endpoint's settings. A finding about one
+// client carries its index, and about one secret the secret's too, so that
+// config/ can name the key each came from.
+func (c Config) validateOAuth(errs *field.Errors) {
+	bad := errs.Add
 	seen := map[string]bool{}
 	for i, cl := range c.OAuthClients {
 		switch {
 		case strings.TrimSpace(cl.ID) == "":
-			bad("OAuthClients", "client #%d has no id", i+1)
+			errs.AddAt("OAuthClients", []int{i}, "client #%d has no id", i+1)
 		case seen[cl.ID]:
-			bad("OAuthClients", "client %q is configured twice", cl.ID)
+			errs.AddAt("OAuthClients", []int{i}, "client %q is configured twice", cl.ID)
 		}
 		seen[cl.ID] = true
 		n := 0
-		for _, sec := range cl.Secrets {
+		for j, sec := range cl.Secrets {
 			if sec == "" {
 				continue
 			}
 			n++
 			if len(sec) < minClientSecretLen {
-				bad("OAuthClients", "a secret of client %q is shorter than %d characters", cl.ID, minClientSecretLen)
+				errs.AddAt("OAuthClients", []int{i, j}, "a secret of client %q is shorter than %d characters", cl.ID, minClientSecretLen)
 			}
 		}
 		if n == 0 {
-			bad("OAuthClients", "client %q has no secret", cl.ID)
+			errs.AddAt("OAuthClients", []int{i}, "client %q has no secret", cl.ID)
 		}
 	}
 	if len(c.OAuthClients) > 0 && len(c.OAuthSigningKeys) == 0 {

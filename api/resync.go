@@ -1,11 +1,10 @@
 package api
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -41,11 +40,11 @@ var (
 	ErrResyncUnsupported = errors.New("this selection is not available in this process")
 )
 
-// resyncRequest is the body of POST /v1/resyncs.
+// resyncRequest is the body of POST /v1/resyncs, as decodeResync reads it.
 type resyncRequest struct {
-	IDs          []string `json:"ids"`
-	Status       string   `json:"status"`
-	UpdatedSince string   `json:"updated_since"` // YYYY-MM-DD or RFC 3339
+	IDs          []string // "ids"
+	Status       string   // "status"
+	UpdatedSince string   // "updated_since": YYYY-MM-DD or RFC 3339
 }
 
 type resyncAccepted struct {
@@ -60,12 +59,11 @@ func (s *server) startResync(c echo.Context) error {
 	if s.deps.Resyncs == nil {
 		return errStatus(http.StatusNotImplemented, "bulk re-sync not available in this process")
 	}
-	body, err := readBody(c.Request())
-	if err != nil {
-		return err
-	}
-	sel, err := parseResync(body)
-	if err != nil {
+	sel, err := parseResync(c.Request().Body, s.cfg.MaxResyncIDs)
+	switch {
+	case overResyncLimit(err):
+		return s.cfg.resyncTooLarge()
+	case err != nil:
 		return errStatus(http.StatusBadRequest, err.Error())
 	}
 	p, err := s.deps.Resyncs.StartResync(c.Request().Context(), sel)
@@ -84,12 +82,18 @@ func (s *server) startResync(c echo.Context) error {
 	return c.JSON(http.StatusAccepted, resyncAccepted{ID: p.ID, State: p.State, Progress: loc})
 }
 
-// parseResync reads and validates the body: ids, or a Zuora selection.
-func parseResync(body []byte) (ResyncSelection, error) {
-	var r resyncRequest
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&r); err != nil {
+// parseResync reads and validates the body (resync_body.go): at most
+// maxIDs ids, or a Zuora selection. Over a limit it returns errTooManyIDs
+// or the body's *http.MaxBytesError.
+func parseResync(body io.Reader, maxIDs int) (ResyncSelection, error) {
+	if body == nil {
+		body = http.NoBody
+	}
+	r, err := decodeResync(body, maxIDs)
+	switch {
+	case overResyncLimit(err):
+		return ResyncSelection{}, err
+	case err != nil:
 		return ResyncSelection{}, fmt.Errorf("body must be JSON {\"ids\":[...]} or {\"status\":...,\"updated_since\":...}: %v", err)
 	}
 	query := r.Status != "" || r.UpdatedSince != ""
@@ -102,16 +106,21 @@ func parseResync(body []byte) (ResyncSelection, error) {
 		if len(r.IDs) == 0 {
 			return ResyncSelection{}, errors.New("ids is empty")
 		}
+		// Only the first invalid ids are kept: a million of them must not
+		// make a million-line answer.
 		var bad []string
+		n := 0
 		for _, id := range r.IDs {
 			if err := validateID(id); err != nil {
-				bad = append(bad, fmt.Sprintf("%q", truncate(id, 70)))
+				if n++; n <= maxInvalidShown {
+					bad = append(bad, fmt.Sprintf("%q", truncate(id, 70)))
+				}
 			}
 		}
-		if n := len(bad); n > 0 {
+		if n > 0 {
 			more := ""
-			if len(bad) > maxInvalidShown {
-				more, bad = fmt.Sprintf(" and %d more", len(bad)-maxInvalidShown), bad[:maxInvalidShown]
+			if n > maxInvalidShown {
+				more = fmt.Sprintf(" and %d more", n-maxInvalidShown)
 			}
 			return ResyncSelection{}, fmt.Errorf("%d invalid ids: %s%s", n, strings.Join(bad, ", "), more)
 		}

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/zsync/zsync/internal/redistest"
+	"github.com/zsync/zsync/internal/waittest"
 	"github.com/zsync/zsync/worker"
 )
 
@@ -155,18 +156,12 @@ func TestResyncThroughRealJobs(t *testing.T) {
 	wantStatus(t, rec, http.StatusAccepted)
 	id, _ := decode(t, rec)["id"].(string)
 	var m map[string]any
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	waittest.For(t, 10*time.Second, "the job to be enqueued", func() bool {
 		rec = b.do(t, req{method: http.MethodGet, path: "/v1/resyncs/" + id, bearer: opToken})
 		wantStatus(t, rec, http.StatusOK)
-		if m = decode(t, rec); m["state"] == string(worker.JobEnqueued) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("job not enqueued: %v", m)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		m = decode(t, rec)
+		return m["state"] == string(worker.JobEnqueued)
+	})
 	if m["read"] != float64(3) || m["enqueued"] != float64(2) || m["coalesced"] != float64(1) || m["pending"] != float64(3) {
 		t.Fatalf("progress = %v", m)
 	}

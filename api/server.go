@@ -131,7 +131,7 @@ func New(cfg Config, deps Deps, logger *zap.Logger) (*echo.Echo, error) {
 		e.Use(s.traceRequests(deps.Tracer, routes))
 	}
 	e.Use(
-		middleware.RequestID(),
+		requestIDs, // requestid.go: a client's id only when it is a sane one
 		s.accessLog,
 		middleware.RecoverWithConfig(middleware.RecoverConfig{
 			LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
@@ -139,6 +139,7 @@ func New(cfg Config, deps Deps, logger *zap.Logger) (*echo.Echo, error) {
 				return errStatus(http.StatusInternalServerError, "internal error")
 			},
 		}),
+		methodNotAllowed, // options.go: OPTIONS included, no CORS
 		s.bodyLimit,
 	)
 
@@ -161,7 +162,7 @@ func New(cfg Config, deps Deps, logger *zap.Logger) (*echo.Echo, error) {
 	e.GET("/v1/subscriptions/:id/sync", s.status, auth)
 	e.GET("/v1/subscriptions/:id/plan", s.plan, auth)
 	e.GET("/v1/accounts/:id/sync", s.accountStatus, auth)
-	e.POST("/v1/resyncs", s.startResync, auth)
+	e.POST(resyncsPath, s.startResync, auth)
 	e.GET("/v1/resyncs/:id", s.resyncProgress, auth)
 	s.routeCheck(e, auth)
 	if deps.Metrics != nil {
@@ -282,20 +283,25 @@ func (s *server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-func requestID(c echo.Context) string {
-	return c.Response().Header().Get(echo.HeaderXRequestID)
-}
-
 // bodyLimit refuses bodies over MaxBodyBytes: early when Content-Length says
-// so, otherwise while reading (readBody maps that to 413).
+// so, otherwise while reading (readBody maps that to 413). POST /v1/resyncs
+// streams its body and has a limit of its own (resync_body.go).
 func (s *server) bodyLimit(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
-		if r.ContentLength > s.cfg.MaxBodyBytes {
-			return errStatus(http.StatusRequestEntityTooLarge, fmt.Sprintf("body over %d bytes", s.cfg.MaxBodyBytes))
+		resync := isResyncStart(c)
+		limit := s.cfg.MaxBodyBytes
+		if resync {
+			limit = s.cfg.resyncMaxBytes()
+		}
+		if r.ContentLength > limit {
+			if resync {
+				return s.cfg.resyncTooLarge()
+			}
+			return errStatus(http.StatusRequestEntityTooLarge, fmt.Sprintf("body over %d bytes", limit))
 		}
 		if r.Body != nil {
-			r.Body = http.MaxBytesReader(c.Response(), r.Body, s.cfg.MaxBodyBytes)
+			r.Body = http.MaxBytesReader(c.Response(), r.Body, limit)
 		}
 		return next(c)
 	}

@@ -34,6 +34,9 @@ type probeSyncer struct {
 	done map[string]time.Time
 }
 
+// Canonical names every id as given: one lock per id.
+func (p *probeSyncer) Canonical(_ context.Context, key string) (string, error) { return key, nil }
+
 func (p *probeSyncer) Sync(ctx context.Context, key string, _ syncer.Trigger) (syncer.Outcome, error) {
 	t := time.NewTimer(fakeSyncTime)
 	defer t.Stop()

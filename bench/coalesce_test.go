@@ -50,6 +50,9 @@ func (f *versionSyncer) bump(key string) {
 	f.mu.Unlock()
 }
 
+// Canonical names every id as given: one lock per id.
+func (f *versionSyncer) Canonical(_ context.Context, key string) (string, error) { return key, nil }
+
 func (f *versionSyncer) Sync(ctx context.Context, key string, _ syncer.Trigger) (syncer.Outcome, error) {
 	f.mu.Lock()
 	v := f.zuora[key]

@@ -1,23 +1,24 @@
-// Package config is the only importer of viper. It reads defaults, an
-// optional zsync.yaml, ZSYNC_* environment variables and command-line flags
-// (in rising precedence) into one typed Config, and validates it with
-// messages that name the offending key. Nothing reads viper after startup:
-// cmd/zsync hands each component its section.
+// Package config is the only importer of viper. It reads defaults (the
+// components' own: defaults.go), an optional zsync.yaml, ZSYNC_* environment
+// variables and command-line flags (in rising precedence) into one typed
+// Config, and validates it, by the components' Validate, with messages that
+// name the offending key. Nothing reads viper after startup: cmd/zsync hands
+// each component its Config (components.go).
 package config
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"net/url"
 	"os"
-	"regexp"
 	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 
+	"github.com/zsync/zsync/internal/field"
+	"github.com/zsync/zsync/worker"
 	"github.com/zsync/zsync/zuora"
 )
 
@@ -148,6 +149,9 @@ type Operator struct {
 	Token    string `mapstructure:"token"`
 	Username string `mapstructure:"username"`
 	Password string `mapstructure:"password"`
+	// ResyncMaxIDs caps the ids of one POST /v1/resyncs (its body, streamed,
+	// may be up to 128 bytes per id).
+	ResyncMaxIDs int `mapstructure:"resync_max_ids"`
 }
 
 // LoopGuard says which changes Limio made itself (and must not be synced back).
@@ -206,101 +210,6 @@ type Log struct {
 // OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set.
 type Otel struct {
 	Endpoint string `mapstructure:"endpoint"`
-}
-
-// defaults holds a value for every key: it documents them, and viper's
-// AutomaticEnv only sees keys it knows of when unmarshalling (spf13/viper#188).
-var defaults = map[string]any{
-	"redis.addr":                     "127.0.0.1:6379",
-	"redis.url":                      "",
-	"redis.username":                 "",
-	"redis.password":                 "",
-	"redis.db":                       0,
-	"redis.sentinel.master_name":     "",
-	"redis.sentinel.addrs":           []string{},
-	"redis.sentinel.password":        "",
-	"redis.cluster.addrs":            []string{},
-	"http.addr":                      ":8080",
-	"http.shutdown_timeout":          10 * time.Second,
-	"zuora.base_url":                 "",
-	"zuora.environment":              "",
-	"zuora.entity_ids":               []string{},
-	"zuora.client_id":                "",
-	"zuora.client_secret":            "",
-	"zuora.version":                  "2025-08-12",
-	"zuora.timeout":                  20 * time.Second,
-	"zuora.concurrency":              20,
-	"zuora.rate_per_minute":          0,
-	"zuora.rate_per_hour":            0,
-	"zuora.rate_per_day":             0,
-	"zuora.rate_slow_below":          0.1,
-	"zuora.concurrency_reserve":      0.25,
-	"limio.base_url":                 "",
-	"limio.client_id":                "",
-	"limio.client_secret":            "",
-	"limio.timeout":                  20 * time.Second,
-	"limio.status_field":             "status",
-	"limio.related_path":             "subscription",
-	"limio.schedules_from":           "related",
-	"limio.lookup":                   "summary",
-	"callout.username":               "",
-	"callout.password":               "",
-	"callout.hmac_secret":            "",
-	"callout.hmac_header":            "X-Zuora-Signature",
-	"callout.hmac_algorithm":         "sha256",
-	"callout.hmac_encoding":          "hex",
-	"callout.allow_ips":              []string{},
-	"callout.trusted_proxies":        []string{},
-	"callout.auth_disabled":          false,
-	"callout.max_body_bytes":         64 << 10,
-	"operator.token":                 "",
-	"operator.username":              "",
-	"operator.password":              "",
-	"loopguard.integration_user_ids": []string{},
-	"loopguard.sources":              []string{"shop", "salesforce"},
-	"catalog.offers":                 map[string]string{},
-	"worker.concurrency":             20,
-	"worker.max_retry":               10,
-	"worker.timeout":                 2 * time.Minute,
-	"worker.shutdown_timeout":        30 * time.Second,
-	"worker.lock_ttl":                30 * time.Second,
-	"worker.retention":               24 * time.Hour,
-	"worker.callouts_weight":         9,
-	"worker.bulk_weight":             1,
-	"worker.coalesce_window":         time.Second,
-	"worker.retry_base":              time.Second,
-	"worker.retry_cap":               5 * time.Minute,
-	"worker.metrics_addr":            "",
-	"worker.write_grace":             30 * time.Second,
-	"sweep.schedule":                 "@every 15m",
-	"sweep.lookback":                 time.Duration(0),
-	"sweep.overlap":                  time.Minute,
-	"sweep.catchup_max":              2 * time.Hour,
-	"log.level":                      "info",
-	"log.format":                     "json",
-
-	// Callout authentication beyond Basic and the HMAC secret.
-	"callout.hmac_value_format":            "{{Request.HMAC.Signed}}",
-	"callout.hmac_data":                    "{{Request.Body}}",
-	"callout.oauth_client_id":              "",
-	"callout.oauth_client_secret":          "",
-	"callout.oauth_client_secret_previous": "",
-	"callout.oauth_clients":                []map[string]any{},
-	"callout.oauth_signing_keys":           []string{},
-	"callout.oauth_token_ttl":              time.Hour,
-	"callout.bearer_tokens":                []string{},
-	"loopguard.integration_user_names":     []string{},
-
-	"otel.endpoint": "",
-}
-
-// Keys lists every configuration key (for docs and tests).
-func Keys() []string {
-	keys := make([]string, 0, len(defaults))
-	for k := range defaults {
-		keys = append(keys, k)
-	}
-	return keys
 }
 
 // Load reads the configuration. file may be empty (then ./zsync.yaml is used
@@ -379,10 +288,17 @@ type Need struct {
 }
 
 // Validate checks what the subcommand needs; every message names its key.
+// Each component's Validate checks its own fields, named here by their keys;
+// what is left is what only the configuration knows: the keys only cmd/zsync
+// reads, zeros a component would silently take for its default, and rules
+// across keys.
 func (c *Config) Validate(need Need) error {
-	var errs []error
-	bad := func(key, format string, a ...any) {
-		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{key}, a...)...))
+	var errs field.Errors
+	bad := errs.Add
+	add := func(err error) {
+		if err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if len(c.Redis.Cluster.Addrs) == 0 && len(c.Redis.Sentinel.Addrs) == 0 && c.Redis.URL == "" && c.Redis.Addr == "" {
 		bad("redis.addr", "is empty (set redis.addr, redis.url, redis.sentinel.* or redis.cluster.addrs)")
@@ -390,110 +306,61 @@ func (c *Config) Validate(need Need) error {
 	if len(c.Redis.Sentinel.Addrs) > 0 && c.Redis.Sentinel.MasterName == "" {
 		bad("redis.sentinel.master_name", "is required with redis.sentinel.addrs")
 	}
-	if c.HTTP.ShutdownTimeout < 0 {
-		bad("http.shutdown_timeout", "must not be negative")
-	}
-	if c.Worker.ShutdownTimeout < 0 {
-		bad("worker.shutdown_timeout", "must not be negative")
-	}
 	if c.Redis.URL != "" {
 		if u, err := url.Parse(c.Redis.URL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
 			bad("redis.url", "must be redis://… or rediss://…")
 		}
 	}
-	if c.Zuora.Environment != "" {
-		if _, err := zuora.EnvironmentURL(c.Zuora.Environment); err != nil {
-			bad("zuora.environment", "%s", err.Error())
-		}
+	if c.HTTP.ShutdownTimeout < 0 {
+		bad("http.shutdown_timeout", "must not be negative")
 	}
-	if err := zuora.CheckEntityIDs(c.Zuora.EntityIDs); err != nil {
-		bad("zuora.entity_ids", "%s", err.Error())
-	}
-	if need.Upstream && (c.Zuora.BaseURL != "" || c.Zuora.Environment == "") {
-		checkURL(bad, "zuora.base_url", c.Zuora.BaseURL)
-	}
+	// Every process stamps the worker section on the tasks it enqueues.
+	add(field.Rename(c.WorkerConfig().WithDefaults().Validate(), workerKeys))
 	if need.Upstream {
-		checkURL(bad, "limio.base_url", c.Limio.BaseURL)
-		for key, v := range map[string]string{"zuora.client_id": c.Zuora.ClientID, "zuora.client_secret": c.Zuora.ClientSecret,
-			"limio.client_id": c.Limio.ClientID, "limio.client_secret": c.Limio.ClientSecret} {
-			if v == "" {
-				bad(key, "is required")
-			}
-		}
-		for _, k := range []struct{ key, v, a, b string }{
-			{"limio.status_field", c.Limio.StatusField, "status", "data.status"},
-			{"limio.related_path", c.Limio.RelatedPath, "subscription", "subscriptions"},
-			{"limio.schedules_from", c.Limio.SchedulesFrom, "related", "list"},
-			{"limio.lookup", c.Limio.Lookup, "summary", "full"},
-		} {
-			if k.v != k.a && k.v != k.b {
-				bad(k.key, "must be %s or %s, not %q (zsync check says which)", k.a, k.b, k.v)
-			}
-		}
-		if c.Zuora.Concurrency < 1 {
+		add(field.Rename(c.ZuoraConfig().Validate(), zuoraKeys))
+		add(field.Rename(c.ZuoraLimits().Validate(), zuoraLimitKeys))
+		add(field.Rename(c.LimioConfig().Validate(), limioKeys))
+		add(c.LimioDialect().Validate())
+		// Set to 0, these would silently become the component's default.
+		if c.Zuora.Concurrency == 0 {
 			bad("zuora.concurrency", "must be at least 1 (zsync's share of the tenant's concurrency limit, 40 by default, shared by every integration)")
 		}
-		for key, v := range map[string]int{"zuora.rate_per_minute": c.Zuora.RatePerMinute,
-			"zuora.rate_per_hour": c.Zuora.RatePerHour, "zuora.rate_per_day": c.Zuora.RatePerDay} {
-			if v < 0 {
-				bad(key, "must not be negative (0 turns it off)")
-			}
-		}
-		if c.Zuora.RateSlowBelow < 0 || c.Zuora.RateSlowBelow >= 1 {
-			bad("zuora.rate_slow_below", "must be a fraction from 0 (off) to below 1")
-		}
-		if c.Zuora.ConcurrencyReserve < 0 || c.Zuora.ConcurrencyReserve >= 1 {
-			bad("zuora.concurrency_reserve", "must be a fraction from 0 (off) to below 1")
-		}
-		if c.Worker.Concurrency < 1 {
+		if c.Worker.Concurrency == 0 {
 			bad("worker.concurrency", "must be at least 1")
 		}
-		if c.Worker.MaxRetry < 1 {
+		if c.Worker.MaxRetry == 0 {
 			bad("worker.max_retry", "must be at least 1 (0 would archive a task on its first throttle)")
 		}
-		if c.Worker.Timeout <= 0 {
+		if c.Worker.Timeout == 0 {
 			bad("worker.timeout", "must be positive")
 		}
-		if c.Worker.LockTTL < time.Second {
+		// The worker takes shorter locks (tests do); a deployment doesn't.
+		if c.Worker.LockTTL >= 0 && c.Worker.LockTTL < time.Second {
 			bad("worker.lock_ttl", "must be at least 1s")
+		}
+	} else {
+		if c.Zuora.Environment != "" {
+			if _, err := zuora.EnvironmentURL(c.Zuora.Environment); err != nil {
+				bad("zuora.environment", "%v", err)
+			}
+		}
+		if err := zuora.CheckEntityIDs(c.Zuora.EntityIDs); err != nil {
+			bad("zuora.entity_ids", "%v", err)
 		}
 	}
 	if need.Ingress {
 		if _, _, err := net.SplitHostPort(c.HTTP.Addr); err != nil {
 			bad("http.addr", "must be host:port (e.g. :8080): %v", err)
 		}
-		if !c.Callout.AuthDisabled {
-			basic := c.Callout.Username != "" || c.Callout.Password != ""
-			if basic && (c.Callout.Username == "" || c.Callout.Password == "") {
-				bad("callout.username", "and callout.password must be set together")
-			}
-			if !basic && c.Callout.HMACSecret == "" && c.Callout.OAuthClientID == "" && len(c.Callout.OAuthClients) == 0 && len(c.Callout.BearerTokens) == 0 {
-				bad("callout.username", "no callout authentication: set callout.username/password, callout.oauth_client_id/secret, callout.bearer_tokens and/or callout.hmac_secret (or callout.auth_disabled=true, never in production)")
-			}
-			if (c.Callout.OAuthClientID == "") != (c.Callout.OAuthClientSecret == "") {
-				bad("callout.oauth_client_id", "and callout.oauth_client_secret must be set together")
-			}
-			if (c.Callout.OAuthClientID != "" || len(c.Callout.OAuthClients) > 0) && len(c.Callout.OAuthSigningKeys) == 0 {
-				bad("callout.oauth_signing_keys", "is required with OAuth clients (at least 32 characters, the same in every ingress)")
-			}
-			if c.Operator.Token == "" && (c.Operator.Username == "" || c.Operator.Password == "") {
-				bad("operator.token", "no operator credentials: set operator.token and/or operator.username/password")
-			}
+		// A secret without callout.oauth_client_id makes no client at all.
+		if !c.Callout.AuthDisabled && (c.Callout.OAuthClientID == "") != (c.Callout.OAuthClientSecret == "") {
+			bad("callout.oauth_client_id", "and callout.oauth_client_secret must be set together")
 		}
-		switch strings.ToLower(strings.ReplaceAll(c.Callout.HMACAlgorithm, "-", "")) {
-		case "md5", "sha1", "sha224", "sha256", "sha384", "sha512":
-		default:
-			bad("callout.hmac_algorithm", "must be md5, sha1, sha224, sha256, sha384 or sha512, not %q", c.Callout.HMACAlgorithm)
+		add(field.Rename(c.APIConfig().Validate(), c.Callout.apiKeys))
+		// Set to 0, this would silently become the ingress's default.
+		if c.Operator.ResyncMaxIDs == 0 {
+			bad("operator.resync_max_ids", "must be between 1 and 10000000, not 0")
 		}
-		switch strings.ToLower(c.Callout.HMACEncoding) {
-		case "hex", "base64":
-		default:
-			bad("callout.hmac_encoding", "must be hex or base64, not %q", c.Callout.HMACEncoding)
-		}
-		if c.Callout.MaxBodyBytes < 1024 {
-			bad("callout.max_body_bytes", "must be at least 1024")
-		}
-		c.Callout.validateAuth(bad)
 	}
 	if c.Worker.MetricsAddr != "" {
 		if _, _, err := net.SplitHostPort(c.Worker.MetricsAddr); err != nil {
@@ -503,9 +370,11 @@ func (c *Config) Validate(need Need) error {
 			bad("worker.metrics_addr", "/metrics is served behind the operator credentials: set operator.token and/or operator.username/password")
 		}
 	}
-	if c.Sweep.Lookback < 0 || c.Sweep.Overlap < 0 {
-		bad("sweep.lookback", "sweep.lookback and sweep.overlap must not be negative")
+	sw := c.SweepConfig()
+	if sw.Schedule == "" {
+		sw.Schedule = worker.DefaultSweepConfig().Schedule // off: the rest is still checked
 	}
+	add(field.Rename(sw.Validate(), sweepKeys))
 	if c.Sweep.CatchUpMax < 0 {
 		bad("sweep.catchup_max", "must not be negative (0 turns the catch-up off), got %s", c.Sweep.CatchUpMax)
 	}
@@ -524,63 +393,5 @@ func (c *Config) Validate(need Need) error {
 			bad("otel.endpoint", "must be an http:// or https:// URL of an OTLP/HTTP collector, not %q", e)
 		}
 	}
-	return errors.Join(errs...)
-}
-
-// hmacMergeFieldRE finds merge fields ({{…}} and legacy <Object.Field>) in
-// the HMAC settings; the api package owns the full check, this one names the
-// keys at start-up.
-var hmacMergeFieldRE = regexp.MustCompile(`\{\{[^{}]*\}\}|<[A-Za-z][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)+>`)
-
-// validateAuth checks the OAuth and HMAC settings a callout could not be
-// verified without.
-func (c Callout) validateAuth(bad func(string, string, ...any)) {
-	if f := c.HMACValueFormat; f != "" {
-		if strings.Count(f, "{{Request.HMAC.Signed}}") != 1 {
-			bad("callout.hmac_value_format", "must contain {{Request.HMAC.Signed}} exactly once, where Zuora puts the signature")
-		} else if m := hmacMergeFieldRE.FindString(strings.Replace(f, "{{Request.HMAC.Signed}}", "", 1)); m != "" {
-			bad("callout.hmac_value_format", "%s can't be verified: only {{Request.HMAC.Signed}} may appear", m)
-		}
-	}
-	for _, m := range hmacMergeFieldRE.FindAllString(c.HMACData, -1) {
-		if m != "{{Request.Body}}" && !(strings.HasPrefix(m, "{{Request.Headers.") && len(m) > len("{{Request.Headers.}}")) {
-			bad("callout.hmac_data", "%s can't be verified: use literal text, {{Request.Body}} and {{Request.Headers.<name>}}", m)
-		}
-	}
-	secrets := map[string]string{"callout.oauth_client_secret": c.OAuthClientSecret, "callout.oauth_client_secret_previous": c.OAuthClientSecretPrevious}
-	for i, cl := range c.OAuthClients {
-		if cl.ClientID == "" || cl.ClientSecret == "" {
-			bad("callout.oauth_clients", "client #%d needs client_id and client_secret", i+1)
-		}
-		secrets[fmt.Sprintf("callout.oauth_clients[%d]", i)] = cl.ClientSecret
-		secrets[fmt.Sprintf("callout.oauth_clients[%d].client_secret_previous", i)] = cl.ClientSecretPrevious
-	}
-	for key, v := range secrets {
-		if v != "" && len(v) < 16 {
-			bad(key, "must be at least 16 characters")
-		}
-	}
-	for _, k := range c.OAuthSigningKeys {
-		if len(k) < 32 {
-			bad("callout.oauth_signing_keys", "every key must be at least 32 characters")
-			break
-		}
-	}
-	for _, t := range c.BearerTokens {
-		if len(t) < 16 {
-			bad("callout.bearer_tokens", "every token must be at least 16 characters")
-			break
-		}
-	}
-}
-
-func checkURL(bad func(string, string, ...any), key, v string) {
-	if v == "" {
-		bad(key, "is required")
-		return
-	}
-	u, err := url.Parse(v)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		bad(key, "must be an http(s) URL, not %q", v)
-	}
+	return errs.Err()
 }

@@ -1,6 +1,7 @@
 package limio
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,13 +14,15 @@ import (
 	"time"
 
 	"github.com/zsync/zsync/internal/clip"
+	"github.com/zsync/zsync/internal/field"
 	"github.com/zsync/zsync/internal/upstream"
 )
 
 const api = "limio"
 
-// DefaultTimeout bounds one HTTP exchange when Config.Timeout is zero.
-const DefaultTimeout = 30 * time.Second
+// DefaultTimeout bounds one HTTP exchange when Config.Timeout is zero: as
+// long as Zuora's, the documented limio.timeout.
+const DefaultTimeout = 20 * time.Second
 
 // scanPageSize is the page size Resolve's scan asks for.
 const scanPageSize = 100
@@ -69,20 +72,41 @@ type Client struct {
 	d     Dialect
 }
 
+// DefaultConfig is every default of the client (config/ takes its defaults
+// from here).
+func DefaultConfig() Config { return Config{Timeout: DefaultTimeout} }
+
+// WithDefaults fills zero (or negative) values from DefaultConfig.
+func (c Config) WithDefaults() Config {
+	c.Timeout = cmp.Or(max(c.Timeout, 0), DefaultConfig().Timeout)
+	return c
+}
+
+// Validate reports every invalid field, by name.
+func (c Config) Validate() error {
+	var errs field.Errors
+	base := strings.TrimRight(strings.TrimSpace(c.BaseURL), "/")
+	if base == "" {
+		errs.Add("BaseURL", "is required")
+	} else if u, err := url.Parse(base); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		errs.Add("BaseURL", "%q must be http(s)://host", c.BaseURL)
+	}
+	if c.ClientID == "" {
+		errs.Add("ClientID", "is required")
+	}
+	if c.ClientSecret == "" {
+		errs.Add("ClientSecret", "is required")
+	}
+	return errs.Err()
+}
+
 // New returns a Client for cfg.
 func New(cfg Config, opts ...Option) (*Client, error) {
-	base := strings.TrimRight(strings.TrimSpace(cfg.BaseURL), "/")
-	u, err := url.Parse(base)
-	switch {
-	case base == "":
-		return nil, errors.New("limio: base url is required")
-	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
-		return nil, fmt.Errorf("limio: base url %q must be http(s)://host", cfg.BaseURL)
-	case cfg.ClientID == "":
-		return nil, errors.New("limio: client id is required")
-	case cfg.ClientSecret == "":
-		return nil, errors.New("limio: client secret is required")
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("limio: %w", err)
 	}
+	cfg = cfg.WithDefaults()
+	base := strings.TrimRight(strings.TrimSpace(cfg.BaseURL), "/")
 	o := options{now: time.Now}
 	for _, opt := range opts {
 		opt(&o)
@@ -91,9 +115,6 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 		return nil, fmt.Errorf("limio: %w", err)
 	}
 	timeout := cfg.Timeout
-	if timeout <= 0 {
-		timeout = DefaultTimeout
-	}
 	// The timeout lives on the HTTP client, not on a derived context: an
 	// expired context reads as the caller giving up, a slow Limio must read as
 	// a retryable failure.

@@ -198,8 +198,8 @@ func TestTokens(t *testing.T) {
 		b := setup(t)
 		b.srv.AddFault(sandbox.Fault{Path: "/api/", Status: http.StatusUnauthorized})
 		_, err := b.client.GetSubscription(t.Context(), seedSub)
-		if err == nil || kindOf(t, err) != upstream.Permanent {
-			t.Fatalf("GetSubscription = %v; want a permanent error", err)
+		if err == nil || kindOf(t, err) != upstream.Unauthorized {
+			t.Fatalf("GetSubscription = %v; want an unauthorized error", err)
 		}
 		if n := b.srv.Count(http.MethodGet, "/api/"); n != 2 {
 			t.Errorf("API requests = %d; want 2", n)
@@ -231,8 +231,8 @@ func TestSecretNeverInErrors(t *testing.T) {
 			t.Errorf("secret leaked in %q", s)
 		}
 	}
-	if kindOf(t, err) != upstream.Permanent {
-		t.Errorf("kind = %v; want permanent", kindOf(t, err))
+	if kindOf(t, err) != upstream.Unauthorized {
+		t.Errorf("kind = %v; want unauthorized", kindOf(t, err))
 	}
 	mu.Lock()
 	defer mu.Unlock()

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/zsync/zsync/internal/field"
 	"github.com/zsync/zsync/internal/upstream"
 )
 
@@ -81,6 +82,7 @@ func (d Dialect) WithDefaults() Dialect {
 // Validate names the config key (limio.*) of a value it doesn't know.
 func (d Dialect) Validate() error {
 	d = d.WithDefaults()
+	var errs field.Errors
 	for _, c := range []struct{ key, v, a, b string }{
 		{"limio.status_field", d.StatusField, StatusTopLevel, StatusInData},
 		{"limio.related_path", d.RelatedPath, RelatedSingular, RelatedPlural},
@@ -88,10 +90,10 @@ func (d Dialect) Validate() error {
 		{"limio.lookup", d.Lookup, LookupSummary, LookupFull},
 	} {
 		if c.v != c.a && c.v != c.b {
-			return fmt.Errorf("%s: must be %s or %s, not %q", c.key, c.a, c.b, c.v)
+			errs.Add(c.key, "must be %s or %s, not %q (zsync check says which)", c.a, c.b, c.v)
 		}
 	}
-	return nil
+	return errs.Err()
 }
 
 // NewAssumptionError says a Limio tenant does not behave as zsync assumes. It

@@ -133,7 +133,8 @@ func (c *Client) Resolve(ctx context.Context, key string) (*Subscription, error)
 			switch {
 			case err == nil && matches(s, key):
 				return s, nil
-			case err != nil && (upstream.IsRetryable(err) || upstream.IsContextError(err)):
+			case err != nil && (upstream.IsRetryable(err) || upstream.IsContextError(err) || unauthorized(err)):
+				// Says nothing about the mapping: a scan would meet the same.
 				return nil, err
 			default: // gone, unusable or renamed: stale
 				c.forget(ctx, key)
@@ -153,6 +154,12 @@ func (c *Client) Resolve(ctx context.Context, key string) (*Subscription, error)
 		return nil, err
 	}
 	return s, nil
+}
+
+// unauthorized reports a refusal of zsync's credentials.
+func unauthorized(err error) bool {
+	var e *upstream.Error
+	return errors.As(err, &e) && e.Kind == upstream.Unauthorized
 }
 
 // matches reports whether key names s.

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/zsync/zsync/internal/redistest"
+	"github.com/zsync/zsync/internal/sandbox"
 	"github.com/zsync/zsync/internal/upstream"
 	"github.com/zsync/zsync/limio"
 )
@@ -142,6 +143,27 @@ func TestResolveWithRedisIndex(t *testing.T) {
 		}
 		if _, ok, _ := ix.Get(t.Context(), "A-S00000777"); ok {
 			t.Error("stale entry still in the index")
+		}
+	})
+
+	t.Run("an index hit refused with a 401 is kept, not scanned", func(t *testing.T) {
+		t.Parallel()
+		ix := limio.NewRedisIndex(rdb, "t5:")
+		b := setup(t, limio.WithIndex(ix))
+		if err := ix.Put(t.Context(), seedZuora, seedSub); err != nil {
+			t.Fatal(err)
+		}
+		b.srv.AddFault(sandbox.Fault{Path: "/api/", Status: http.StatusUnauthorized, Count: 2})
+		_, err := b.client.Resolve(t.Context(), seedZuora)
+		var e *upstream.Error
+		if !errors.As(err, &e) || e.Kind != upstream.Unauthorized {
+			t.Fatalf("Resolve = %v; want the 401", err)
+		}
+		if id, ok, _ := ix.Get(t.Context(), seedZuora); !ok || id != seedSub {
+			t.Errorf("index after the 401 = %q, %v; want %s kept", id, ok, seedSub)
+		}
+		if lists(b) != 0 {
+			t.Error("scanned every subscription after a 401: the credentials, not the mapping, were refused")
 		}
 	})
 

@@ -180,10 +180,7 @@ type instrumented struct {
 // Canonical passes through to the wrapped syncer, so wrapping doesn't change
 // how the worker locks.
 func (s instrumented) Canonical(ctx context.Context, key string) (string, error) {
-	if c, ok := s.next.(worker.Canonicalizer); ok {
-		return c.Canonical(ctx, key)
-	}
-	return key, nil
+	return s.next.Canonical(ctx, key)
 }
 
 func (s instrumented) Sync(ctx context.Context, key string, trig syncer.Trigger) (syncer.Outcome, error) {

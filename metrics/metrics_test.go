@@ -58,6 +58,9 @@ type scriptedSyncer struct {
 	done   map[string]int
 }
 
+// Canonical names every id as given: one lock per id.
+func (s *scriptedSyncer) Canonical(_ context.Context, key string) (string, error) { return key, nil }
+
 func (s *scriptedSyncer) Sync(_ context.Context, key string, _ syncer.Trigger) (syncer.Outcome, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

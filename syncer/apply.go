@@ -65,7 +65,7 @@ func (s *Syncer) apply(ctx context.Context, cs *Changeset) error {
 		return fmt.Errorf("limio timeline event not sent: %w", err)
 	}
 	if err := s.limio.PostTimeline(ctx, timelineEvent(cs)); err != nil {
-		s.log.Warn("timeline event not recorded", zap.String("subscription", cs.Subscription),
+		s.logger(ctx).Warn("timeline event not recorded", zap.String("subscription", cs.Subscription),
 			zap.String("limio_id", cs.LimioID), zap.Error(err))
 	}
 	return nil

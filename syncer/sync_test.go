@@ -7,8 +7,12 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest"
+	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/zsync/zsync/internal/logging"
 	"github.com/zsync/zsync/internal/upstream"
 	"github.com/zsync/zsync/limio"
 	"github.com/zsync/zsync/zuora"
@@ -426,5 +430,21 @@ func TestSyncAccountMissing(t *testing.T) {
 	}
 	if out.Result == NotFound || b.writes() != 0 {
 		t.Fatalf("Sync = %+v with %d writes; want no not_found result, no writes", out, b.writes())
+	}
+}
+
+// A sync logs through the logger its context carries (the worker's task
+// logger, with the task id), so its lines can be tied to the task.
+func TestSyncLogsThroughTheTaskLogger(t *testing.T) {
+	t.Parallel()
+	b := setup(t, "limio_unknown")
+	core, logs := observer.New(zapcore.DebugLevel)
+	ctx := logging.IntoContext(t.Context(), zap.New(core).With(zap.String("task_id", "A-S1:0")))
+	if _, err := b.s.Sync(ctx, number, manual); err != nil {
+		t.Fatal(err)
+	}
+	synced := logs.FilterMessage("synced").All()
+	if len(synced) != 1 || synced[0].LoggerName != "syncer" || synced[0].ContextMap()["task_id"] != "A-S1:0" {
+		t.Fatalf("synced lines through the task logger: %+v; want one, named syncer, with the task id", synced)
 	}
 }

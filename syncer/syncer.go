@@ -14,6 +14,8 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/zsync/zsync/internal/logging"
+	"github.com/zsync/zsync/internal/subid"
 	"github.com/zsync/zsync/internal/upstream"
 	"github.com/zsync/zsync/limio"
 	"github.com/zsync/zsync/zuora"
@@ -106,9 +108,19 @@ func (s *Syncer) Sync(ctx context.Context, key string, trig Trigger) (Outcome, e
 		return out, err
 	}
 	out.Result, out.Changes = cs.Result, cs.Changes
-	s.log.Debug("synced", zap.String("subscription", out.Subscription), zap.String("limio_id", out.LimioID),
+	s.logger(ctx).Debug("synced", zap.String("subscription", out.Subscription), zap.String("limio_id", out.LimioID),
 		zap.String("outcome", string(out.Result)), zap.Int("changes", len(out.Changes)))
 	return out, nil
+}
+
+// logger is the logger of the task ctx belongs to (internal/logging
+// IntoContext: the worker's, with the task id) when there is one, so the
+// syncer's lines name their task; else the syncer's own.
+func (s *Syncer) logger(ctx context.Context) *zap.Logger {
+	if l := logging.FromContext(ctx, nil); l != nil {
+		return l.Named("syncer")
+	}
+	return s.log
 }
 
 // DryRun plans a sync of key and never writes: the Outcome says what Sync
@@ -164,7 +176,7 @@ type state struct {
 func (s *Syncer) read(ctx context.Context, key string) (*state, error) {
 	st := &state{number: key}
 	var zs *zuora.Subscription
-	if looksZuora(key) {
+	if subid.ZuoraNumber(key) {
 		// Both sides know the key: ask them at once.
 		var g errgroup.Group
 		var zerr error
@@ -187,7 +199,8 @@ func (s *Syncer) read(ctx context.Context, key string) (*state, error) {
 			if strings.HasPrefix(key, "sub-") {
 				return st, Permanent(fmt.Errorf("limio %s: %w (%w)", key, ErrNotFound, err))
 			}
-			// Maybe a Zuora number with another prefix: Zuora decides.
+			// Maybe a Zuora number all the same (Limio sends its reference
+			// as the number of the subscriptions it creates): Zuora decides.
 			if ls, err = s.createdID(ctx, key); err != nil {
 				return st, err
 			}
@@ -361,7 +374,7 @@ func zuoraErr(key string, err error) error {
 // names itself. It costs a Limio lookup only for keys that aren't Zuora
 // numbers.
 func (s *Syncer) Canonical(ctx context.Context, key string) (string, error) {
-	if looksZuora(key) {
+	if subid.ZuoraNumber(key) {
 		return key, nil
 	}
 	ls, err := s.limio.Resolve(ctx, key)
@@ -376,9 +389,6 @@ func (s *Syncer) Canonical(ctx context.Context, key string) (string, error) {
 	}
 	return key, nil
 }
-
-// looksZuora: Zuora subscription numbers are A-S00000271 by default.
-func looksZuora(key string) bool { return strings.HasPrefix(key, "A-S") }
 
 // zuoraNumber is the Zuora subscription a Limio subscription mirrors: data.zuora,
 // else its reference (Limio sends its reference as the Zuora number).

@@ -61,7 +61,7 @@ const fanoutBatch = 100
 // the one that has not started yet. Statuses and errors are Enqueue's.
 func (e *Enqueuer) EnqueueAccount(ctx context.Context, account string, trig syncer.Trigger, queue string) (EnqueueStatus, string, error) {
 	if !ValidAccount(account) {
-		return "", "", fmt.Errorf("%w: account %q", ErrInvalidKey, account)
+		return "", "", fmt.Errorf("%w: account %q", errInvalidKey, account)
 	}
 	if queue == "" {
 		queue = QueueCallouts
@@ -168,9 +168,9 @@ func (f *AccountFanout) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		return err // waiting for the limit is not an outcome
 	default:
 		rec.Outcome, rec.Error = syncer.Failed, err.Error()
-		rec.Archived = class == classPermanent || retried >= maxRetry
+		rec.Archived = archiveNow(class, retried) || retried >= maxRetry
 		ret = err
-		if class == classPermanent {
+		if archiveNow(class, retried) {
 			ret = fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 		}
 	}
@@ -196,10 +196,10 @@ func (f *AccountFanout) run(ctx context.Context, account string, trig syncer.Tri
 		if len(batch) == 0 {
 			return nil
 		}
-		out, err := f.enq.EnqueueBatch(ctx, batch, trig, q, "")
+		out, err := f.enq.enqueueBatch(ctx, batch, trig, q, "")
 		for _, r := range out {
 			switch {
-			case r.Err != nil && errors.Is(r.Err, ErrInvalidKey):
+			case r.Err != nil && errors.Is(r.Err, errInvalidKey):
 				f.log.Warn("account fan-out: skipping an invalid subscription number",
 					zap.String("account", account), zap.String("subscription", r.Key))
 			case r.Status == Coalesced:

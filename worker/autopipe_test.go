@@ -136,7 +136,7 @@ func TestPipelinedClientEnqueues(t *testing.T) {
 	for i := range 2 * n {
 		wg.Go(func() {
 			id := fmt.Sprintf("A-S%d:0", i%n)
-			_, err := client.EnqueueContext(t.Context(), asynq.NewTask(TaskTypeSync, nil), asynq.TaskID(id), asynq.Queue(QueueCallouts))
+			_, err := client.EnqueueContext(t.Context(), asynq.NewTask(taskTypeSync, nil), asynq.TaskID(id), asynq.Queue(QueueCallouts))
 			switch {
 			case err == nil:
 				created.Add(1)

@@ -6,7 +6,7 @@ import "sync"
 // every item waiting when it starts, and a lone item goes at once, so nothing
 // waits for a batch to fill. At most maxInFlight batches are out at a time.
 // Callers learn their results through their items (send must answer each).
-// Used for epoch claims (claim.go) and the ingress's script calls
+// Used for epoch claims (epoch.go) and the ingress's script calls
 // (autopipe.go): under a burst, one Redis write and read serve many callouts.
 type batcher[T any] struct {
 	send        func([]T)

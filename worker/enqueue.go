@@ -16,131 +16,6 @@ import (
 	"github.com/zsync/zsync/syncer"
 )
 
-// The epoch of a subscription lives in one Redis hash, <prefix>epoch:X, so
-// that every script touching it names a single key (Redis Cluster safe without
-// hash tags):
-//
-//	e   the current epoch: callouts enqueue (or coalesce into) task "X:<e>"
-//	n   callouts accepted during epoch e
-//	pe  the epoch the last advance closed, pn its callout count, so a retry
-//	    of that task still knows how many callouts it carries
-//	s   when the last advance happened (Redis clock, ms): a sync started
-//	j:<e>:<job>  bulk jobs waiting on epoch e (bulk.go)
-//
-// The hash never expires: epochs must only grow, or a retained or archived
-// task id could be reused and swallow a callout.
-
-// claimScript reads the epoch and counts the callout in it, atomically with
-// respect to advanceScript: a callout either lands in the count the handler
-// reads when it closes the epoch, or in the next epoch. With a job id
-// (ARGV[1], bulk re-sync) it also registers the job as waiting on the key,
-// in the same step (field j:<e>:<job>), so the run that closes epoch e is
-// sure to see it (settleJobs in bulk.go). It returns the epoch, the count,
-// and how many milliseconds ago the last sync of the key started (-1: none).
-var claimScript = redis.NewScript(claimLua)
-
-const claimLua = `
-local e = redis.call('HGET', KEYS[1], 'e') or '0'
-local n = redis.call('HINCRBY', KEYS[1], 'n', 1)
-if ARGV[1] ~= '' then
-  redis.call('HINCRBY', KEYS[1], 'j:' .. e .. ':' .. ARGV[1], 1)
-end
-local s = tonumber(redis.call('HGET', KEYS[1], 's') or '-1')
-local age = -1
-if s >= 0 then
-  local t = redis.call('TIME')
-  age = math.max(0, tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - s)
-end
-return {tonumber(e), n, age}
-`
-
-// reviveScript closes epoch ARGV[2] when it is still current, because its
-// task will never run (archived or completed: an operator archived it in
-// asynqmon), then claims like claimScript. It leaves the sync start time
-// alone: no sync started. The count of the closed epoch is kept in pn, as
-// an advance keeps it, for a re-run of that task.
-var reviveScript = redis.NewScript(`
-local cur = tonumber(redis.call('HGET', KEYS[1], 'e') or '0')
-if cur == tonumber(ARGV[2]) then
-  local cn = tonumber(redis.call('HGET', KEYS[1], 'n') or '0')
-  redis.call('HSET', KEYS[1], 'e', cur + 1, 'n', 0, 'pe', cur, 'pn', cn)
-end
-` + claimLua)
-
-// claim is what claimScript answered.
-type claim struct {
-	epoch    int64
-	callouts int64         // callouts counted in this epoch so far
-	since    time.Duration // since the last sync of the key started; <0 none
-}
-
-func parseClaim(key string, v []int64, err error) (claim, error) {
-	if err == nil && len(v) != 3 {
-		err = fmt.Errorf("unexpected reply %v", v)
-	}
-	if err != nil {
-		return claim{}, fmt.Errorf("read epoch of %s: %w", key, err)
-	}
-	since := time.Duration(v[2]) * time.Millisecond
-	if v[2] < 0 {
-		since = -1
-	}
-	return claim{epoch: v[0], callouts: v[1], since: since}, nil
-}
-
-// advanceScript closes the task's epoch (ARGV[1], -1 when unknown) so later
-// callouts make a new task. With ARGV[2] == "1" it only does so when the
-// task's epoch is still current (the dead-task paths). It returns the current
-// epoch, the callouts the task carries (-1 when unknown) and 1 if it advanced;
-// a task whose epoch was already closed (a retry) gets the count remembered
-// when it was closed.
-var advanceScript = redis.NewScript(`
-local now = redis.call('TIME')
-local s = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
-local e = tonumber(redis.call('HGET', KEYS[1], 'e') or '0')
-local n = tonumber(redis.call('HGET', KEYS[1], 'n') or '0')
-local t = tonumber(ARGV[1])
-local cas = ARGV[2] == '1'
-if t < 0 then
-  if cas then return {e, -1, 0} end
-  redis.call('HSET', KEYS[1], 'e', e + 1, 'n', 0, 'pe', e, 'pn', n, 's', s)
-  return {e + 1, -1, 1}
-end
-if e == t then
-  redis.call('HSET', KEYS[1], 'e', e + 1, 'n', 0, 'pe', e, 'pn', n, 's', s)
-  return {e + 1, n, 1}
-end
-if e < t then
-  redis.call('HSET', KEYS[1], 'e', t + 1, 'n', 0, 'pe', t, 'pn', -1, 's', s)
-  return {t + 1, -1, 1}
-end
-if tonumber(redis.call('HGET', KEYS[1], 'pe') or '-1') == t then
-  return {e, tonumber(redis.call('HGET', KEYS[1], 'pn') or '-1'), 0}
-end
-return {e, -1, 0}
-`)
-
-type advance struct {
-	epoch    int64 // current epoch after the call
-	callouts int64 // callouts the task carries; -1 unknown
-	advanced bool
-}
-
-func runAdvance(ctx context.Context, rdb redis.UniversalClient, k keyspace, key string, taskEpoch int64, onlyIfCurrent bool) (advance, error) {
-	cas := "0"
-	if onlyIfCurrent {
-		cas = "1"
-	}
-	v, err := advanceScript.Run(ctx, rdb, []string{k.epoch(key)}, taskEpoch, cas).Int64Slice()
-	if err != nil {
-		return advance{}, fmt.Errorf("advance epoch of %s: %w", key, err)
-	}
-	if len(v) != 3 {
-		return advance{}, fmt.Errorf("advance epoch of %s: unexpected reply %v", key, v)
-	}
-	return advance{epoch: v[0], callouts: v[1], advanced: v[2] == 1}, nil
-}
-
 // EnqueueConfig configures the Enqueuer. Zero values take the defaults.
 type EnqueueConfig struct {
 	Prefix    string        // Redis key prefix; default "zsync:"
@@ -211,7 +86,7 @@ func NewEnqueuer(rdb redis.UniversalClient, client *asynq.Client, cfg EnqueueCon
 // Coalesced when a task that has not started reading Zuora already exists
 // (it will see this change), and the task id either way. An error means
 // nothing was recorded (Redis unreachable: the ingress answers 503) or the key
-// is invalid (ErrInvalidKey).
+// is invalid (errInvalidKey).
 func (e *Enqueuer) Enqueue(ctx context.Context, key string, trig syncer.Trigger, queue string) (EnqueueStatus, string, error) {
 	if queue == "" {
 		queue = QueueCallouts
@@ -265,7 +140,7 @@ func (e *Enqueuer) store(ctx context.Context, task *asynq.Task, key string, c cl
 			// Deleted since the conflict: store it again under the same id.
 			continue
 		case "archived", "completed":
-			if c, err = e.revive(ctx, key, c.epoch, job); err != nil {
+			if c, err = e.claims.revive(ctx, key, c.epoch, job); err != nil {
 				return "", id, err
 			}
 			e.log.Info("the epoch's task will never run; callout given a new task",
@@ -298,12 +173,6 @@ func (e *Enqueuer) taskState(ctx context.Context, queue, id string) (string, err
 		return "", fmt.Errorf("read state of task %s: %w", id, err)
 	}
 	return st, nil
-}
-
-// revive closes epoch (if still current) and claims the callout again.
-func (e *Enqueuer) revive(ctx context.Context, key string, epoch int64, job string) (claim, error) {
-	v, err := reviveScript.Run(ctx, e.rdb, []string{e.keys.epoch(key)}, job, epoch).Int64Slice()
-	return parseClaim(key, v, err)
 }
 
 // taskOptions are the options every sync task gets.

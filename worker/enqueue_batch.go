@@ -6,44 +6,37 @@ import (
 	"strings"
 
 	"github.com/hibiken/asynq"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/zsync/zsync/syncer"
 )
 
-// BatchResult is what EnqueueBatch did with one key.
-type BatchResult struct {
+// batchResult is what enqueueBatch did with one key.
+type batchResult struct {
 	Key    string
 	Status EnqueueStatus // Enqueued or Coalesced; "" with Err
 	TaskID string
-	Err    error // ErrInvalidKey (wrapped) for a key the worker can't use
+	Err    error // errInvalidKey (wrapped) for a key the worker can't use
 }
 
-// EnqueueBatch is Enqueue for many keys at once (bulk re-sync): the epochs of
-// all keys are claimed in one pipelined round trip, then each task is stored
+// enqueueBatch is Enqueue for many keys at once (bulk re-sync): the epochs of
+// all keys are claimed in one pipelined round trip (claimer.claimMany, the
+// pipeline callouts share), then each task is stored
 // exactly as Enqueue stores it (same task id per epoch, same options, so a
 // bulk key coalesces with callouts and vice versa). With job != "" every
 // claim registers the key with that job (see claimScript).
 //
 // Invalid keys get a per-key Err and are not claimed. The returned error
 // means Redis failed: results[i].Err says which keys were not stored.
-func (e *Enqueuer) EnqueueBatch(ctx context.Context, keys []string, trig syncer.Trigger, queue, job string) ([]BatchResult, error) {
+func (e *Enqueuer) enqueueBatch(ctx context.Context, keys []string, trig syncer.Trigger, queue, job string) ([]batchResult, error) {
 	if queue == "" {
 		queue = QueueCallouts
 	}
 	if strings.ContainsAny(job, ":{} \t\r\n") {
 		return nil, fmt.Errorf("invalid job id %q", job)
 	}
-	res := make([]BatchResult, len(keys))
+	res := make([]batchResult, len(keys))
 	tasks := make([]*asynq.Task, len(keys))
-	cmds := make([]*redis.Cmd, len(keys))
-	// Loading first lets the pipeline use EVALSHA; a NOSCRIPT reply (the
-	// cache flushed in between) means the command did not run, so that key
-	// alone is claimed again below.
-	if err := claimScript.Load(ctx, e.rdb).Err(); err != nil {
-		return nil, fmt.Errorf("load claim script: %w", err)
-	}
-	pipe := e.rdb.Pipeline()
+	reqs := make([]claimReq, 0, len(keys))
 	for i, key := range keys {
 		res[i].Key = key
 		t, err := newSyncTaskContext(ctx, key, trig)
@@ -52,27 +45,25 @@ func (e *Enqueuer) EnqueueBatch(ctx context.Context, keys []string, trig syncer.
 			continue
 		}
 		tasks[i] = t
-		cmds[i] = claimScript.EvalSha(ctx, pipe, []string{e.keys.epoch(key)}, job)
+		reqs = append(reqs, claimReq{key: key, job: job})
 	}
-	if pipe.Len() > 0 {
-		_, _ = pipe.Exec(ctx) // errors are read per command
+	var claims []claimRes
+	if len(reqs) > 0 {
+		claims = e.claims.claimMany(ctx, reqs)
 	}
 	var firstErr error
 	for i, key := range keys {
-		if cmds[i] == nil {
+		if tasks[i] == nil {
 			continue
 		}
-		v, err := cmds[i].Int64Slice()
-		if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
-			v, err = claimScript.Run(ctx, e.rdb, []string{e.keys.epoch(key)}, job).Int64Slice()
-		}
-		c, err := parseClaim(key, v, err)
-		if err != nil {
-			res[i].Err = err
-			firstErr = firstOf(firstErr, err)
+		c := claims[0]
+		claims = claims[1:]
+		if c.err != nil {
+			res[i].Err = c.err
+			firstErr = firstOf(firstErr, c.err)
 			continue
 		}
-		res[i].Status, res[i].TaskID, res[i].Err = e.store(ctx, tasks[i], key, c, queue, job)
+		res[i].Status, res[i].TaskID, res[i].Err = e.store(ctx, tasks[i], key, c.c, queue, job)
 		if res[i].Err != nil {
 			res[i].Status = ""
 			firstErr = firstOf(firstErr, res[i].Err)

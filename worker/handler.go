@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -17,6 +18,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/zsync/zsync/internal/logging"
 	"github.com/zsync/zsync/internal/tracing"
 	"github.com/zsync/zsync/internal/upstream"
 	"github.com/zsync/zsync/syncer"
@@ -26,13 +28,10 @@ import (
 // Outcome names the Zuora subscription number once resolved.
 type Syncer interface {
 	Sync(ctx context.Context, key string, trig syncer.Trigger) (syncer.Outcome, error)
-}
-
-// Canonicalizer is implemented by a Syncer that can name the subscription
-// behind any id form (its Zuora number for a sub-… id or a Limio reference).
-// Syncs requested under different ids of one subscription then share one
-// lock, so they never write at once. Without it the lock is per id as given.
-type Canonicalizer interface {
+	// Canonical names the subscription behind any id form (its Zuora number
+	// for a sub-… id or a Limio reference). Syncs requested under different
+	// ids of one subscription then share one lock, so they never write at
+	// once. A Syncer that can't tell returns key: the lock is per id as given.
 	Canonical(ctx context.Context, key string) (string, error)
 }
 
@@ -49,6 +48,10 @@ type handler struct {
 	metrics Metrics
 	tracer  trace.Tracer
 	running runs // the syncs in flight, to stop them all when Redis lost its data
+	// inflight counts the runs in ProcessTask, so that Shutdown can wait
+	// for the interrupted ones to record; stopping is set once it began.
+	inflight inflight
+	stopping atomic.Bool
 }
 
 // taskRun is what process learned, for the record.
@@ -63,17 +66,37 @@ type taskRun struct {
 	recorded  syncer.Result // the outcome finish recorded ("" when none: a wait)
 }
 
+// attempt is what asynq tells a run about its task.
+type attempt struct {
+	queue, taskID     string
+	retried, maxRetry int
+}
+
+func attemptOf(ctx context.Context) attempt {
+	var a attempt
+	a.queue, _ = asynq.GetQueueName(ctx)
+	a.taskID, _ = asynq.GetTaskID(ctx)
+	a.retried, _ = asynq.GetRetryCount(ctx)
+	a.maxRetry, _ = asynq.GetMaxRetry(ctx)
+	return a
+}
+
+// last reports whether asynq won't run the task again however this ends.
+func (a attempt) last() bool { return a.retried >= a.maxRetry }
+
 // ProcessTask implements asynq.Handler.
 func (h *handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
+	defer h.inflight.enter()()
 	start := time.Now()
 	run := taskRun{epoch: -1}
+	a := attemptOf(ctx)
+	// Every line about the run, the syncer's too, names its task.
+	ctx = logging.IntoContext(ctx, h.log.With(zap.String("task_id", a.taskID)))
 	// The run continues the trace of the callout (or request) that enqueued it.
-	queue, _ := asynq.GetQueueName(ctx)
-	retried, _ := asynq.GetRetryCount(ctx)
 	ctx, span := h.tracer.Start(tracing.Extract(ctx, t.Headers()), "zsync.sync", trace.WithSpanKind(trace.SpanKindConsumer),
-		trace.WithAttributes(attribute.String("zsync.queue", queue), attribute.Int("zsync.attempt", retried)))
+		trace.WithAttributes(attribute.String("zsync.queue", a.queue), attribute.Int("zsync.attempt", a.retried)))
 	defer span.End()
-	err := h.process(ctx, t, &run)
+	err := h.process(ctx, t, a, &run)
 	if isNotFound(err) {
 		// Running it again would give the same answer, and archived tasks are
 		// what operators and alerts treat as failures: it completes, with
@@ -85,12 +108,12 @@ func (h *handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 			run.notFound = true
 		}
 	}
-	h.finish(ctx, t, &run, start, err)
+	h.finish(ctx, t, a, &run, start, err)
 	span.SetAttributes(attribute.String("zsync.subscription", run.key), attribute.String("zsync.outcome", string(run.recorded)))
 	if run.notFound {
 		return nil
 	}
-	if err != nil && IsFailure(err) {
+	if err != nil && isFailure(err) {
 		span.SetStatus(codes.Error, "sync failed") // the error text may quote upstream bodies: not in the span
 	}
 	return err
@@ -105,22 +128,18 @@ func (h *handler) closeEpoch(ctx context.Context, run *taskRun) error {
 	return err
 }
 
-func (h *handler) process(ctx context.Context, t *asynq.Task, run *taskRun) error {
+func (h *handler) process(ctx context.Context, t *asynq.Task, a attempt, run *taskRun) error {
 	p, err := decodePayload(t.Payload())
 	if err != nil {
 		// Nothing to retry: archived, recorded under the key its id names,
 		// and handleError closes that epoch so later callouts aren't
 		// swallowed by this task.
-		id, _ := asynq.GetTaskID(ctx)
-		run.key, run.epoch, _ = taskEpoch(id, t.Payload())
+		run.key, run.epoch, _ = taskEpoch(a.taskID, t.Payload())
 		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 	}
 	run.key, run.trig = p.Key, p.Trigger
-	id, _ := asynq.GetTaskID(ctx)
-	run.epoch = epochOf(id, p.Key)
-	retried, _ := asynq.GetRetryCount(ctx)
-	maxRetry, _ := asynq.GetMaxRetry(ctx)
-	if retried >= maxRetry && run.epoch >= 0 {
+	run.epoch = epochOf(a.taskID, p.Key)
+	if a.last() && run.epoch >= 0 {
 		// The last attempt: asynq won't run this task again however it ends
 		// (after a crash the recoverer archives it without calling us), so
 		// close its epoch first.
@@ -129,11 +148,9 @@ func (h *handler) process(ctx context.Context, t *asynq.Task, run *taskRun) erro
 		}
 	}
 
-	lockKey := p.Key
-	if c, ok := h.syncer.(Canonicalizer); ok {
-		if lockKey, err = c.Canonical(ctx, p.Key); err != nil {
-			return fmt.Errorf("resolve %s: %w", p.Key, err)
-		}
+	lockKey, err := h.syncer.Canonical(ctx, p.Key)
+	if err != nil {
+		return fmt.Errorf("resolve %s: %w", p.Key, err)
 	}
 	_, lockSpan := h.tracer.Start(ctx, "zsync.lock")
 	l, err := tryLock(ctx, h.rdb, h.keys.lock(lockKey), h.cfg.LockTTL)
@@ -144,11 +161,11 @@ func (h *handler) process(ctx context.Context, t *asynq.Task, run *taskRun) erro
 	}
 	if l == nil {
 		run.waited = true
-		if retried >= maxRetry {
-			// asynq archives an exhausted task whatever IsFailure says.
+		if a.last() {
+			// asynq archives an exhausted task whatever isFailure says.
 			return h.handOff(ctx, run)
 		}
-		return &LockBusyError{Key: p.Key, RetryIn: h.cfg.LockBusyDelay + rand.N(h.cfg.LockBusyDelay)}
+		return &lockBusyError{Key: p.Key, RetryIn: h.cfg.LockBusyDelay + rand.N(h.cfg.LockBusyDelay)}
 	}
 	held := false // kept past the run for a write that may still land
 	defer func() {
@@ -158,7 +175,7 @@ func (h *handler) process(ctx context.Context, t *asynq.Task, run *taskRun) erro
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
 		if err := l.release(rctx); err != nil {
-			h.log.Warn("release lock", zap.String("subscription", p.Key), zap.Error(err))
+			logging.FromContext(ctx, h.log).Warn("release lock", zap.String("subscription", p.Key), zap.Error(err))
 		}
 	}()
 
@@ -192,11 +209,11 @@ func (h *handler) process(ctx context.Context, t *asynq.Task, run *taskRun) erro
 			err = fmt.Errorf("%w: %w", err, cause)
 		}
 		switch class := classify(err); {
-		case class == classPermanent:
+		case archiveNow(class, a.retried):
 			return fmt.Errorf("sync %s: %w: %w", p.Key, err, asynq.SkipRetry)
-		case class == classThrottled && retried >= maxRetry:
+		case class == classThrottled && a.last():
 			// Waiting for the upstream limit is not a failure, but asynq
-			// archives a task on its last attempt whatever IsFailure says.
+			// archives a task on its last attempt whatever isFailure says.
 			return h.handOff(ctx, run)
 		}
 		return fmt.Errorf("sync %s: %w", p.Key, err)
@@ -218,11 +235,11 @@ func (h *handler) holdLock(ctx context.Context, l *subLock, key string) bool {
 	defer cancel()
 	ok, err := l.hold(hctx, h.cfg.WriteGrace)
 	if err != nil || !ok {
-		h.log.Warn("a Limio write's outcome is unknown, and the lock could not be held for it",
+		logging.FromContext(ctx, h.log).Warn("a Limio write's outcome is unknown, and the lock could not be held for it",
 			zap.String("subscription", key), zap.Bool("lock_ours", ok), zap.Error(err))
 		return false
 	}
-	h.log.Warn("a Limio write's outcome is unknown; the subscription's lock is held for worker.write_grace before the next sync",
+	logging.FromContext(ctx, h.log).Warn("a Limio write's outcome is unknown; the subscription's lock is held for worker.write_grace before the next sync",
 		zap.String("subscription", key), zap.Duration("write_grace", h.cfg.WriteGrace))
 	return true
 }
@@ -250,34 +267,55 @@ func (h *handler) handOff(ctx context.Context, run *taskRun) error {
 		run.key, id, status, asynq.RevokeTask)
 }
 
-// finish records the run: the store, the task's result (a summary, shown by asynqmon),
-// one log line and the metrics. Lock waits are only counted.
-func (h *handler) finish(ctx context.Context, t *asynq.Task, run *taskRun, start time.Time, err error) {
-	queue, _ := asynq.GetQueueName(ctx)
-	taskID, _ := asynq.GetTaskID(ctx)
-	retried, _ := asynq.GetRetryCount(ctx)
-	maxRetry, _ := asynq.GetMaxRetry(ctx)
-	d := time.Since(start)
+// finish ends the run in controller-runtime's shape: decide what its end
+// means (decide, pure), record it when it is an outcome (record), then log
+// and count it (report). Lock waits and upstream-limit waits are not
+// outcomes: they are only reported.
+func (h *handler) finish(ctx context.Context, t *asynq.Task, a attempt, run *taskRun, start time.Time, err error) {
+	v := decide(run, a, start, time.Since(start), err, errors.Is(ctx.Err(), context.Canceled), h.stopping.Load())
+	if v.kind == endOutcome {
+		h.record(ctx, t, v)
+		run.recorded = v.rec.Outcome
+	}
+	h.report(ctx, a, run, v, err)
+}
+
+// endKind is what a run's end means.
+type endKind int
+
+const (
+	endOutcome   endKind = iota // an outcome: recorded, credited to jobs, shown in asynqmon
+	endLockWait                 // put back (or handed off) while the lock was busy
+	endThrottled                // put back until the upstream limit allows: the next attempt records
+)
+
+// verdict is decide's answer.
+type verdict struct {
+	kind     endKind
+	rec      Record        // endOutcome: what is recorded
+	level    zapcore.Level // endOutcome: of the log line
+	requeued bool          // endOutcome: asynq runs the task again (shutdown, lost lease)
+	d        time.Duration
+}
+
+// decide says what the end of a run means, from what the run learned, what
+// asynq told it (a), the error it ends with and whether its context was
+// cancelled (canceled) while the worker shuts down (stopping). No side
+// effects: finish acts on the answer.
+func decide(run *taskRun, a attempt, start time.Time, d time.Duration, err error, canceled, stopping bool) verdict {
 	// A wait on the last attempt that could not hand off ends archived, with
 	// its callouts: that is an outcome (failed, archived, at Error level), so
 	// an operator sees it and can run the task again from asynqmon.
-	handOffFailed := run.waited && run.handedOff == "" && err != nil && retried >= maxRetry
+	handOffFailed := run.waited && run.handedOff == "" && err != nil && a.last()
 	if (run.waited || run.handedOff != "") && !handOffFailed {
-		if run.waited {
-			h.metrics.LockBusy(queue)
-		}
-		h.log.Debug("subscription locked; task put back", zap.String("subscription", run.key),
-			zap.String("task_id", taskID), zap.String("successor", run.handedOff), zap.Error(err))
-		return
+		return verdict{kind: endLockWait, d: d}
 	}
-	if err != nil && classify(err) == classThrottled {
-		// Waiting for the upstream limit is not an outcome: the next
-		// attempt records one (throttles are counted by the metrics).
-		h.log.Debug("upstream limit; task put back", zap.String("subscription", run.key),
-			zap.String("task_id", taskID), zap.Duration("retry_after", upstream.RetryAfter(err)), zap.Error(err))
-		return
+	class := classify(err)
+	if err != nil && class == classThrottled {
+		// Waiting for the upstream limit is not an outcome (throttles are
+		// counted by the metrics).
+		return verdict{kind: endThrottled, d: d}
 	}
-
 	out := run.outcome
 	rec := Record{
 		Subscription:   out.Subscription,
@@ -288,9 +326,9 @@ func (h *handler) finish(ctx context.Context, t *asynq.Task, run *taskRun, start
 		Reason:         out.Reason,
 		At:             start.UTC(),
 		DurationMS:     d.Milliseconds(),
-		TaskID:         taskID,
-		Queue:          queue,
-		Attempt:        retried,
+		TaskID:         a.taskID,
+		Queue:          a.queue,
+		Attempt:        a.retried,
 		Epoch:          run.epoch,
 		Trigger:        run.trig,
 		NotificationID: run.trig.NotificationID,
@@ -298,36 +336,44 @@ func (h *handler) finish(ctx context.Context, t *asynq.Task, run *taskRun, start
 	if rec.Subscription == "" {
 		rec.Subscription = run.key
 	}
-	level := zapcore.InfoLevel
-	class := classify(err)
+	v := verdict{kind: endOutcome, level: zapcore.InfoLevel, d: d}
 	switch {
 	case err == nil:
 		if rec.Outcome == "" {
 			rec.Outcome = syncer.Unchanged
 		}
 	case isNotFound(err):
-		rec.Outcome, rec.Error, level = syncer.NotFound, errorText(err), zapcore.WarnLevel
+		rec.Outcome, rec.Error, v.level = syncer.NotFound, errorText(err), zapcore.WarnLevel
 	default:
-		rec.Outcome, rec.Error, level = syncer.Failed, errorText(err), zapcore.WarnLevel
+		rec.Outcome, rec.Error, v.level = syncer.Failed, errorText(err), zapcore.WarnLevel
 	}
 	// asynq cancels a run's context when it stops (shutdown) or loses the
 	// task's lease, and runs the task again: neither archived nor over.
-	requeued := err != nil && errors.Is(ctx.Err(), context.Canceled)
-	if err != nil && !requeued && !run.notFound && (class == classPermanent || retried >= maxRetry) {
+	v.requeued = err != nil && canceled
+	if v.requeued && stopping {
+		rec.Error = "interrupted by the worker's shutdown, to be retried: " + rec.Error
+	}
+	if err != nil && !v.requeued && !run.notFound && (class == classPermanent || a.last()) {
 		rec.Archived = true
 		if rec.Outcome == syncer.Failed {
-			level = zapcore.ErrorLevel
+			v.level = zapcore.ErrorLevel
 		}
 	}
+	v.rec = rec
+	return v
+}
 
+// record stores an outcome, credits the resync jobs waiting on its key
+// (unless the task runs again) and leaves a summary as the task's result.
+func (h *handler) record(ctx context.Context, t *asynq.Task, v verdict) {
+	rec := v.rec
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	if serr := h.store.Record(sctx, rec); serr != nil {
-		h.log.Warn("record outcome", zap.String("subscription", rec.Subscription), zap.Error(serr))
+		logging.FromContext(ctx, h.log).Warn("record outcome", zap.String("subscription", rec.Subscription), zap.Error(serr))
 	}
-	if !requeued {
-		// bulk.go: credit the resync jobs waiting on this key, with a
-		// deadline of its own (Record may have used up sctx's).
+	if !v.requeued {
+		// With a deadline of its own: Record may have used up sctx's.
 		jctx, jcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		h.settleJobs(jctx, rec)
 		jcancel()
@@ -337,24 +383,41 @@ func (h *handler) finish(ctx context.Context, t *asynq.Task, run *taskRun, start
 			_, _ = rw.Write(b) // best effort: fails when the task's context is done
 		}
 	}
-	h.metrics.TaskDone(queue, rec.Outcome, d)
-	run.recorded = rec.Outcome
+}
 
-	if ce := h.log.Check(level, "sync"); ce != nil {
+// report logs the run's end (through the task's logger) and counts it.
+func (h *handler) report(ctx context.Context, a attempt, run *taskRun, v verdict, err error) {
+	log := logging.FromContext(ctx, h.log)
+	switch v.kind {
+	case endLockWait:
+		if run.waited {
+			h.metrics.LockBusy(a.queue)
+		}
+		log.Debug("subscription locked; task put back", zap.String("subscription", run.key),
+			zap.String("successor", run.handedOff), zap.Error(err))
+	case endThrottled:
+		log.Debug("upstream limit; task put back", zap.String("subscription", run.key),
+			zap.Duration("retry_after", upstream.RetryAfter(err)), zap.Error(err))
+	case endOutcome:
+		rec := v.rec
+		h.metrics.TaskDone(a.queue, rec.Outcome, v.d)
+		ce := log.Check(v.level, "sync")
+		if ce == nil {
+			return
+		}
 		fields := []zap.Field{
 			zap.String("subscription", rec.Subscription),
-			zap.String("task_id", taskID),
-			zap.Int("attempt", retried),
+			zap.Int("attempt", a.retried),
 			zap.String("outcome", string(rec.Outcome)),
-			zap.Duration("duration", d),
-			zap.String("queue", queue),
+			zap.Duration("duration", v.d),
+			zap.String("queue", a.queue),
 			zap.Int64("epoch", run.epoch),
 		}
 		if len(rec.Changes) > 0 {
 			fields = append(fields, zap.Int("changes", len(rec.Changes)))
 		}
 		if err != nil {
-			fields = append(fields, zap.String("error", errorText(err)), zap.Bool("archived", rec.Archived), zap.Bool("requeued", requeued))
+			fields = append(fields, zap.String("error", rec.Error), zap.Bool("archived", rec.Archived), zap.Bool("requeued", v.requeued))
 		}
 		ce.Write(fields...)
 	}
@@ -374,7 +437,7 @@ func (h *handler) handleError(ctx context.Context, t *asynq.Task, err error) {
 	// attempt that follows is its last: if that attempt dies with its worker
 	// before it runs, the recoverer archives it without calling us, and the
 	// archived task id would swallow every later callout.
-	final := errors.Is(err, asynq.SkipRetry) || retried >= maxRetry || (IsFailure(err) && retried+1 >= maxRetry)
+	final := errors.Is(err, asynq.SkipRetry) || retried >= maxRetry || (isFailure(err) && retried+1 >= maxRetry)
 	if !final {
 		return
 	}

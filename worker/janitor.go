@@ -34,7 +34,7 @@ func releaseArchived(ctx context.Context, rdb redis.UniversalClient, keys keyspa
 				return closed, fmt.Errorf("list archived tasks of %s: %w", q, err)
 			}
 			for _, t := range tasks {
-				if t.Type != TaskTypeSync {
+				if t.Type != taskTypeSync {
 					continue
 				}
 				key, epoch, ok := taskEpoch(t.ID, t.Payload)

@@ -1,9 +1,9 @@
 package worker
 
 import (
+	"cmp"
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -11,6 +11,8 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
+
+	"github.com/zsync/zsync/internal/field"
 )
 
 // DefaultPrefix namespaces every Redis key the worker owns.
@@ -20,7 +22,7 @@ const (
 	defaultConcurrency       = 20
 	defaultMaxRetry          = 10
 	defaultTaskTimeout       = 2 * time.Minute
-	defaultShutdownTimeout   = 20 * time.Second
+	defaultShutdownTimeout   = 30 * time.Second
 	defaultLockTTL           = 30 * time.Second
 	defaultLockBusyDelay     = time.Second
 	defaultRetryBase         = time.Second
@@ -30,6 +32,11 @@ const (
 	defaultTaskCheckInterval = 250 * time.Millisecond
 	defaultDelayedCheck      = time.Second
 	defaultWriteGrace        = 30 * time.Second
+	defaultCalloutsWeight    = 9
+	defaultBulkWeight        = 1
+	// Completed tasks are kept a day for asynqmon when nothing is set; a
+	// zero Retention (keep none) is a choice, so WithDefaults leaves it.
+	defaultRetention = 24 * time.Hour
 )
 
 // Config configures the worker. Zero values take the defaults (WithDefaults).
@@ -39,9 +46,9 @@ type Config struct {
 	Queues          map[string]int // queue weights (not strict); default callouts 9, bulk 1
 	MaxRetry        int            // retries of a failing sync; default 10
 	TaskTimeout     time.Duration  // per attempt; default 2m
-	Retention       time.Duration  // keep completed tasks for asynqmon; default 0
+	Retention       time.Duration  // keep completed tasks for asynqmon; 0 keeps none (DefaultConfig: 24h)
 	CoalesceWindow  time.Duration  // hold back a task for a key synced this recently; default 1s, <0 never
-	ShutdownTimeout time.Duration  // graceful stop; unfinished syncs go back to the queue; default 20s
+	ShutdownTimeout time.Duration  // graceful stop; unfinished syncs go back to the queue; default 30s
 	LockTTL         time.Duration  // subscription lock, extended every TTL/3; default 30s
 	LockBusyDelay   time.Duration  // wait for a busy lock: between d and 2d; default 1s
 	RetryBase       time.Duration  // backoff: first ceiling; default 1s
@@ -57,62 +64,59 @@ type Config struct {
 	WriteGrace time.Duration
 }
 
-// WithDefaults fills zero values.
+// DefaultConfig is every default: what a worker runs with when nothing is
+// set. config/ takes its defaults from here.
+func DefaultConfig() Config {
+	return Config{
+		Prefix:                   DefaultPrefix,
+		Concurrency:              defaultConcurrency,
+		Queues:                   map[string]int{QueueCallouts: defaultCalloutsWeight, QueueBulk: defaultBulkWeight},
+		MaxRetry:                 defaultMaxRetry,
+		TaskTimeout:              defaultTaskTimeout,
+		Retention:                defaultRetention,
+		CoalesceWindow:           defaultCoalesceWindow,
+		ShutdownTimeout:          defaultShutdownTimeout,
+		LockTTL:                  defaultLockTTL,
+		LockBusyDelay:            defaultLockBusyDelay,
+		RetryBase:                defaultRetryBase,
+		RetryCap:                 defaultRetryCap,
+		HistoryCap:               defaultHistoryCap,
+		StreamMaxLen:             defaultStreamMaxLen,
+		TaskCheckInterval:        defaultTaskCheckInterval,
+		DelayedTaskCheckInterval: defaultDelayedCheck,
+		WriteGrace:               defaultWriteGrace,
+	}
+}
+
+// WithDefaults fills zero values from DefaultConfig, except Retention (zero
+// keeps no completed task).
 func (c Config) WithDefaults() Config {
-	if c.Prefix == "" {
-		c.Prefix = DefaultPrefix
-	}
-	if c.Concurrency == 0 {
-		c.Concurrency = defaultConcurrency
-	}
+	d := DefaultConfig()
+	c.Prefix = cmp.Or(c.Prefix, d.Prefix)
+	c.Concurrency = cmp.Or(c.Concurrency, d.Concurrency)
 	if len(c.Queues) == 0 {
-		c.Queues = map[string]int{QueueCallouts: 9, QueueBulk: 1}
+		c.Queues = d.Queues
 	}
-	if c.MaxRetry == 0 {
-		c.MaxRetry = defaultMaxRetry
-	}
-	if c.TaskTimeout == 0 {
-		c.TaskTimeout = defaultTaskTimeout
-	}
-	if c.ShutdownTimeout == 0 {
-		c.ShutdownTimeout = defaultShutdownTimeout
-	}
-	if c.LockTTL == 0 {
-		c.LockTTL = defaultLockTTL
-	}
-	if c.LockBusyDelay == 0 {
-		c.LockBusyDelay = defaultLockBusyDelay
-	}
-	if c.WriteGrace == 0 {
-		c.WriteGrace = defaultWriteGrace
-	}
-	if c.RetryBase == 0 {
-		c.RetryBase = defaultRetryBase
-	}
-	if c.RetryCap == 0 {
-		c.RetryCap = defaultRetryCap
-	}
-	if c.HistoryCap == 0 {
-		c.HistoryCap = defaultHistoryCap
-	}
-	if c.StreamMaxLen == 0 {
-		c.StreamMaxLen = defaultStreamMaxLen
-	}
-	if c.TaskCheckInterval == 0 {
-		c.TaskCheckInterval = defaultTaskCheckInterval
-	}
-	if c.DelayedTaskCheckInterval == 0 {
-		c.DelayedTaskCheckInterval = defaultDelayedCheck
-	}
+	c.MaxRetry = cmp.Or(c.MaxRetry, d.MaxRetry)
+	c.TaskTimeout = cmp.Or(c.TaskTimeout, d.TaskTimeout)
+	c.CoalesceWindow = cmp.Or(c.CoalesceWindow, d.CoalesceWindow)
+	c.ShutdownTimeout = cmp.Or(c.ShutdownTimeout, d.ShutdownTimeout)
+	c.LockTTL = cmp.Or(c.LockTTL, d.LockTTL)
+	c.LockBusyDelay = cmp.Or(c.LockBusyDelay, d.LockBusyDelay)
+	c.WriteGrace = cmp.Or(c.WriteGrace, d.WriteGrace)
+	c.RetryBase = cmp.Or(c.RetryBase, d.RetryBase)
+	c.RetryCap = cmp.Or(c.RetryCap, d.RetryCap)
+	c.HistoryCap = cmp.Or(c.HistoryCap, d.HistoryCap)
+	c.StreamMaxLen = cmp.Or(c.StreamMaxLen, d.StreamMaxLen)
+	c.TaskCheckInterval = cmp.Or(c.TaskCheckInterval, d.TaskCheckInterval)
+	c.DelayedTaskCheckInterval = cmp.Or(c.DelayedTaskCheckInterval, d.DelayedTaskCheckInterval)
 	return c
 }
 
 // Validate reports every invalid field, by name.
 func (c Config) Validate() error {
-	var errs []error
-	bad := func(field, msg string, args ...any) {
-		errs = append(errs, fmt.Errorf("worker.%s: %s", field, fmt.Sprintf(msg, args...)))
-	}
+	var errs field.Errors
+	bad := func(name, msg string, args ...any) { errs.Add("worker."+name, msg, args...) }
 	if c.Prefix == "" || strings.ContainsAny(c.Prefix, "{} \t\r\n") {
 		bad("prefix", "%q must be non-empty without braces or spaces", c.Prefix)
 	}
@@ -157,7 +161,7 @@ func (c Config) Validate() error {
 	if c.StreamMaxLen <= 0 {
 		bad("stream_max_len", "must be positive, got %d", c.StreamMaxLen)
 	}
-	return errors.Join(errs...)
+	return errs.Err()
 }
 
 // EnqueueConfig is the matching configuration for an Enqueuer.
@@ -173,10 +177,10 @@ func (c Config) StoreConfig() StoreConfig {
 	return StoreConfig{Prefix: c.Prefix, HistoryCap: c.HistoryCap, StreamMaxLen: c.StreamMaxLen}
 }
 
-// RetryPolicy is the policy the server uses.
-func (c Config) RetryPolicy() RetryPolicy {
+// retryPolicy is the policy the server uses.
+func (c Config) retryPolicy() retryPolicy {
 	c = c.WithDefaults()
-	return RetryPolicy{Base: c.RetryBase, Cap: c.RetryCap}
+	return retryPolicy{Base: c.RetryBase, Cap: c.RetryCap}
 }
 
 // Server is an asynq server running sync tasks.
@@ -210,12 +214,12 @@ func NewServer(redisOpt asynq.RedisConnOpt, s Syncer, store *OutcomeStore, rdb r
 		metrics: o.metrics,
 		tracer:  o.tracer,
 	}
-	policy := cfg.RetryPolicy()
+	policy := cfg.retryPolicy()
 	srv := asynq.NewServer(redisOpt, asynq.Config{
 		Concurrency:              cfg.Concurrency,
 		Queues:                   cfg.Queues,
 		RetryDelayFunc:           policy.RetryDelay,
-		IsFailure:                IsFailure,
+		IsFailure:                isFailure,
 		ErrorHandler:             asynq.ErrorHandlerFunc(h.handleError),
 		ShutdownTimeout:          cfg.ShutdownTimeout,
 		TaskCheckInterval:        cfg.TaskCheckInterval,
@@ -224,7 +228,7 @@ func NewServer(redisOpt asynq.RedisConnOpt, s Syncer, store *OutcomeStore, rdb r
 		LogLevel:                 asynq.InfoLevel,
 	})
 	mux := asynq.NewServeMux()
-	mux.Handle(TaskTypeSync, h)
+	mux.Handle(taskTypeSync, h)
 	return &Server{srv: srv, mux: mux, h: h}, nil
 }
 
@@ -244,23 +248,30 @@ func (s *Server) Start() error {
 	return nil
 }
 
-// ErrNotRunning is Ready's answer before Start and after Shutdown.
-var ErrNotRunning = errors.New("asynq server not running")
+// errNotRunning is Ready's answer before Start and after Shutdown.
+var errNotRunning = errors.New("asynq server not running")
 
 // Ready reports whether the server takes tasks: started, not shut down, and
 // its Redis answers.
 func (s *Server) Ready(context.Context) error {
 	if !s.running.Load() {
-		return ErrNotRunning
+		return errNotRunning
 	}
 	return s.srv.Ping()
 }
 
 // Shutdown stops taking tasks and waits up to ShutdownTimeout for running
-// syncs; those still running go back to the queue, then their contexts end.
+// syncs; those still running go back to the queue, then their contexts end,
+// and Shutdown returns once each recorded that it was interrupted (within
+// recordGrace).
 func (s *Server) Shutdown() {
 	s.running.Store(false)
+	s.h.stopping.Store(true)
 	s.srv.Shutdown()
+	if n := s.h.inflight.wait(recordGrace); n > 0 {
+		s.h.log.Warn("shutdown: interrupted syncs did not record their outcome in time", zap.Int("syncs", n),
+			zap.Duration("waited", recordGrace))
+	}
 }
 
 // asynqLogger adapts zap to asynq. Only cmd/zsync exits the process, so

@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"github.com/robfig/cron/v3"
 	"go.uber.org/zap"
 
+	"github.com/zsync/zsync/internal/field"
 	"github.com/zsync/zsync/internal/upstream"
 	"github.com/zsync/zsync/syncer"
 	"github.com/zsync/zsync/zuora"
@@ -45,6 +47,7 @@ import (
 const TaskTypeSweep = "zsync:sweep"
 
 const (
+	defaultSweepSchedule = "@every 15m"
 	defaultSweepOverlap  = time.Minute
 	defaultSweepMaxRetry = 5
 	defaultSweepTimeout  = 10 * time.Minute
@@ -53,7 +56,7 @@ const (
 
 // SweepConfig configures the Sweeper. Zero values take the defaults.
 type SweepConfig struct {
-	Schedule string        // asynq scheduler spec: cron ("*/15 * * * *") or "@every 15m"; required
+	Schedule string        // asynq scheduler spec: cron ("*/15 * * * *") or "@every 15m"; required (DefaultSweepConfig: every 15m)
 	Lookback time.Duration // the first sweep asks for changes since now - Lookback; default one interval
 	Overlap  time.Duration // the mark is set to a sweep's start minus this; default 1m
 	Prefix   string        // Redis key prefix; default "zsync:"
@@ -61,6 +64,44 @@ type SweepConfig struct {
 	MaxRetry int           // retries of a failed sweep; default 5
 	Timeout  time.Duration // per sweep attempt; default 10m
 	LockTTL  time.Duration // the sweep lock, extended while a sweep runs; default 30s
+}
+
+// DefaultSweepConfig is every default of the sweep zsync runs (config/ takes
+// its defaults from here). Lookback zero is one schedule interval.
+func DefaultSweepConfig() SweepConfig {
+	return SweepConfig{Schedule: defaultSweepSchedule, Overlap: defaultSweepOverlap, Prefix: DefaultPrefix, Queue: QueueBulk,
+		MaxRetry: defaultSweepMaxRetry, Timeout: defaultSweepTimeout, LockTTL: defaultSweepLockTTL}
+}
+
+// withDefaults fills zero values (but Schedule) from DefaultSweepConfig; a
+// zero Lookback becomes interval.
+func (c SweepConfig) withDefaults(interval time.Duration) SweepConfig {
+	d := DefaultSweepConfig()
+	if c.Lookback == 0 {
+		c.Lookback = interval
+	}
+	c.Overlap = cmp.Or(c.Overlap, d.Overlap)
+	c.Prefix = cmp.Or(c.Prefix, d.Prefix)
+	c.Queue = cmp.Or(c.Queue, d.Queue)
+	c.MaxRetry = cmp.Or(max(c.MaxRetry, 0), d.MaxRetry)
+	c.Timeout = cmp.Or(max(c.Timeout, 0), d.Timeout)
+	c.LockTTL = cmp.Or(max(c.LockTTL, 0), d.LockTTL)
+	return c
+}
+
+// Validate reports every invalid field, by name.
+func (c SweepConfig) Validate() error {
+	var errs field.Errors
+	if _, err := scheduleInterval(c.Schedule, time.Now()); err != nil {
+		errs.Add("Schedule", "%v", err)
+	}
+	if c.Lookback < 0 {
+		errs.Add("Lookback", "must not be negative (0: one interval), got %s", c.Lookback)
+	}
+	if c.Overlap < 0 {
+		errs.Add("Overlap", "must not be negative, got %s", c.Overlap)
+	}
+	return errs.Err()
 }
 
 // SweepState is what the sweep keeps in Redis.
@@ -120,31 +161,14 @@ func NewSweeper(src SweepSource, enq *Enqueuer, rdb redis.UniversalClient, cfg S
 	if logger == nil {
 		logger = zap.NewNop()
 	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	interval, err := scheduleInterval(cfg.Schedule, time.Now())
 	if err != nil {
 		return nil, err
 	}
-	if cfg.Lookback <= 0 {
-		cfg.Lookback = interval
-	}
-	if cfg.Overlap <= 0 {
-		cfg.Overlap = defaultSweepOverlap
-	}
-	if cfg.Prefix == "" {
-		cfg.Prefix = DefaultPrefix
-	}
-	if cfg.Queue == "" {
-		cfg.Queue = QueueBulk
-	}
-	if cfg.MaxRetry <= 0 {
-		cfg.MaxRetry = defaultSweepMaxRetry
-	}
-	if cfg.Timeout <= 0 {
-		cfg.Timeout = defaultSweepTimeout
-	}
-	if cfg.LockTTL <= 0 {
-		cfg.LockTTL = defaultSweepLockTTL
-	}
+	cfg = cfg.withDefaults(interval)
 	s := &Sweeper{src: src, enq: enq, rdb: rdb, cfg: cfg, interval: interval,
 		keys: keyspace{cfg.Prefix}, log: logger.Named("sweep"), now: time.Now}
 	if m, ok := applyOptions(opts).metrics.(SweepMetrics); ok {
@@ -157,11 +181,11 @@ func NewSweeper(src SweepSource, enq *Enqueuer, rdb redis.UniversalClient, cfg S
 // asynq's Scheduler parses it (robfig/cron's standard parser).
 func scheduleInterval(spec string, now time.Time) (time.Duration, error) {
 	if spec == "" {
-		return 0, errors.New("sweep.schedule: empty")
+		return 0, errors.New("is empty")
 	}
 	sched, err := cron.ParseStandard(spec)
 	if err != nil {
-		return 0, fmt.Errorf("sweep.schedule %q: %w", spec, err)
+		return 0, fmt.Errorf("%q: %w", spec, err)
 	}
 	if cd, ok := sched.(cron.ConstantDelaySchedule); ok {
 		return cd.Delay, nil
@@ -169,7 +193,7 @@ func scheduleInterval(spec string, now time.Time) (time.Duration, error) {
 	a := sched.Next(now)
 	b := sched.Next(a)
 	if a.IsZero() || !b.After(a) {
-		return 0, fmt.Errorf("sweep.schedule %q: never fires", spec)
+		return 0, fmt.Errorf("%q never fires", spec)
 	}
 	return b.Sub(a), nil
 }
@@ -316,7 +340,7 @@ func sweepSince(ctx context.Context, src SweepSource, e *Enqueuer, queue string,
 	trig := syncer.Trigger{Source: syncer.SourceSweep}
 	count := func(st EnqueueStatus, err error, what, key string) error {
 		switch {
-		case errors.Is(err, ErrInvalidKey):
+		case errors.Is(err, errInvalidKey):
 			// Not ours to sync; failing the sweep would stall the mark forever.
 			log.Warn("sweep: skipping an invalid "+what, zap.String(what, key))
 			return nil
@@ -353,10 +377,11 @@ func sweepSince(ctx context.Context, src SweepSource, e *Enqueuer, queue string,
 }
 
 // rejected: Zuora refused the sweep's query itself (a permanent Zuora error,
-// e.g. a ZOQL fault), as opposed to a failure worth retrying.
+// e.g. a ZOQL fault, or its credentials), as opposed to a failure worth
+// retrying: the next scheduled sweep asks again.
 func rejected(err error) bool {
 	var e *upstream.Error
-	return errors.As(err, &e) && e.API == "zuora" && e.Kind == upstream.Permanent
+	return errors.As(err, &e) && e.API == "zuora" && (e.Kind == upstream.Permanent || e.Kind == upstream.Unauthorized)
 }
 
 func (s *Sweeper) observe(ok bool, n int, d time.Duration) {
@@ -398,6 +423,3 @@ func (s *Sweeper) State(ctx context.Context) (SweepState, error) {
 	return SweepState{Mark: ms("mark"), Window: ms("window"), LastSuccess: ms("last"),
 		Enqueued: n("enqueued"), Coalesced: n("coalesced"), Rejected: m["rejected"]}, nil
 }
-
-func (k keyspace) sweep() string     { return k.prefix + "sweep" }
-func (k keyspace) sweepLock() string { return k.prefix + "sweep:lock" }

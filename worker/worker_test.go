@@ -454,8 +454,8 @@ func TestEnqueueRejectsBadKeysAndReportsRedisDown(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t, nil)
 	for _, k := range []string{"", "a{b}", "with space", string(make([]byte, 300))} {
-		if _, _, err := e.enq.Enqueue(t.Context(), k, callout, ""); !errors.Is(err, ErrInvalidKey) {
-			t.Errorf("Enqueue(%q) error = %v; want ErrInvalidKey", k, err)
+		if _, _, err := e.enq.Enqueue(t.Context(), k, callout, ""); !errors.Is(err, errInvalidKey) {
+			t.Errorf("Enqueue(%q) error = %v; want errInvalidKey", k, err)
 		}
 	}
 	e.rs.Stop()
@@ -669,7 +669,7 @@ func TestUnreadablePayloadDoesNotBlockTheSubscription(t *testing.T) {
 		if _, err := e.enq.claims.claim(t.Context(), key); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := client.Enqueue(asynq.NewTask(TaskTypeSync, []byte(payload)), asynq.TaskID(key+":0"),
+		if _, err := client.Enqueue(asynq.NewTask(taskTypeSync, []byte(payload)), asynq.TaskID(key+":0"),
 			asynq.Queue(QueueCallouts), asynq.MaxRetry(3)); err != nil {
 			t.Fatal(err)
 		}
@@ -692,4 +692,60 @@ func TestUnreadablePayloadDoesNotBlockTheSubscription(t *testing.T) {
 		t.Fatalf("callout after the broken task: %s %s; want a new task", st, id)
 	}
 	e.waitCurrent(t, 10*time.Second, broken)
+}
+
+// A 401 that survived the token refresh (credentials rotating) is retried
+// with backoff, recorded as a failure each time; a task still refused on
+// its third attempt is archived then, with retries left, its epoch closed.
+func TestUnauthorizedTriedAFewTimesThenArchived(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t, func(c *Config) { c.MaxRetry = 10 })
+	e.startServer(t)
+	refused := func() error {
+		return fmt.Errorf("limio get subscription: %w", &upstream.Error{API: "limio", Op: "GET /objects/limio/subscriptions/{id}",
+			StatusCode: 401, Kind: upstream.Unauthorized, Message: "unauthorized (check client id and secret)"})
+	}
+	const cured, never = "A-S00000411", "A-S00000412"
+	e.fake.failNext(cured, refused(), refused())
+	e.fake.failNext(never, refused(), refused(), refused(), refused())
+	e.fake.bump(cured)
+	e.fake.bump(never)
+	_, curedID := e.enqueue(t, cured, callout)
+	_, neverID := e.enqueue(t, never, callout)
+
+	e.waitCurrent(t, 20*time.Second, cured)
+	waitFor(t, 20*time.Second, never+" archived", func() bool {
+		info, _ := e.insp.GetTaskInfo(QueueCallouts, neverID)
+		return info != nil && info.State == asynq.TaskStateArchived
+	})
+	for _, tc := range []struct {
+		key, id string
+		want    []syncer.Result // oldest first
+	}{
+		{cured, curedID, []syncer.Result{syncer.Failed, syncer.Failed, syncer.Updated}},
+		{never, neverID, []syncer.Result{syncer.Failed, syncer.Failed, syncer.Failed}},
+	} {
+		hist, err := e.store.History(t.Context(), tc.key, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []syncer.Result
+		for k := len(hist) - 1; k >= 0; k-- {
+			r := hist[k]
+			got = append(got, r.Outcome)
+			wantArchived := tc.key == never && k == 0
+			if r.TaskID != tc.id || r.Attempt != len(hist)-1-k || r.Archived != wantArchived {
+				t.Errorf("%s: record %+v; want task %s attempt %d archived=%v", tc.key, r, tc.id, len(hist)-1-k, wantArchived)
+			}
+		}
+		if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+			t.Errorf("%s: outcomes %v; want %v", tc.key, got, tc.want)
+		}
+	}
+	if _, _, n := e.fake.state(never); n != authAttempts {
+		t.Errorf("%s synced %d times; want %d (archived with retries left)", never, n, authAttempts)
+	}
+	if e.epoch(t, never) != 1 {
+		t.Errorf("%s: epoch %d after archiving; want 1 (closed)", never, e.epoch(t, never))
+	}
 }

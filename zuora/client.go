@@ -5,6 +5,7 @@
 package zuora
 
 import (
+	"cmp"
 	"context"
 	crand "crypto/rand"
 	"encoding/hex"
@@ -16,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/zsync/zsync/internal/field"
 	"github.com/zsync/zsync/internal/upstream"
 )
 
@@ -80,35 +82,63 @@ type Client struct {
 	entities string
 }
 
+// DefaultConfig is every default of the client (config/ takes its defaults
+// from here).
+func DefaultConfig() Config { return Config{Version: DefaultVersion, Timeout: DefaultTimeout} }
+
+// WithDefaults fills zero values from DefaultConfig (a negative Timeout too).
+func (c Config) WithDefaults() Config {
+	d := DefaultConfig()
+	c.Version = cmp.Or(c.Version, d.Version)
+	c.Timeout = cmp.Or(max(c.Timeout, 0), d.Timeout)
+	return c
+}
+
+// Validate reports every invalid field, by name.
+func (c Config) Validate() error {
+	var errs field.Errors
+	if c.Environment != "" {
+		if _, err := EnvironmentURL(c.Environment); err != nil {
+			errs.Add("Environment", "%v", err)
+		}
+	}
+	if _, err := c.baseURL(); err != nil && (c.BaseURL != "" || c.Environment == "") {
+		errs.Add("BaseURL", "%v", err)
+	}
+	if err := CheckEntityIDs(c.EntityIDs); err != nil {
+		errs.Add("EntityIDs", "%v", err)
+	}
+	if c.ClientID == "" {
+		errs.Add("ClientID", "is required")
+	}
+	if c.ClientSecret == "" {
+		errs.Add("ClientSecret", "is required")
+	}
+	return errs.Err()
+}
+
+// baseURL is BaseURL, or else the Environment's, without a trailing slash.
+func (c Config) baseURL() (string, error) {
+	base := strings.TrimRight(strings.TrimSpace(c.BaseURL), "/")
+	if base == "" {
+		if c.Environment == "" {
+			return "", errors.New("is required (a base URL or an environment)")
+		}
+		return EnvironmentURL(c.Environment)
+	}
+	if u, err := url.Parse(base); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return "", fmt.Errorf("must be an http(s) URL, not %q", c.BaseURL)
+	}
+	return base, nil
+}
+
 // New validates cfg and returns a Client.
 func New(cfg Config, opts ...Option) (*Client, error) {
-	base := strings.TrimRight(strings.TrimSpace(cfg.BaseURL), "/")
-	if base == "" && cfg.Environment != "" {
-		u, err := EnvironmentURL(cfg.Environment)
-		if err != nil {
-			return nil, fmt.Errorf("zuora: %w", err)
-		}
-		base = u
-	}
-	if err := CheckEntityIDs(cfg.EntityIDs); err != nil {
+	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("zuora: %w", err)
 	}
-	switch {
-	case base == "":
-		return nil, errors.New("zuora: base url (or environment) is required")
-	case !strings.HasPrefix(base, "https://") && !strings.HasPrefix(base, "http://"):
-		return nil, errors.New("zuora: base url must start with http:// or https://")
-	case cfg.ClientID == "":
-		return nil, errors.New("zuora: client id is required")
-	case cfg.ClientSecret == "":
-		return nil, errors.New("zuora: client secret is required")
-	}
-	if cfg.Version == "" {
-		cfg.Version = DefaultVersion
-	}
-	if cfg.Timeout <= 0 {
-		cfg.Timeout = DefaultTimeout
-	}
+	cfg = cfg.WithDefaults()
+	base, _ := cfg.baseURL()
 	var o options
 	for _, opt := range opts {
 		opt(&o)

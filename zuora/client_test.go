@@ -245,8 +245,8 @@ func TestOnlyOneRetryAfter401(t *testing.T) {
 	srv, c := setup(t, nil)
 	srv.AddFault(sandbox.Fault{Path: "/v1/accounts/", Status: http.StatusUnauthorized})
 	_, err := c.GetAccount(context.Background(), "A00000101")
-	if e := apiError(t, err); e.Kind != upstream.Permanent || e.StatusCode != http.StatusUnauthorized {
-		t.Fatalf("err = %v; want permanent 401", err)
+	if e := apiError(t, err); e.Kind != upstream.Unauthorized || e.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("err = %v; want an unauthorized 401", err)
 	}
 	if n, tok := srv.Count(http.MethodGet, "/v1/accounts/"), srv.Count(http.MethodPost, "/oauth/token"); n != 2 || tok != 2 {
 		t.Fatalf("requests %d tokens %d; want 2, 2", n, tok)
@@ -537,7 +537,7 @@ func TestCategoriesAtTheirStatus(t *testing.T) {
 		status int
 		want   upstream.Kind
 	}{
-		{10, 403, upstream.Permanent}, {11, 401, upstream.Permanent}, {20, 400, upstream.Permanent},
+		{10, 403, upstream.Permanent}, {11, 401, upstream.Unauthorized}, {20, 400, upstream.Permanent},
 		{21, 400, upstream.Permanent}, {22, 400, upstream.Permanent}, {23, 400, upstream.Permanent},
 		{30, 400, upstream.Permanent}, {90, 400, upstream.Permanent}, {40, 404, upstream.NotFound},
 		{50, 409, upstream.Retryable}, {60, 500, upstream.Retryable}, {61, 500, upstream.Retryable},

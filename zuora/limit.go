@@ -1,6 +1,7 @@
 package zuora
 
 import (
+	"cmp"
 	"context"
 	crand "crypto/rand"
 	"encoding/hex"
@@ -15,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
+	"github.com/zsync/zsync/internal/field"
 	"github.com/zsync/zsync/internal/upstream"
 )
 
@@ -88,26 +90,57 @@ type gcra struct {
 	burst    float64 // ms of tolerance: interval × burst
 }
 
-// NewTenantLimiter returns a limiter; the zero LimitConfig gets the defaults.
+// DefaultLimitConfig is every default of the limiter zsync runs with
+// (config/ takes its defaults from here). SlowBelow and Reserve are on: zero
+// turns them off, so WithDefaults leaves them.
+func DefaultLimitConfig() LimitConfig {
+	return LimitConfig{Key: "zuora", Concurrency: DefaultConcurrency, Lease: 60 * time.Second, MaxWait: 5 * time.Second,
+		SlowBelow: 0.1, Reserve: 0.25, CapHold: 10 * time.Second, MaxPause: 24 * time.Hour}
+}
+
+// WithDefaults fills zero (or negative: max(v, 0)) values from
+// DefaultLimitConfig, but the budgets, SlowBelow and Reserve, where zero
+// means off.
+func (c LimitConfig) WithDefaults() LimitConfig {
+	d := DefaultLimitConfig()
+	c.Key = cmp.Or(c.Key, d.Key)
+	c.Concurrency = cmp.Or(max(c.Concurrency, 0), d.Concurrency)
+	c.Lease = cmp.Or(max(c.Lease, 0), d.Lease)
+	c.MaxWait = cmp.Or(max(c.MaxWait, 0), d.MaxWait)
+	c.CapHold = cmp.Or(max(c.CapHold, 0), d.CapHold)
+	c.MaxPause = cmp.Or(max(c.MaxPause, 0), d.MaxPause)
+	return c
+}
+
+// Validate reports every invalid field, by name.
+func (c LimitConfig) Validate() error {
+	var errs field.Errors
+	if c.Concurrency < 0 {
+		errs.Add("Concurrency", "must not be negative (zsync's share of the tenant's concurrency limit, 40 by default, shared by every integration)")
+	}
+	for _, b := range []struct {
+		name string
+		n    int
+	}{{"PerMinute", c.PerMinute}, {"PerHour", c.PerHour}, {"PerDay", c.PerDay}} {
+		if b.n < 0 {
+			errs.Add(b.name, "must not be negative (0 turns it off)")
+		}
+	}
+	for _, f := range []struct {
+		name string
+		v    float64
+	}{{"SlowBelow", c.SlowBelow}, {"Reserve", c.Reserve}} {
+		if f.v < 0 || f.v >= 1 {
+			errs.Add(f.name, "must be a fraction from 0 (off) to below 1")
+		}
+	}
+	return errs.Err()
+}
+
+// NewTenantLimiter returns a limiter; the zero LimitConfig gets the defaults
+// (WithDefaults).
 func NewTenantLimiter(rdb redis.UniversalClient, cfg LimitConfig) *TenantLimiter {
-	if cfg.Key == "" {
-		cfg.Key = "zuora"
-	}
-	if cfg.Concurrency <= 0 {
-		cfg.Concurrency = DefaultConcurrency
-	}
-	if cfg.Lease <= 0 {
-		cfg.Lease = 60 * time.Second
-	}
-	if cfg.MaxWait <= 0 {
-		cfg.MaxWait = 5 * time.Second
-	}
-	if cfg.CapHold <= 0 {
-		cfg.CapHold = 10 * time.Second
-	}
-	if cfg.MaxPause <= 0 {
-		cfg.MaxPause = 24 * time.Hour
-	}
+	cfg = cfg.WithDefaults()
 	if cfg.Log == nil {
 		cfg.Log = zap.NewNop()
 	}

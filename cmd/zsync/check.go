@@ -14,7 +14,6 @@ import (
 	"github.com/zsync/zsync/check"
 	"github.com/zsync/zsync/config"
 	"github.com/zsync/zsync/limio"
-	"github.com/zsync/zsync/zuora"
 )
 
 // errCheckFailed is the exit status 1 of a check with failures (the report
@@ -70,10 +69,9 @@ func validKey(s string) bool { return s != "" && !strings.ContainsAny(s, " /") }
 // checkConfig is what check.Run needs from the configuration.
 func checkConfig(c *config.Config, rdb redis.UniversalClient, subscription, write string) check.Config {
 	cfg := check.Config{
-		Zuora: zuora.Config{BaseURL: c.Zuora.BaseURL, ClientID: c.Zuora.ClientID, ClientSecret: c.Zuora.ClientSecret,
-			Version: c.Zuora.Version, Timeout: c.Zuora.Timeout},
-		Limio:        limioConfig(c),
-		Dialect:      limioDialect(c),
+		Zuora:        c.ZuoraConfig(),
+		Limio:        c.LimioConfig(),
+		Dialect:      c.LimioDialect(),
 		Subscription: subscription,
 		Write:        write,
 	}

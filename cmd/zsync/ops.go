@@ -11,15 +11,6 @@ import (
 
 // Operations wiring: metrics for the ingress and the worker, and the sweep.
 
-func sweepConfig(c *config.Config) worker.SweepConfig {
-	return worker.SweepConfig{
-		Schedule: c.Sweep.Schedule,
-		Lookback: c.Sweep.Lookback,
-		Overlap:  c.Sweep.Overlap,
-		Prefix:   workerConfig(c).Prefix,
-	}
-}
-
 // newSweep registers the sweep handler on ws and returns its scheduler, or
 // nil when the sweep is off (no schedule).
 func newSweep(c *config.Config, redisOpt asynq.RedisConnOpt, rdb redis.UniversalClient, ws *worker.Server,
@@ -27,7 +18,7 @@ func newSweep(c *config.Config, redisOpt asynq.RedisConnOpt, rdb redis.Universal
 	if c.Sweep.Schedule == "" {
 		return nil, nil
 	}
-	sw, err := worker.NewSweeper(src, enq, rdb, sweepConfig(c), log, opts...)
+	sw, err := worker.NewSweeper(src, enq, rdb, c.SweepConfig(), log, opts...)
 	if err != nil {
 		return nil, err
 	}

@@ -52,9 +52,8 @@ func TestResilienceRedisDataLoss(t *testing.T) {
 		putSub(t, zs, i, s2)
 	}
 
-	// Limio reads before the loss are held until the callouts after it
-	// have been synced (or, without the fix, long enough to show a stale
-	// write): the syncs holding locks are then in flight across the loss.
+	// Limio reads before the loss are held until the syncs that sent them
+	// have given up: those syncs hold locks across the loss.
 	proxy := newUpstreamProxy(t, ls.URL)
 	var lost atomic.Bool
 	release := make(chan struct{})
@@ -73,7 +72,9 @@ func TestResilienceRedisDataLoss(t *testing.T) {
 	cfgFile := sweepOff(t)
 	env := upstreamEnv(rs, zs, ls, "ZSYNC_LIMIO_BASE_URL="+proxy.URL, "ZSYNC_HTTP_ADDR="+addr,
 		"ZSYNC_CALLOUT_USERNAME="+testCalloutUser, "ZSYNC_CALLOUT_PASSWORD="+testCalloutPass,
-		"ZSYNC_OPERATOR_TOKEN="+testOperatorTok, "ZSYNC_WORKER_CONCURRENCY=3", "ZSYNC_WORKER_COALESCE_WINDOW=-1s")
+		"ZSYNC_OPERATOR_TOKEN="+testOperatorTok, "ZSYNC_WORKER_CONCURRENCY=3", "ZSYNC_WORKER_COALESCE_WINDOW=-1s",
+		// Only the loss may stop a held read: no timeout within the test.
+		"ZSYNC_LIMIO_TIMEOUT=10m")
 	srv := startProc(t, "serve", env, "serve", "--config", cfgFile)
 	waitHTTP(t, srv, base+"/healthz", 30*time.Second)
 	works := []*proc{
@@ -108,22 +109,20 @@ func TestResilienceRedisDataLoss(t *testing.T) {
 			t.Errorf("callout %s after the loss: %s; want enqueued", subNumber(i), st)
 		}
 	}
-	go func() {
-		// Without the fix the held syncs would write their stale state now.
-		select {
-		case <-time.After(6 * time.Second):
-		case <-t.Context().Done():
-		}
-		releaseAll()
-	}()
-
 	for _, p := range append([]*proc{srv}, works...) {
 		eventually(t, 30*time.Second, p.name+" to notice the loss", func() bool {
 			return strings.Contains(p.out.String(), "redis lost its data: stopping running syncs")
 		})
 	}
-	converged(t, ls, want, 60*time.Second)
+	// The syncs in flight across the loss give up their held Limio reads:
+	// stopped by the loss, since the Limio timeout is far longer than this
+	// wait. Without the fix they would still be waiting, and would write the
+	// state they read before the loss once released.
+	eventually(t, 60*time.Second, "the syncs in flight across the loss to give up", func() bool {
+		return proxy.abandonedNow() >= 6
+	})
 	releaseAll()
+	converged(t, ls, want, 60*time.Second)
 
 	catchUps := func() int {
 		n := 0

@@ -13,6 +13,7 @@ import (
 
 	"github.com/zsync/zsync/internal/redistest"
 	"github.com/zsync/zsync/internal/sandbox"
+	"github.com/zsync/zsync/internal/waittest"
 	"github.com/zsync/zsync/limio/limiotest"
 	"github.com/zsync/zsync/syncer"
 	"github.com/zsync/zsync/worker"
@@ -147,23 +148,18 @@ func TestResilienceUpstreamFaults(t *testing.T) {
 			return queueCounts(t, in, worker.QueueCallouts).Pending == 0
 		})
 	}
-	progress := time.NewTicker(5 * time.Second)
-	defer progress.Stop()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		first, n := diffStates(t, ls, want)
-		if n == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not converged after %v: %d of %d subscriptions differ; runs: %s; %s",
-				time.Since(start).Round(time.Second), n, subs, counts, first)
-		}
-		select {
-		case <-progress.C:
+	lastLog := time.Now()
+	var first string
+	var n int
+	if !waittest.Until(t.Context(), 60*time.Second, func() bool {
+		if first, n = diffStates(t, ls, want); n > 0 && time.Since(lastLog) > 5*time.Second {
+			lastLog = time.Now()
 			t.Logf("%v: %d subscriptions not converged; runs: %s", time.Since(start).Round(time.Second), n, counts)
-		case <-time.After(100 * time.Millisecond):
 		}
+		return n == 0
+	}) {
+		t.Fatalf("not converged after %v: %d of %d subscriptions differ; runs: %s; %s",
+			time.Since(start).Round(time.Second), n, subs, counts, first)
 	}
 	eventually(t, 30*time.Second, "the queue to drain", func() bool {
 		q := queueCounts(t, in, worker.QueueCallouts)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/zsync/zsync/config"
 	"github.com/zsync/zsync/internal/redistest"
+	"github.com/zsync/zsync/internal/waittest"
 	"github.com/zsync/zsync/limio"
 	"github.com/zsync/zsync/limio/limiotest"
 	"github.com/zsync/zsync/syncer"
@@ -184,6 +185,12 @@ func testEnqueuer(t testing.TB, c *config.Config, rdb redis.UniversalClient) *wo
 // state each subscription ends in: what the system under test must converge to.
 func reference(t *testing.T, states map[int][]subState) map[int]string {
 	t.Helper()
+	return referenceBy(t, states, limioState)
+}
+
+// referenceBy is reference, each end state read by state.
+func referenceBy(t *testing.T, states map[int][]subState, state func(testing.TB, *limiotest.Server, int) string) map[int]string {
+	t.Helper()
 	rs := redistest.Start(t)
 	zs, ls := zuoratest.NewServer(t), limiotest.NewServer(t)
 	c := testConfig(t, rs, zs, ls)
@@ -196,7 +203,7 @@ func reference(t *testing.T, states map[int][]subState) map[int]string {
 				t.Fatalf("reference sync of %s at %+v: %v", subNumber(i), st, err)
 			}
 		}
-		out[i] = limioState(t, ls, i)
+		out[i] = state(t, ls, i)
 	}
 	return out
 }
@@ -268,16 +275,13 @@ func diffStates(t testing.TB, ls *limiotest.Server, want map[int]string) (string
 // converged polls until every subscription's Limio state equals want.
 func converged(t *testing.T, ls *limiotest.Server, want map[int]string, within time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		first, n := diffStates(t, ls, want)
-		if n == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("Limio did not converge within %v: %d of %d subscriptions differ; %s", within, n, len(want), first)
-		}
-		time.Sleep(100 * time.Millisecond)
+	var first string
+	var n int
+	if !waittest.Until(t.Context(), within, func() bool {
+		first, n = diffStates(t, ls, want)
+		return n == 0
+	}) {
+		t.Fatalf("Limio did not converge within %v: %d of %d subscriptions differ; %s", within, n, len(want), first)
 	}
 }
 

@@ -29,11 +29,14 @@ type upstreamProxy struct {
 	hold func(r *http.Request) <-chan struct{} // nil channel: forward at once
 	log  []proxied
 	held int
+	// abandoned counts held requests whose client gave up while held.
+	abandoned int
 }
 
 // proxied is one request the proxy forwarded.
 type proxied struct {
 	method, path string
+	arrived      time.Time // reached the proxy: in flight for its sender from here
 	sent, done   time.Time // forwarded to the sandbox; its answer read
 	status       int
 	lateClient   bool   // the client had given up before the request was forwarded
@@ -63,7 +66,16 @@ func (p *upstreamProxy) heldNow() int {
 	return p.held
 }
 
+// abandonedNow is how many held requests were given up by their client
+// while they waited.
+func (p *upstreamProxy) abandonedNow() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.abandoned
+}
+
 func (p *upstreamProxy) serve(w http.ResponseWriter, r *http.Request) {
+	arrived := time.Now()
 	body, _ := io.ReadAll(r.Body)
 	p.mu.Lock()
 	var wait <-chan struct{}
@@ -75,12 +87,19 @@ func (p *upstreamProxy) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	p.mu.Unlock()
 	if wait != nil {
-		<-wait
+		select {
+		case <-wait:
+		case <-r.Context().Done():
+			p.mu.Lock()
+			p.abandoned++
+			p.mu.Unlock()
+			<-wait
+		}
 		p.mu.Lock()
 		p.held--
 		p.mu.Unlock()
 	}
-	rec := proxied{method: r.Method, path: r.URL.Path, lateClient: r.Context().Err() != nil}
+	rec := proxied{method: r.Method, path: r.URL.Path, arrived: arrived, lateClient: r.Context().Err() != nil}
 	if r.Method != http.MethodGet {
 		rec.body = body
 	}
@@ -125,8 +144,9 @@ func subWritePath(i int) string {
 }
 
 // overlappingWrites lists the pairs of writes to one Limio subscription
-// object that were in flight at the sandbox at the same time: two syncs
-// writing at once.
+// object that were in flight at the same time, from reaching the proxy (a
+// held write is in flight for its sender while it waits) to the sandbox's
+// answer: two syncs writing at once.
 func overlappingWrites(reqs []proxied) []string {
 	by := map[string][]proxied{}
 	for _, r := range reqs {
@@ -136,11 +156,13 @@ func overlappingWrites(reqs []proxied) []string {
 	}
 	var out []string
 	for path, ws := range by {
-		sort.Slice(ws, func(a, b int) bool { return ws[a].sent.Before(ws[b].sent) })
+		sort.Slice(ws, func(a, b int) bool { return ws[a].arrived.Before(ws[b].arrived) })
 		for k := 1; k < len(ws); k++ {
-			if ws[k].sent.Before(ws[k-1].done) {
-				out = append(out, fmt.Sprintf("%s: a write sent at %s while the one sent at %s was in flight",
-					path, ws[k].sent.Format("15:04:05.000"), ws[k-1].sent.Format("15:04:05.000")))
+			for j := range k {
+				if ws[k].arrived.Before(ws[j].done) {
+					out = append(out, fmt.Sprintf("%s: a write sent at %s while the one sent at %s was in flight (until %s)",
+						path, ws[k].arrived.Format("15:04:05.000"), ws[j].arrived.Format("15:04:05.000"), ws[j].done.Format("15:04:05.000")))
+				}
 			}
 		}
 	}

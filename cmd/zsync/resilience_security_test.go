@@ -248,7 +248,10 @@ func TestResilienceSecurity(t *testing.T) {
 	if code, body := do(t, base, route{method: http.MethodGet, path: "/v1/subscriptions/" + id + "/plan"}, operatorOK); code < 500 {
 		t.Errorf("plan while Zuora fails: %d %s; want 5xx", code, body)
 	}
-	work := startProc(t, "work (wrong zuora secret)", append(env, "ZSYNC_ZUORA_CLIENT_SECRET="+testWrongZSecret), "work")
+	// A 401 is tried on three attempts before the task is archived (the
+	// credentials may be rotating); a short backoff keeps that quick here.
+	work := startProc(t, "work (wrong zuora secret)", append(env, "ZSYNC_ZUORA_CLIENT_SECRET="+testWrongZSecret,
+		"ZSYNC_WORKER_RETRY_BASE=20ms", "ZSYNC_WORKER_RETRY_CAP=1s"), "work")
 	eventually(t, 30*time.Second, "the sync to fail on the wrong secret", func() bool {
 		code, body := do(t, base, route{method: http.MethodGet, path: "/v1/subscriptions/" + id + "/sync"}, operatorOK)
 		var st struct{ Latest *worker.Record }

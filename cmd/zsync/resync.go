@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -319,26 +318,18 @@ func summarize(out io.Writer, p worker.JobProgress, noWait bool) error {
 // maxSummaryLines caps each list in the summary.
 const maxSummaryLines = 20
 
-// resyncService runs the API's resync jobs in the background of the serve
-// process: one goroutine per job, at most maxJobs at once, all ended with the
-// process's context.
+// resyncService serves the API's resync requests: it turns a selection into
+// an id source and hands it to the worker's job pool, which runs the job in
+// the background of the serve process.
 type resyncService struct {
-	ctx    context.Context // the serve process's lifetime, ended by stop
-	cancel context.CancelFunc
-	jobs   *worker.Jobs
-	zuora  worker.SubscriptionQuerier // nil: Zuora selections are unsupported
-	sem    chan struct{}
-	wg     sync.WaitGroup
-	log    *zap.Logger
+	pool  *worker.JobPool
+	zuora worker.SubscriptionQuerier // nil: Zuora selections are unsupported
 }
 
-const maxJobs = 4
-
 // newResyncService builds the service for serve; Zuora selections need the
-// upstream configuration.
+// upstream configuration. Its jobs end with ctx, or stop.
 func newResyncService(ctx context.Context, c *config.Config, rdb redis.UniversalClient, log *zap.Logger) *resyncService {
-	ctx, cancel := context.WithCancel(ctx)
-	s := &resyncService{ctx: ctx, cancel: cancel, jobs: newJobs(c, rdb, log), sem: make(chan struct{}, maxJobs), log: log}
+	s := &resyncService{pool: worker.NewJobPool(ctx, newJobs(c, rdb, log), worker.DefaultMaxJobs, log)}
 	if c.Validate(config.Need{Upstream: true}) == nil {
 		if zc, err := newZuoraClient(c, rdb); err == nil {
 			s.zuora = zc
@@ -359,34 +350,18 @@ func (s *resyncService) StartResync(ctx context.Context, sel api.ResyncSelection
 		q := zuora.SubscriptionQuery{Status: sel.Status, UpdatedSince: sel.UpdatedSince}
 		src, desc = worker.ZuoraSource(s.zuora, q), "api: "+describeQuery(q)
 	}
-	select {
-	case s.sem <- struct{}{}:
-	default:
-		return worker.JobProgress{}, api.ErrResyncBusy
+	p, err := s.pool.Start(ctx, src, desc)
+	if errors.Is(err, worker.ErrJobPoolBusy) {
+		return p, api.ErrResyncBusy
 	}
-	p, err := s.jobs.Create(ctx, desc)
-	if err != nil {
-		<-s.sem
-		return p, err
-	}
-	s.wg.Go(func() {
-		defer func() { <-s.sem }()
-		if _, err := s.jobs.Run(s.ctx, p.ID, src); err != nil {
-			s.log.Warn("resync job stopped", zap.String("job", p.ID), zap.Error(err))
-		}
-	})
-	return p, nil
+	return p, err
 }
 
 func (s *resyncService) ResyncProgress(ctx context.Context, id string) (worker.JobProgress, error) {
-	return s.jobs.Progress(ctx, id)
+	return s.pool.Progress(ctx, id)
 }
 
-// stop ends the running jobs (they are marked failed: interrupted) and waits
-// for their goroutines.
-func (s *resyncService) stop() {
-	s.cancel()
-	s.wg.Wait()
-}
+// stop ends the running jobs and waits for them (worker.JobPool.Stop).
+func (s *resyncService) stop() { s.pool.Stop() }
 
 var _ api.Resyncs = (*resyncService)(nil)

@@ -25,74 +25,12 @@ import (
 	"github.com/zsync/zsync/zuora"
 )
 
-// Wiring: each component gets its section of config.Config, translated here
-// and nowhere else.
+// Wiring: config maps its keys onto each component's Config (config's
+// WorkerConfig, APIConfig…); here the components are built on them.
 
-func workerConfig(c *config.Config) worker.Config {
-	return worker.Config{
-		Concurrency:     c.Worker.Concurrency,
-		Queues:          map[string]int{worker.QueueCallouts: c.Worker.CalloutsWeight, worker.QueueBulk: c.Worker.BulkWeight},
-		MaxRetry:        c.Worker.MaxRetry,
-		TaskTimeout:     c.Worker.Timeout,
-		Retention:       c.Worker.Retention,
-		ShutdownTimeout: c.Worker.ShutdownTimeout,
-		LockTTL:         c.Worker.LockTTL,
-		CoalesceWindow:  c.Worker.CoalesceWindow,
-		RetryBase:       c.Worker.RetryBase,
-		RetryCap:        c.Worker.RetryCap,
-		WriteGrace:      c.Worker.WriteGrace,
-	}.WithDefaults()
-}
-
-func apiConfig(c *config.Config) api.Config {
-	return api.Config{
-		CalloutUsername:    c.Callout.Username,
-		CalloutPassword:    c.Callout.Password,
-		HMACSecret:         c.Callout.HMACSecret,
-		HMACHeader:         c.Callout.HMACHeader,
-		HMACAlgorithm:      c.Callout.HMACAlgorithm,
-		HMACEncoding:       c.Callout.HMACEncoding,
-		AllowIPs:           c.Callout.AllowIPs,
-		TrustedProxies:     c.Callout.TrustedProxies,
-		AuthDisabled:       c.Callout.AuthDisabled,
-		OperatorToken:      c.Operator.Token,
-		OperatorUsername:   c.Operator.Username,
-		OperatorPassword:   c.Operator.Password,
-		MaxBodyBytes:       c.Callout.MaxBodyBytes,
-		LoopSources:        c.LoopGuard.Sources,
-		IntegrationUserIDs: c.LoopGuard.IntegrationUserIDs,
-
-		HMACValueFormat:      c.Callout.HMACValueFormat,
-		HMACData:             c.Callout.HMACData,
-		OAuthClients:         oauthClients(c.Callout),
-		OAuthSigningKeys:     c.Callout.OAuthSigningKeys,
-		OAuthTokenTTL:        c.Callout.OAuthTokenTTL,
-		BearerTokens:         c.Callout.BearerTokens,
-		IntegrationUserNames: c.LoopGuard.IntegrationUserNames,
-	}
-}
-
-// oauthClients gathers callout.oauth_client_id and callout.oauth_clients.
-func oauthClients(c config.Callout) []api.OAuthClient {
-	var out []api.OAuthClient
-	if c.OAuthClientID != "" {
-		out = append(out, api.OAuthClient{ID: c.OAuthClientID, Secrets: []string{c.OAuthClientSecret, c.OAuthClientSecretPrevious}})
-	}
-	for _, cl := range c.OAuthClients {
-		out = append(out, api.OAuthClient{ID: cl.ClientID, Secrets: []string{cl.ClientSecret, cl.ClientSecretPrevious}})
-	}
-	return out
-}
-
-func syncerConfig(c *config.Config) syncer.Config {
-	return syncer.Config{
-		IntegrationUserIDs: c.LoopGuard.IntegrationUserIDs,
-		LoopSources:        c.LoopGuard.Sources,
-		Offers:             c.Catalog.Offers,
-
-		IntegrationUserNames: c.LoopGuard.IntegrationUserNames,
-	}
-}
+// workerConfig is the worker section with the worker's defaults filled in
+// (its Prefix names the Redis keys every part shares).
+func workerConfig(c *config.Config) worker.Config { return c.WorkerConfig().WithDefaults() }
 
 // newSyncer builds the Zuora and Limio clients (sharing Redis for the
 // tenant-wide Zuora limits and the Limio index) and the syncer on top.
@@ -123,21 +61,11 @@ func newUpstream(c *config.Config, rdb redis.UniversalClient, log *zap.Logger, m
 	if err != nil {
 		return nil, nil, err
 	}
-	lc, err := limio.New(limioConfig(c), append(lopts, limio.WithIndex(limio.NewRedisIndex(rdb, "")), limio.WithDialect(limioDialect(c)))...)
+	lc, err := limio.New(c.LimioConfig(), append(lopts, limio.WithIndex(limio.NewRedisIndex(rdb, "")), limio.WithDialect(c.LimioDialect()))...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("limio: %w", err)
 	}
-	return syncer.New(syncerConfig(c), zc, lc, log), zc, nil
-}
-
-func limioConfig(c *config.Config) limio.Config {
-	return limio.Config{BaseURL: c.Limio.BaseURL, ClientID: c.Limio.ClientID, ClientSecret: c.Limio.ClientSecret, Timeout: c.Limio.Timeout}
-}
-
-// limioDialect is the limio.* dialect keys (see zsync check).
-func limioDialect(c *config.Config) limio.Dialect {
-	return limio.Dialect{StatusField: c.Limio.StatusField, RelatedPath: c.Limio.RelatedPath,
-		SchedulesFrom: c.Limio.SchedulesFrom, Lookup: c.Limio.Lookup}
+	return syncer.New(c.SyncerConfig(), zc, lc, log), zc, nil
 }
 
 // newZuoraClient builds the Zuora client under the tenant-wide limits. The
@@ -151,22 +79,9 @@ func newZuoraClient(c *config.Config, rdb redis.UniversalClient, opts ...zuora.O
 // and log what it did with Zuora's limit headers; both may be nil.
 func newObservedZuoraClient(c *config.Config, rdb redis.UniversalClient, obs zuora.LimitObserver, log *zap.Logger,
 	opts ...zuora.Option) (*zuora.Client, error) {
-	limiter := zuora.NewTenantLimiter(rdb, zuora.LimitConfig{
-		Concurrency: c.Zuora.Concurrency,
-		PerMinute:   c.Zuora.RatePerMinute,
-		PerHour:     c.Zuora.RatePerHour,
-		PerDay:      c.Zuora.RatePerDay,
-		SlowBelow:   c.Zuora.RateSlowBelow,
-		Reserve:     c.Zuora.ConcurrencyReserve,
-		Lease:       c.Zuora.Timeout + 10*time.Second, // a slot outlives any request it covers
-		Observer:    obs,
-		Log:         log,
-	})
-	zc, err := zuora.New(zuora.Config{
-		BaseURL: c.Zuora.BaseURL, Environment: c.Zuora.Environment, EntityIDs: c.Zuora.EntityIDs,
-		ClientID: c.Zuora.ClientID, ClientSecret: c.Zuora.ClientSecret,
-		Version: c.Zuora.Version, Timeout: c.Zuora.Timeout,
-	}, append(opts, zuora.WithLimiter(limiter))...)
+	lc := c.ZuoraLimits()
+	lc.Observer, lc.Log = obs, log
+	zc, err := zuora.New(c.ZuoraConfig(), append(opts, zuora.WithLimiter(zuora.NewTenantLimiter(rdb, lc)))...)
 	if err != nil {
 		return nil, usageError{fmt.Errorf("zuora: %w", err)}
 	}
@@ -231,7 +146,7 @@ func newIngress(c *config.Config, redisOpt asynq.RedisConnOpt, rdb redis.Univers
 	for _, o := range opts {
 		o(&deps)
 	}
-	e, err := api.New(apiConfig(c), deps, log)
+	e, err := api.New(c.APIConfig(), deps, log)
 	if err != nil {
 		_ = mon.Close()
 		_ = closeClient()
@@ -320,7 +235,7 @@ func runWorker(ctx context.Context, c *config.Config, redisOpt asynq.RedisConnOp
 			{Name: "worker", Run: ws.Ready},
 		}
 		metricsDone = make(chan error, 1)
-		go func() { metricsDone <- serveHTTP(ctx, l, api.WorkerHandler(apiConfig(c), mh, checks), 5*time.Second) }()
+		go func() { metricsDone <- serveHTTP(ctx, l, api.WorkerHandler(c.APIConfig(), mh, checks), 5*time.Second) }()
 	}
 	if err := ws.Start(); err != nil {
 		return fmt.Errorf("worker: %w", err)

@@ -208,7 +208,7 @@ func (c *Client) send(ctx context.Context, req Request, payload []byte) (int, re
 		r.err = apiErr
 	}
 	if resp.StatusCode == http.StatusUnauthorized && r.err == nil {
-		r.err = &Error{API: c.API, Op: req.Op, StatusCode: resp.StatusCode, Kind: Permanent,
+		r.err = &Error{API: c.API, Op: req.Op, StatusCode: resp.StatusCode, Kind: Unauthorized,
 			Message: "unauthorized (check client id and secret)", RequestID: r.requestID}
 	}
 	return resp.StatusCode, r, tok, nil

@@ -32,6 +32,11 @@ const (
 	// Throttled is retryable, and not a failure: the API (429) or zsync's own
 	// tenant limiter asked the caller to wait RetryAfter.
 	Throttled
+	// Unauthorized is a 401 that a freshly fetched token did not cure, or a
+	// token endpoint's 401: the credentials are wrong, or are being rotated
+	// (a new client secret reaches one side before the other). Worth a few
+	// tries over a minute or so, not a retry budget's worth.
+	Unauthorized
 )
 
 func (k Kind) String() string {
@@ -42,6 +47,8 @@ func (k Kind) String() string {
 		return "not_found"
 	case Throttled:
 		return "throttled"
+	case Unauthorized:
+		return "unauthorized"
 	default:
 		return "permanent"
 	}
@@ -113,11 +120,14 @@ func RetryAfter(err error) time.Duration {
 }
 
 // KindForStatus classifies an HTTP status: 429 is throttled, 5xx, 408 and
-// 409 are retryable, 404 is not found, every other 4xx is permanent.
+// 409 are retryable, 404 is not found, 401 unauthorized, every other 4xx is
+// permanent.
 func KindForStatus(status int) Kind {
 	switch {
 	case status == http.StatusNotFound:
 		return NotFound
+	case status == http.StatusUnauthorized:
+		return Unauthorized
 	case status == http.StatusTooManyRequests:
 		return Throttled
 	case status == http.StatusRequestTimeout, status == http.StatusConflict, status >= 500:
@@ -127,8 +137,8 @@ func KindForStatus(status int) Kind {
 	}
 }
 
-// ParseRetryAfter reads a Retry-After value in seconds or as an HTTP date.
-func ParseRetryAfter(v string, now time.Time) time.Duration {
+// parseRetryAfter reads a Retry-After value in seconds or as an HTTP date.
+func parseRetryAfter(v string, now time.Time) time.Duration {
 	if v == "" {
 		return 0
 	}

@@ -66,7 +66,7 @@ func ParseLimits(status int, h http.Header, now time.Time) Limits {
 	if status != http.StatusTooManyRequests && status != http.StatusServiceUnavailable {
 		return l
 	}
-	if d := ParseRetryAfter(strings.TrimSpace(h.Get("Retry-After")), now); d > 0 {
+	if d := parseRetryAfter(strings.TrimSpace(h.Get("Retry-After")), now); d > 0 {
 		l.Wait, l.Source = d, WaitRetryAfter
 		return l
 	}

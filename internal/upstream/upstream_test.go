@@ -18,7 +18,7 @@ func TestKindForStatus(t *testing.T) {
 		give int
 		want Kind
 	}{
-		{400, Permanent}, {401, Permanent}, {403, Permanent}, {404, NotFound}, {408, Retryable},
+		{400, Permanent}, {401, Unauthorized}, {403, Permanent}, {404, NotFound}, {408, Retryable},
 		{409, Retryable}, {422, Permanent}, {429, Throttled}, {500, Retryable}, {502, Retryable}, {503, Retryable},
 	}
 	for _, tt := range tests {
@@ -28,16 +28,16 @@ func TestKindForStatus(t *testing.T) {
 	}
 }
 
-func TestParseRetryAfter(t *testing.T) {
+func TestRetryAfterHeader(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	if got := ParseRetryAfter("7", now); got != 7*time.Second {
+	if got := parseRetryAfter("7", now); got != 7*time.Second {
 		t.Errorf("seconds: got %v", got)
 	}
-	if got := ParseRetryAfter(now.Add(90*time.Second).Format(http.TimeFormat), now); got != 90*time.Second {
+	if got := parseRetryAfter(now.Add(90*time.Second).Format(http.TimeFormat), now); got != 90*time.Second {
 		t.Errorf("http date: got %v", got)
 	}
-	if got := ParseRetryAfter("soon", now); got != 0 {
+	if got := parseRetryAfter("soon", now); got != 0 {
 		t.Errorf("garbage: got %v", got)
 	}
 }
@@ -109,14 +109,43 @@ func TestDoRetriesOnceAfter401(t *testing.T) {
 	}
 }
 
+// A 401 that the one fresh token doesn't cure is Unauthorized (the worker
+// tries a few more times: credentials may be rotating), after exactly one
+// refresh.
+func TestDo401AfterRefreshIsUnauthorized(t *testing.T) {
+	t.Parallel()
+	var calls atomic.Int32
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /token", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintf(w, `{"access_token":"tok%d","expires_in":3600}`, calls.Load())
+	})
+	mux.HandleFunc("GET /thing", func(w http.ResponseWriter, _ *http.Request) {
+		calls.Add(1)
+		w.WriteHeader(http.StatusUnauthorized)
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	err := newTestClient(srv, "s3cret").Do(context.Background(), Request{Method: "GET", Path: "/thing", Op: "GET /thing"}, nil)
+	var e *Error
+	if !errors.As(err, &e) || e.Kind != Unauthorized || e.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("err = %v; want an unauthorized 401", err)
+	}
+	if IsRetryable(err) {
+		t.Error("IsRetryable(401) = true; the worker decides how often a 401 is tried")
+	}
+	if n := calls.Load(); n != 2 {
+		t.Errorf("calls = %d; want 2 (the first token, then one fresh one)", n)
+	}
+}
+
 func TestTokenRefusedHidesSecret(t *testing.T) {
 	t.Parallel()
 	srv, _, calls := tokenServer(t, false)
 	c := newTestClient(srv, "wrong-secret-value")
 	err := c.Do(context.Background(), Request{Method: "GET", Path: "/thing", Op: "GET /thing"}, nil)
 	var e *Error
-	if !errors.As(err, &e) || e.Kind != Permanent || e.StatusCode != 401 {
-		t.Fatalf("err = %v; want permanent 401", err)
+	if !errors.As(err, &e) || e.Kind != Unauthorized || e.StatusCode != 401 {
+		t.Fatalf("err = %v; want an unauthorized 401", err)
 	}
 	if strings.Contains(err.Error(), "wrong-secret-value") || calls.Load() != 0 {
 		t.Fatalf("secret leaked or API called: %v (calls %d)", err, calls.Load())

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/zsync/zsync/internal/sandbox"
+	"github.com/zsync/zsync/internal/waittest"
 	"github.com/zsync/zsync/internal/zuoraspec"
 	"github.com/zsync/zsync/zuora"
 )
@@ -124,13 +125,9 @@ func TestConcurrencyLimitAnswers429(t *testing.T) {
 		defer close(done)
 		call(t, ctx, s, tok, "GET", "/v1/subscriptions/A-S00000101", "") // held by the latency
 	}()
-	deadline := time.Now().Add(5 * time.Second)
-	for s.Count("GET", "/v1/subscriptions/") == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("first request never arrived")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waittest.For(t, 10*time.Second, "the first request to arrive", func() bool {
+		return s.Count("GET", "/v1/subscriptions/") > 0
+	})
 	resp, b := call(t, context.Background(), s, tok, "GET", "/v1/accounts/A00000101", "")
 	cancel()
 	<-done
@@ -141,19 +138,13 @@ func TestConcurrencyLimitAnswers429(t *testing.T) {
 		t.Fatalf("status %d headers %v body %s throttled %d", resp.StatusCode, h, b, s.Throttled())
 	}
 	// The slot is free again once the first request is gone.
-	deadline = time.Now().Add(5 * time.Second)
-	for {
-		resp, _ := call(t, context.Background(), s, tok, "GET", "/v1/accounts/A00000101", "")
-		if resp.StatusCode == 200 {
-			if resp.Header.Get("Concurrency-Limit-Remaining") != "0" {
-				t.Errorf("remaining %q", resp.Header.Get("Concurrency-Limit-Remaining"))
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("still %d", resp.StatusCode)
-		}
-		time.Sleep(10 * time.Millisecond)
+	var last *http.Response
+	waittest.For(t, 10*time.Second, "the slot to be free again", func() bool {
+		last, _ = call(t, context.Background(), s, tok, "GET", "/v1/accounts/A00000101", "")
+		return last.StatusCode == 200
+	})
+	if last.Header.Get("Concurrency-Limit-Remaining") != "0" {
+		t.Errorf("remaining %q", last.Header.Get("Concurrency-Limit-Remaining"))
 	}
 }
 

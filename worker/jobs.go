@@ -1,17 +1,14 @@
 package worker
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"regexp"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -19,7 +16,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/zsync/zsync/syncer"
-	"github.com/zsync/zsync/zuora"
 )
 
 // Bulk re-sync (docs/design.md "Flows"): a job streams ids from a source into
@@ -28,7 +24,7 @@ import (
 //
 // How a job learns that its ids are done: each claim of an epoch registers
 // the job in the subscription's epoch hash (field j:<epoch>:<job>, see
-// claimForJobScript), atomically with reading the epoch. The handler's one
+// epoch.go), atomically with reading the epoch. The handler's one
 // recording exit (finish → settleJobs), on a run that is final (success, or
 // archived), takes every registration at or below its own epoch and credits
 // those jobs with its outcome. A key that coalesced into a task someone else
@@ -98,94 +94,7 @@ type JobProgress struct {
 // Finished reports whether the job will make no more progress.
 func (p JobProgress) Finished() bool { return p.State == JobDone || p.State == JobFailed }
 
-// IDSource streams subscription ids: it calls yield once per id and stops,
-// returning yield's error, when yield fails. It never needs every id in
-// memory at once.
-type IDSource func(ctx context.Context, yield func(id string) error) error
-
-// maxLine bounds one line of an id file.
-const maxLine = 4096
-
-// LinesSource reads one id per line from r. Blank lines and comments (from
-// '#' to the end of the line) are ignored; surrounding space is trimmed.
-func LinesSource(r io.Reader) IDSource {
-	return func(ctx context.Context, yield func(string) error) error {
-		sc := bufio.NewScanner(r)
-		sc.Buffer(make([]byte, 0, 1024), maxLine)
-		for n := 1; sc.Scan(); n++ {
-			line, _, _ := strings.Cut(sc.Text(), "#")
-			if line = strings.TrimSpace(line); line == "" {
-				continue
-			}
-			if err := yield(line); err != nil {
-				return err
-			}
-			if n%1024 == 0 && ctx.Err() != nil {
-				return context.Cause(ctx)
-			}
-		}
-		if err := sc.Err(); err != nil {
-			return fmt.Errorf("read ids: %w", err)
-		}
-		return nil
-	}
-}
-
-// ListSource streams ids already in memory (an API request's list).
-func ListSource(ids []string) IDSource {
-	return func(_ context.Context, yield func(string) error) error {
-		for _, id := range ids {
-			if err := yield(id); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-}
-
-// SubscriptionQuerier selects subscriptions in Zuora (*zuora.Client).
-type SubscriptionQuerier interface {
-	QuerySubscriptions(ctx context.Context, q zuora.SubscriptionQuery, fn func(number string) error) error
-}
-
-// ZuoraSource streams the numbers of the Zuora subscriptions matching q.
-func ZuoraSource(z SubscriptionQuerier, q zuora.SubscriptionQuery) IDSource {
-	return func(ctx context.Context, yield func(string) error) error {
-		return z.QuerySubscriptions(ctx, q, yield)
-	}
-}
-
-// Subscription keys. They reach log lines, Redis keys and the URLs the
-// clients build, so every entry point (the ingress, bulk re-sync, the CLI)
-// checks them with ValidID first.
-var (
-	// Zuora's default subscription number is A-S plus digits. Tenants can
-	// change the prefix in their numbering settings, so accept uppercase
-	// alphanumeric groups joined by single hyphens, starting with a letter,
-	// with at least one hyphen and ending in a digit: A-S00000271,
-	// SUB-000123, GB-S00001234. Lowercase, dots, slashes, '%' and anything
-	// non-ASCII are refused, so the id is safe as a URL path segment.
-	zuoraNumberRE = regexp.MustCompile(`^[A-Z][A-Z0-9]*(?:-[A-Z0-9]+)+$`)
-	limioIDRE     = regexp.MustCompile(`^sub-[0-9a-zA-Z]{8,64}$`)
-	// Limio's 12-character reference; Limio also sends it to Zuora as the
-	// subscription number of the subscriptions it creates.
-	limioRefRE = regexp.MustCompile(`^[A-Z0-9]{12}$`)
-	jobIDRE    = regexp.MustCompile(`^rs-[0-9]{8}T[0-9]{6}-[0-9a-f]{8}$`)
-)
-
-// MaxIDLen is the longest subscription key accepted.
-const MaxIDLen = 64
-
-// ValidID reports whether id is a subscription key zsync accepts: a Zuora
-// subscription number (A-S00000271), a Limio id (sub-…) or a Limio reference
-// (12 characters A-Z0-9), at most MaxIDLen characters.
-func ValidID(id string) bool {
-	if id == "" || len(id) > MaxIDLen {
-		return false
-	}
-	return limioIDRE.MatchString(id) || limioRefRE.MatchString(id) ||
-		(zuoraNumberRE.MatchString(id) && id[len(id)-1] >= '0' && id[len(id)-1] <= '9')
-}
+var jobIDRE = regexp.MustCompile(`^rs-[0-9]{8}T[0-9]{6}-[0-9a-f]{8}$`)
 
 // ValidJobID reports whether id has the form of a job id (rs-<time>-<rand>).
 func ValidJobID(id string) bool { return jobIDRE.MatchString(id) }
@@ -195,11 +104,6 @@ func newJobID(now time.Time) string {
 	_, _ = rand.Read(b[:])
 	return "rs-" + now.UTC().Format("20060102T150405") + "-" + hex.EncodeToString(b[:])
 }
-
-// Keys of a job: its progress hash and two capped lists.
-func (k keyspace) job(id string) string         { return k.prefix + "bulk:job:" + id }
-func (k keyspace) jobFailures(id string) string { return k.prefix + "bulk:job:" + id + ":failures" }
-func (k keyspace) jobInvalid(id string) string  { return k.prefix + "bulk:job:" + id + ":invalid" }
 
 const (
 	defaultJobWorkers = 8
@@ -353,8 +257,8 @@ func (j *Jobs) enqueue(ctx context.Context, id string, batch []string) error {
 	var enq, coal int64
 	var err error
 	if len(valid) > 0 {
-		var res []BatchResult
-		res, err = j.enq.EnqueueBatch(ctx, valid, syncer.Trigger{Source: syncer.SourceBulk}, QueueBulk, id)
+		var res []batchResult
+		res, err = j.enq.enqueueBatch(ctx, valid, syncer.Trigger{Source: syncer.SourceBulk}, QueueBulk, id)
 		for _, r := range res {
 			switch r.Status {
 			case Enqueued:
@@ -467,85 +371,3 @@ redis.call('HSET', KEYS[1], 'state', 'enqueued', 'enqueued_at', ARGV[1])
 complete(KEYS[1], ARGV[1])
 return 1
 `)
-
-// creditScript adds ARGV[2] final outcomes ARGV[1] to a job (ARGV[3] now).
-// An expired job is left alone rather than recreated without its totals.
-var creditScript = redis.NewScript(completeLua + `
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('HINCRBY', KEYS[1], 'done:' .. ARGV[1], ARGV[2])
-redis.call('HINCRBY', KEYS[1], 'done', ARGV[2])
-complete(KEYS[1], ARGV[3])
-return 1
-`)
-
-// settleScript takes the job registrations (j:<x>:<job>) of every epoch x up
-// to ARGV[1] from an epoch hash: the run that closed that epoch read Zuora
-// after each of them was made. It returns job, count pairs.
-var settleScript = redis.NewScript(`
-local upto = tonumber(ARGV[1])
-local f = redis.call('HGETALL', KEYS[1])
-local out = {}
-for i = 1, #f, 2 do
-  local k = f[i]
-  if string.sub(k, 1, 2) == 'j:' then
-    local c = string.find(k, ':', 3, true)
-    local x = c and tonumber(string.sub(k, 3, c - 1))
-    if x and x <= upto then
-      table.insert(out, string.sub(k, c + 1))
-      table.insert(out, f[i + 1])
-      redis.call('HDEL', KEYS[1], k)
-    end
-  end
-end
-return out
-`)
-
-// settleJobs is the handler's hook, called once per recorded run: a final
-// run (success, or archived) credits the jobs waiting on its key with its
-// outcome. A run that will be retried credits nothing yet.
-func (h *handler) settleJobs(ctx context.Context, rec Record) {
-	if rec.Epoch < 0 || rec.Key == "" || (rec.Error != "" && !rec.Archived && rec.Outcome != syncer.NotFound) {
-		return
-	}
-	v, err := settleScript.Run(ctx, h.rdb, []string{h.keys.epoch(rec.Key)}, rec.Epoch).StringSlice()
-	if err != nil {
-		h.log.Warn("settle resync jobs", zap.String("subscription", rec.Key), zap.Error(err))
-		return
-	}
-	if len(v) == 0 {
-		return
-	}
-	counts := map[string]int64{}
-	for i := 0; i+1 < len(v); i += 2 {
-		c, _ := strconv.ParseInt(v[i+1], 10, 64)
-		counts[v[i]] += c
-	}
-	now := time.Now().UTC().Format(time.RFC3339Nano)
-	for job, c := range counts {
-		if rec.Outcome == syncer.Failed || rec.Outcome == syncer.NotFound {
-			b, _ := json.Marshal(JobFailure{ID: rec.Key, Subscription: rec.Subscription, Outcome: rec.Outcome,
-				Error: rec.Error, TaskID: rec.TaskID})
-			// The list lives as long as its job (whose TTL the Jobs that made
-			// it chose; the worker's config doesn't know it).
-			ttl, err := h.rdb.PTTL(ctx, h.keys.job(job)).Result()
-			if err != nil || ttl <= 0 {
-				ttl = defaultJobTTL
-			}
-			pipe := h.rdb.Pipeline()
-			pipe.RPush(ctx, h.keys.jobFailures(job), b)
-			pipe.LTrim(ctx, h.keys.jobFailures(job), 0, maxListed-1)
-			pipe.Expire(ctx, h.keys.jobFailures(job), ttl)
-			if _, err := pipe.Exec(ctx); err != nil {
-				h.log.Warn("record resync failure", zap.String("job", job), zap.Error(err))
-			}
-		}
-		if err := creditScript.Run(ctx, h.rdb, []string{h.keys.job(job)}, string(rec.Outcome), c, now).Err(); err != nil {
-			// The registrations were taken: put them back, so the next run
-			// of this key credits the job (else it never finishes).
-			field := "j:" + strconv.FormatInt(rec.Epoch, 10) + ":" + job
-			rerr := h.rdb.HIncrBy(context.WithoutCancel(ctx), h.keys.epoch(rec.Key), field, c).Err()
-			h.log.Warn("credit resync job; registration put back for the next run", zap.String("job", job),
-				zap.String("subscription", rec.Key), zap.Error(err), zap.NamedError("put_back", rerr))
-		}
-	}
-}

@@ -125,3 +125,64 @@ func TestClaimerAgreesWithClaimScript(t *testing.T) {
 		t.Fatalf("after 6 advances: %+v; want epoch 6, since ≥ 20ms", c)
 	}
 }
+
+// A batch whose script is not cached (first use, or SCRIPT FLUSH) is claimed
+// all the same, each key once, with its job registered once.
+func TestClaimManyAfterScriptFlush(t *testing.T) {
+	t.Parallel()
+	rdb := redistest.Start(t).Client(t)
+	ctx := t.Context()
+	k := keyspace{DefaultPrefix}
+	cl := newClaimer(rdb, k)
+	if err := rdb.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	reqs := []claimReq{{key: "A-F1", job: "j1"}, {key: "A-F2", job: "j1"}, {key: "A-F1", job: "j1"}}
+	res := cl.claimMany(ctx, reqs)
+	for i, want := range []int64{1, 1, 2} {
+		if res[i].err != nil || res[i].c.callouts != want {
+			t.Errorf("claim %d = %+v; want %d callouts", i, res[i], want)
+		}
+	}
+	counts, err := takeJobs(ctx, rdb, k, "A-F1", 0)
+	if err != nil || counts["j1"] != 2 || len(counts) != 1 {
+		t.Fatalf("jobs on A-F1 = %v, %v; want j1: 2", counts, err)
+	}
+}
+
+// A registration put back is the one a claim makes: the next take finds it,
+// and nothing else is left in the hash.
+func TestPutBackJobRestoresTheClaimsRegistration(t *testing.T) {
+	t.Parallel()
+	rdb := redistest.Start(t).Client(t)
+	ctx := t.Context()
+	k := keyspace{DefaultPrefix}
+	cl := newClaimer(rdb, k)
+	res := cl.claimMany(ctx, []claimReq{{key: "A-P1", job: "rs-1"}, {key: "A-P1", job: "rs-1"}})
+	if res[0].err != nil || res[1].err != nil {
+		t.Fatal(res)
+	}
+	before, err := rdb.HGetAll(ctx, k.epoch("A-P1")).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts, err := takeJobs(ctx, rdb, k, "A-P1", 0)
+	if err != nil || counts["rs-1"] != 2 {
+		t.Fatalf("take = %v, %v; want rs-1: 2", counts, err)
+	}
+	if err := putBackJob(ctx, rdb, k, "A-P1", 0, "rs-1", 2); err != nil {
+		t.Fatal(err)
+	}
+	after, err := rdb.HGetAll(ctx, k.epoch("A-P1")).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(after) != len(before) {
+		t.Fatalf("hash after put-back %v; want as claimed %v", after, before)
+	}
+	for f, v := range before {
+		if after[f] != v {
+			t.Fatalf("hash after put-back %v; want as claimed %v", after, before)
+		}
+	}
+}

@@ -1,0 +1,26 @@
+package worker
+
+// keyspace names every Redis key the worker owns, in one place. Keys are
+// prefixed and never contain braces, so they spread over a Redis Cluster.
+type keyspace struct{ prefix string }
+
+// The epoch hash of a subscription key (epoch.go).
+func (k keyspace) epoch(key string) string { return k.prefix + "epoch:" + key }
+
+// The per-subscription lock (lock.go).
+func (k keyspace) lock(key string) string { return k.prefix + "lock:" + key }
+
+// The outcome store (store.go).
+func (k keyspace) latest(id string) string  { return k.prefix + "outcome:latest:" + id }
+func (k keyspace) history(id string) string { return k.prefix + "outcome:history:" + id }
+func (k keyspace) alias(id string) string   { return k.prefix + "outcome:alias:" + id }
+func (k keyspace) stream() string           { return k.prefix + "outcome:stream" }
+
+// A resync job: its progress hash and two capped lists (jobs.go).
+func (k keyspace) job(id string) string         { return k.prefix + "bulk:job:" + id }
+func (k keyspace) jobFailures(id string) string { return k.prefix + "bulk:job:" + id + ":failures" }
+func (k keyspace) jobInvalid(id string) string  { return k.prefix + "bulk:job:" + id + ":invalid" }
+
+// The sweep's state and its lock (sweep.go).
+func (k keyspace) sweep() string     { return k.prefix + "sweep" }
+func (k keyspace) sweepLock() string { return k.prefix + "sweep:lock" }
