@@ -11,6 +11,8 @@ import (
 	"sort"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/zsync/zsync/internal/clip"
 )
 
 // Callout is what zsync reads from a callout body. The body decides whether
@@ -119,7 +121,7 @@ func bodyKind(contentType string, body []byte) (string, error) {
 	}
 	mt, _, err := mime.ParseMediaType(contentType)
 	if err != nil {
-		return "", fmt.Errorf("%w: %q", errUnsupportedType, truncate(contentType, 64))
+		return "", fmt.Errorf("%w: %q", errUnsupportedType, clip.To(contentType, 64))
 	}
 	switch {
 	case mt == "application/json" || mt == "text/json" || strings.HasSuffix(mt, "+json"):
@@ -129,7 +131,7 @@ func bodyKind(contentType string, body []byte) (string, error) {
 	case mt == "application/x-www-form-urlencoded":
 		return "form", nil
 	}
-	return "", fmt.Errorf("%w: %q", errUnsupportedType, truncate(mt, 64))
+	return "", fmt.Errorf("%w: %q", errUnsupportedType, clip.To(mt, 64))
 }
 
 // jsonParams reads a flat JSON object. Zuora sends every merge field as a
@@ -236,9 +238,6 @@ func calloutFrom(params map[string]string) Callout {
 	return c
 }
 
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
-}
+// truncate is clip.To under the name api/resync.go and resync_body.go still
+// call it by.
+func truncate(s string, n int) string { return clip.To(s, n) }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/zsync/zsync/internal/clip"
 	"github.com/zsync/zsync/internal/upstream"
 	"github.com/zsync/zsync/syncer"
 	"github.com/zsync/zsync/worker"
@@ -43,7 +44,7 @@ func (s *server) calloutAuth(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
 		if nid := r.Header.Get(headerNotificationID); nid != "" {
-			c.Set(ctxNotification, truncate(nid, 128))
+			c.Set(ctxNotification, clip.To(nid, 128))
 		}
 		if !ipAllowed(s.allow, c.RealIP()) {
 			s.refused(c, reasonIPNotAllowed)
@@ -211,7 +212,7 @@ func (s *server) bodyKey(c echo.Context, co Callout, limio bool) (string, error)
 		return co.Subscription, nil
 	case limio && co.SubscriptionID != "":
 		s.refused(c, reasonInternalID)
-		return "", errStatus(http.StatusBadRequest, fmt.Sprintf("subscriptionID %q is not a subscription number: send the number ({{DataSource.Subscription.Name}} or Subscription.Name)", truncate(co.SubscriptionID, 64)))
+		return "", errStatus(http.StatusBadRequest, fmt.Sprintf("subscriptionID %q is not a subscription number: send the number ({{DataSource.Subscription.Name}} or Subscription.Name)", clip.To(co.SubscriptionID, 64)))
 	case co.AccountNumber != "" || co.AccountID != "":
 		// Only Limio's webhook gets here: /v1/callouts/zuora fans an
 		// account-only body out to the account's subscriptions.
@@ -252,14 +253,17 @@ func (s *server) callout(c echo.Context, key string, co Callout, limio bool) err
 		CreatedByID:     co.CreatedByID,
 		OrderSource:     co.OrderSource,
 		InitiatedSource: co.InitiatedSource,
-		NotificationID:  truncate(c.Request().Header.Get(headerNotificationID), 128),
-		Received:        time.Now().UTC(), // where the event-to-sync lag starts
+		NotificationID:  clip.To(c.Request().Header.Get(headerNotificationID), 128),
+		Received:        s.received(),
 	}
 	answer := calloutResponse{Success: true, Subscription: key}
 	if limio {
 		answer.ID = knownLimioID(key)
 	}
-	if reason := s.loopReason(co); reason != "" {
+	if reason := s.loopReason(trig); reason != "" {
+		if s.deps.HTTPMetrics != nil {
+			s.deps.HTTPMetrics.CalloutSkipped()
+		}
 		if err := s.deps.Outcomes.RecordSkipped(ctx, key, trig); err != nil {
 			// The callout is dropped on purpose; a lost skip record is only
 			// lost history, not worth Zuora re-delivering.
@@ -289,8 +293,8 @@ func (s *server) accountCallout(c echo.Context, co Callout) error {
 	trig := syncer.Trigger{
 		Source:         syncer.SourceCallout,
 		EventType:      co.EventType,
-		NotificationID: truncate(c.Request().Header.Get(headerNotificationID), 128),
-		Received:       time.Now().UTC(),
+		NotificationID: clip.To(c.Request().Header.Get(headerNotificationID), 128),
+		Received:       s.received(),
 	}
 	ctx, cancel := context.WithTimeout(c.Request().Context(), enqueueTimeout)
 	defer cancel()
@@ -333,22 +337,25 @@ func (s *server) enqueue(c echo.Context, key string, trig syncer.Trigger, answer
 	return c.JSON(code, answer)
 }
 
-// loopReason says why the body shows the change was made by Limio itself, or
-// "" when it doesn't. A body with only an order number is not judged here:
-// the worker reads the order.
-func (s *server) loopReason(co Callout) string {
-	switch {
-	case co.OrderSource != "" && s.loopSrc[normalizeValue(co.OrderSource)]:
-		return "loop guard: Source__c " + co.OrderSource
-	case co.InitiatedSource != "" && s.loopSrc[normalizeValue(co.InitiatedSource)]:
-		return "loop guard: InitiatedSource__c " + co.InitiatedSource
-	case co.CreatedByID != "" && s.loopUsr[normalizeValue(co.CreatedByID)]:
+// loopReason says why the callout's body shows the change was made by Limio
+// itself, or "" when it doesn't; the rule is the syncer's (CalloutLoop). A
+// body with only an order number is not judged here: the worker reads the
+// order.
+func (s *server) loopReason(trig syncer.Trigger) string {
+	switch syncer.CalloutLoop(s.loop, trig) {
+	case syncer.LoopOrderSource:
+		return "loop guard: Source__c " + trig.OrderSource
+	case syncer.LoopInitiatedSource:
+		return "loop guard: InitiatedSource__c " + trig.InitiatedSource
+	case syncer.LoopCreatedBy:
 		return "loop guard: created by the integration user"
 	}
 	return ""
 }
 
-func normalizeValue(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
+// received stamps a trigger with when the ingress took its request, on the
+// ingress's clock: the event-to-sync lag starts there.
+func (s *server) received() time.Time { return s.now().UTC() }
 
 // operatorID validates the :id of an operator route.
 func operatorID(c echo.Context) (string, error) {
@@ -366,7 +373,7 @@ func (s *server) manualSync(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.enqueue(c, id, syncer.Trigger{Source: syncer.SourceManual, Received: time.Now().UTC()}, calloutResponse{})
+	return s.enqueue(c, id, syncer.Trigger{Source: syncer.SourceManual, Received: s.received()}, calloutResponse{})
 }
 
 // statusResponse is the latest record and the ones before it, newest first
@@ -442,7 +449,7 @@ func (s *server) plan(c echo.Context) error {
 	if err != nil {
 		code := http.StatusBadGateway
 		switch {
-		case errors.Is(err, syncer.ErrNotFound):
+		case syncer.ErrorResult(err) == syncer.NotFound:
 			code = http.StatusNotFound
 		case upstream.IsRetryable(err):
 			code = http.StatusServiceUnavailable

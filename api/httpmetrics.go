@@ -19,6 +19,9 @@ type HTTPMetrics interface {
 	CalloutRefused(reason string)
 	// DeclareRefusals is called once with RefusalReasons.
 	DeclareRefusals(reasons []string)
+	// CalloutSkipped counts one callout the ingress's loop guard skipped
+	// (answered 200, nothing enqueued).
+	CalloutSkipped()
 }
 
 // Why a callout was refused: the reason label of zsync_callouts_refused_total.

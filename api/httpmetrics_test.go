@@ -13,6 +13,13 @@ type fakeHTTPMetrics struct {
 	requests map[string]int // "route method status"
 	refused  map[string]int
 	declared []string
+	skipped  int
+}
+
+func (f *fakeHTTPMetrics) CalloutSkipped() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.skipped++
 }
 
 func (f *fakeHTTPMetrics) HTTPRequest(route, method string, status int, _ time.Duration) {
@@ -52,11 +59,15 @@ func TestHTTPMetrics(t *testing.T) {
 	wantStatus(t, b.do(t, badID), http.StatusBadRequest)
 	wantStatus(t, b.do(t, req{method: http.MethodGet, path: "/v1/subscriptions/A-S2/sync", bearer: opToken}), http.StatusNotFound)
 	wantStatus(t, b.do(t, req{method: http.MethodGet, path: "/no/such/A-S3"}), http.StatusNotFound)
+	loop := `{"subscriptionNumber":"A-S4","Source__c":"shop"}`
+	skipped := callout("/v1/callouts/zuora", "application/json", loop)
+	skipped.header = map[string]string{"X-Zuora-Signature": sign(sha256.New, "hex", loop)}
+	wantStatus(t, b.do(t, skipped), http.StatusOK) // the loop guard's skip
 
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for k, want := range map[string]int{
-		"/v1/callouts/zuora POST OK":                               1,
+		"/v1/callouts/zuora POST OK":                               2,
 		"/v1/callouts/zuora POST Unauthorized":                     1,
 		"/api/plugins/zuora/sync/subscription/* POST Unauthorized": 2,
 		"/api/plugins/zuora/sync/subscription/* POST Bad Request":  1,
@@ -73,6 +84,9 @@ func TestHTTPMetrics(t *testing.T) {
 		if m.refused[reason] != want {
 			t.Errorf("refused[%s] = %d; want %d (all: %v)", reason, m.refused[reason], want, m.refused)
 		}
+	}
+	if m.skipped != 1 {
+		t.Errorf("skipped = %d; want 1 (the loop-guarded callout)", m.skipped)
 	}
 	if len(m.refused) != 4 {
 		t.Errorf("refused = %v; an operator 404 is not a refused callout", m.refused)

@@ -57,6 +57,7 @@ func (r *refusalCounts) CalloutRefused(reason string) {
 
 func (r *refusalCounts) HTTPRequest(string, string, int, time.Duration) {}
 func (r *refusalCounts) DeclareRefusals([]string)                       {}
+func (r *refusalCounts) CalloutSkipped()                                {}
 
 func (r *refusalCounts) get(reason string) int {
 	r.mu.Lock()

@@ -14,6 +14,8 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/labstack/echo/v4"
+
+	"github.com/zsync/zsync/internal/clip"
 )
 
 // Tokens are HS256 JWTs rather than entries in Redis: every ingress process
@@ -206,7 +208,7 @@ func (s *server) token(c echo.Context) error {
 	case gt == "":
 		return fail(http.StatusBadRequest, "invalid_request", "grant_type is missing: send grant_type=client_credentials", reasonTokenRequest)
 	case gt != "client_credentials":
-		return fail(http.StatusBadRequest, "unsupported_grant_type", fmt.Sprintf("grant_type %q: only client_credentials is offered", truncate(gt, 32)), reasonTokenRequest)
+		return fail(http.StatusBadRequest, "unsupported_grant_type", fmt.Sprintf("grant_type %q: only client_credentials is offered", clip.To(gt, 32)), reasonTokenRequest)
 	}
 	ok := id != "" && s.tokens.clientValid(id, secret)
 	if !ok && header {

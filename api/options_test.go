@@ -39,9 +39,9 @@ func TestOptionsIsNotAllowed(t *testing.T) {
 		{"resync progress", "/v1/resyncs/rs-20260101T000000-0000abcd", []string{http.MethodGet}},
 		{"check", "/v1/check", []string{http.MethodGet}},
 		{"metrics", "/metrics", []string{http.MethodGet}},
-		{"ready detail", PathReadyDetail, []string{http.MethodGet}},
-		{"healthz", PathHealth, []string{http.MethodGet}},
-		{"readyz", PathReady, []string{http.MethodGet}},
+		{"ready detail", pathReadyDetail, []string{http.MethodGet}},
+		{"healthz", pathHealth, []string{http.MethodGet}},
+		{"readyz", pathReady, []string{http.MethodGet}},
 	}
 	// Every registered route without an OPTIONS handler of its own is in
 	// the table, so a new one can't slip past.

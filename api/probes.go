@@ -17,9 +17,9 @@ import (
 // is at /readyz/detail behind the operator credentials, and in the access
 // log line of the failed probe.
 const (
-	PathHealth      = "/healthz"
-	PathReady       = "/readyz"
-	PathReadyDetail = "/readyz/detail"
+	pathHealth      = "/healthz"
+	pathReady       = "/readyz"
+	pathReadyDetail = "/readyz/detail"
 )
 
 // Check is one readiness condition of a process: Redis answers, the worker's
@@ -83,10 +83,10 @@ func (s *server) checks() []Check {
 }
 
 func (s *server) mountProbes(e *echo.Echo) {
-	e.GET(PathHealth, func(c echo.Context) error {
+	e.GET(pathHealth, func(c echo.Context) error {
 		return c.JSON(http.StatusOK, probeStatus{Status: "ok"})
 	})
-	e.GET(PathReady, func(c echo.Context) error {
+	e.GET(pathReady, func(c echo.Context) error {
 		ok, _, failed := runChecks(c.Request().Context(), s.checks())
 		word, code := readyWord(ok)
 		if !ok {
@@ -94,22 +94,22 @@ func (s *server) mountProbes(e *echo.Echo) {
 		}
 		return c.JSON(code, probeStatus{Status: word})
 	})
-	e.GET(PathReadyDetail, func(c echo.Context) error {
+	e.GET(pathReadyDetail, func(c echo.Context) error {
 		ok, results, _ := runChecks(c.Request().Context(), s.checks())
 		word, code := readyWord(ok)
 		return c.JSON(code, readyDetail{Status: word, Checks: results})
 	}, s.operatorAuth)
 }
 
-// ProbeHandler serves the probes of a process without an ingress (zsync
+// probeHandler serves the probes of a process without an ingress (zsync
 // work) on its own listener: /healthz and /readyz open, /readyz/detail to
 // the operator credentials of cfg. It answers false for any other path, so
 // it can sit in front of another handler.
-func ProbeHandler(cfg Config, checks []Check) func(w http.ResponseWriter, r *http.Request) bool {
+func probeHandler(cfg Config, checks []Check) func(w http.ResponseWriter, r *http.Request) bool {
 	cfg = cfg.withDefaults()
 	return func(w http.ResponseWriter, r *http.Request) bool {
 		switch r.URL.Path {
-		case PathHealth, PathReady, PathReadyDetail:
+		case pathHealth, pathReady, pathReadyDetail:
 		default:
 			return false
 		}
@@ -121,13 +121,13 @@ func ProbeHandler(cfg Config, checks []Check) func(w http.ResponseWriter, r *htt
 		var body any
 		code := http.StatusOK
 		switch r.URL.Path {
-		case PathHealth:
+		case pathHealth:
 			body = probeStatus{Status: "ok"}
-		case PathReady:
+		case pathReady:
 			ok, _, _ := runChecks(r.Context(), checks)
 			word, c := readyWord(ok)
 			body, code = probeStatus{Status: word}, c
-		case PathReadyDetail:
+		case pathReadyDetail:
 			if ok, _ := operatorAllowed(cfg, r); !ok && !cfg.operatorOpen() {
 				w.Header().Set(echo.HeaderWWWAuthenticate, operatorChallenge(cfg))
 				http.Error(w, "unauthorized", http.StatusUnauthorized)
@@ -147,7 +147,7 @@ func ProbeHandler(cfg Config, checks []Check) func(w http.ResponseWriter, r *htt
 // WorkerHandler is the listener of zsync work: the probes, and /metrics
 // (metrics may be nil) behind the operator credentials.
 func WorkerHandler(cfg Config, metrics http.Handler, checks []Check) http.Handler {
-	probes := ProbeHandler(cfg, checks)
+	probes := probeHandler(cfg, checks)
 	rest := http.NotFoundHandler()
 	if metrics != nil {
 		rest = MetricsOnly(cfg, metrics)

@@ -54,7 +54,7 @@ type Deps struct {
 	Metrics  http.Handler                    // optional Prometheus handler at /metrics
 	Resyncs  Resyncs                         // optional: /v1/resyncs answers 501 without it
 	Checker  Checker                         // optional: /v1/check answers 501 without it
-	Now      func() time.Time                // optional clock (token expiry); default time.Now
+	Now      func() time.Time                // optional clock (token expiry, Trigger.Received); default time.Now
 
 	HTTPMetrics HTTPMetrics          // optional: requests by route and status, refused callouts (httpmetrics.go)
 	Tracer      trace.TracerProvider // optional: a span per request (tracing.go)
@@ -71,16 +71,15 @@ const (
 )
 
 type server struct {
-	cfg     Config
-	deps    Deps
-	log     *zap.Logger
-	hmac    *hmacVerifier
-	tokens  *tokenAuthority // nil: no bearer authentication
-	now     func() time.Time
-	allow   []netip.Prefix
-	loopSrc map[string]bool
-	loopUsr map[string]bool
-	csrf    *http.CrossOriginProtection
+	cfg    Config
+	deps   Deps
+	log    *zap.Logger
+	hmac   *hmacVerifier
+	tokens *tokenAuthority // nil: no bearer authentication
+	now    func() time.Time
+	allow  []netip.Prefix
+	loop   syncer.Config // only its loop-guard fields: the rule is the syncer's
+	csrf   *http.CrossOriginProtection
 }
 
 // New validates cfg and returns the ingress router, ready to serve.
@@ -106,16 +105,16 @@ func New(cfg Config, deps Deps, logger *zap.Logger) (*echo.Echo, error) {
 	allow, _ := parsePrefixes(cfg.AllowIPs) // validated above
 	proxies, _ := parsePrefixes(cfg.TrustedProxies)
 	s := &server{
-		cfg:     cfg,
-		deps:    deps,
-		log:     logger.Named("api"),
-		hmac:    newHMACVerifier(cfg),
-		tokens:  newTokenAuthority(cfg, now),
-		now:     now,
-		allow:   allow,
-		loopSrc: lowerSet(cfg.LoopSources),
-		loopUsr: lowerSet(append(append([]string(nil), cfg.IntegrationUserIDs...), cfg.IntegrationUserNames...)),
-		csrf:    http.NewCrossOriginProtection(),
+		cfg:    cfg,
+		deps:   deps,
+		log:    logger.Named("api"),
+		hmac:   newHMACVerifier(cfg),
+		tokens: newTokenAuthority(cfg, now),
+		now:    now,
+		allow:  allow,
+		loop: syncer.Config{LoopSources: cfg.LoopSources, IntegrationUserIDs: cfg.IntegrationUserIDs,
+			IntegrationUserNames: cfg.IntegrationUserNames},
+		csrf: http.NewCrossOriginProtection(),
 	}
 
 	e := echo.New()
@@ -306,14 +305,4 @@ func (s *server) bodyLimit(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		return next(c)
 	}
-}
-
-func lowerSet(list []string) map[string]bool {
-	m := make(map[string]bool, len(list))
-	for _, v := range list {
-		if v = normalizeValue(v); v != "" {
-			m[v] = true
-		}
-	}
-	return m
 }

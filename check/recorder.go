@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+
+	"github.com/zsync/zsync/internal/clip"
 )
 
 // maxKept bounds what an exchange keeps of each body for evidence; the
@@ -27,7 +29,7 @@ func (ex *exchange) request() string {
 	s := ex.method + " " + ex.path
 	if len(ex.reqBody) > 0 {
 		// Go's JSON escapes <, > and &: shown as sent they'd hide a query.
-		s += " " + clip(unescaper.Replace(string(ex.reqBody)), 240)
+		s += " " + clip.Line(unescaper.Replace(string(ex.reqBody)), 240)
 	}
 	return s
 }
@@ -103,12 +105,4 @@ func (r *recorder) last(m int, method, part string) *exchange {
 		}
 	}
 	return nil
-}
-
-func clip(s string, n int) string {
-	s = strings.Join(strings.Fields(s), " ")
-	if len(s) > n {
-		return s[:n] + "…"
-	}
-	return s
 }

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/zsync/zsync/internal/clip"
 	"github.com/zsync/zsync/internal/upstream"
 	"github.com/zsync/zsync/limio"
 )
@@ -121,7 +122,7 @@ func show(v any) string {
 		return "(absent)"
 	}
 	b, _ := json.Marshal(v)
-	return clip(string(b), 60)
+	return clip.Line(string(b), 60)
 }
 
 // putStatus writes another status, reads it back, and restores the original.
@@ -224,6 +225,13 @@ func (r *runner) putCreates(ctx context.Context, lc *limio.Client, sub *limio.Su
 		Assumption: "a created schedule entry is among the subscription's entries where a sync reads them (limio.schedules_from)"}
 	cancel := Result{ID: "limio." + limio.AssumptionPutStatus + ".scratch_cancel",
 		Assumption: "a schedule entry's status write (cancel) is read back"}
+	// Without an entry, the checks that read it back can't say anything.
+	noEntry := func() {
+		listed.Status, listed.Evidence = Unknown, "nothing was created"
+		cancel.Status, cancel.Evidence = Unknown, "nothing was created, nothing to cancel"
+		r.add(listed)
+		r.add(cancel)
+	}
 	if err != nil {
 		res = errResult(res, put, err, true)
 		res.Touched = "nothing created (" + id + " refused)"
@@ -231,10 +239,7 @@ func (r *runner) putCreates(ctx context.Context, lc *limio.Client, sub *limio.Su
 			res.Fix = "no documented alternative: zsync can't create subscriptions, customers, addresses or schedule entries here; syncs that need one fail naming put_creates; ask Limio for a create API"
 		}
 		r.add(res)
-		listed.Status, listed.Evidence = Unknown, "nothing was created"
-		cancel.Status, cancel.Evidence = Unknown, "nothing was created, nothing to cancel"
-		r.add(listed)
-		r.add(cancel)
+		noEntry()
 		return
 	}
 	res = res.from(put)
@@ -247,10 +252,7 @@ func (r *runner) putCreates(ctx context.Context, lc *limio.Client, sub *limio.Su
 		res.Evidence = fmt.Sprintf("the PUT answered %d, yet GET %s answers 404: Limio took the create and dropped it", res.HTTPStatus, get.path)
 		res.Fix = "no documented alternative: ask Limio for a create API before syncing"
 		r.add(res)
-		listed.Status, listed.Evidence = Unknown, "nothing was created"
-		cancel.Status, cancel.Evidence = Unknown, "nothing was created, nothing to cancel"
-		r.add(listed)
-		r.add(cancel)
+		noEntry()
 		return
 	case gerr != nil:
 		res = errResult(res, get, gerr, false)

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/zsync/zsync/internal/clip"
 	"github.com/zsync/zsync/internal/upstream"
 	"github.com/zsync/zsync/zuora"
 )
@@ -59,7 +60,7 @@ func (r *runner) tokenResult(id, assumption string, ex *exchange) bool {
 		res.Status, res.Evidence = Fail, "no answer from the token endpoint (check the base URL and the network)"
 		res.Fix = "check " + strings.SplitN(id, ".", 2)[0] + ".base_url"
 	case ex.status != http.StatusOK:
-		res.Status, res.Evidence = Fail, "refused: "+clip(string(ex.body), 200)
+		res.Status, res.Evidence = Fail, "refused: "+clip.Line(string(ex.body), 200)
 		res.Fix = "check " + strings.SplitN(id, ".", 2)[0] + ".client_id and client_secret"
 	default:
 		var t struct {
@@ -68,7 +69,7 @@ func (r *runner) tokenResult(id, assumption string, ex *exchange) bool {
 			ExpiresIn   int    `json:"expires_in"`
 		}
 		if json.Unmarshal(ex.body, &t) != nil || t.AccessToken == "" {
-			res.Status, res.Evidence = Fail, "answer carries no access_token: "+clip(string(ex.body), 120)
+			res.Status, res.Evidence = Fail, "answer carries no access_token: "+clip.Line(string(ex.body), 120)
 		} else {
 			res.Status, res.Evidence = Pass, fmt.Sprintf("token_type %s, expires_in %d", t.TokenType, t.ExpiresIn)
 		}
@@ -87,10 +88,10 @@ func versionResult(ex *exchange, err error) Result {
 	case ex.status >= 200 && ex.status <= 299:
 		res.Status, res.Evidence = Pass, "Zuora-Version "+v+" answered "+fmt.Sprint(ex.status)
 	case strings.Contains(strings.ToLower(string(ex.body)), "version"):
-		res.Status, res.Evidence = Fail, "Zuora-Version "+v+" refused: "+clip(string(ex.body), 200)
+		res.Status, res.Evidence = Fail, "Zuora-Version "+v+" refused: "+clip.Line(string(ex.body), 200)
 		res.Fix = "set zuora.version to a version the tenant supports (zsync decodes the shapes of 2025-08-12)"
 	default:
-		res.Status, res.Evidence = Unknown, "Zuora-Version "+v+" sent; the answer doesn't say: "+clip(string(ex.body), 160)
+		res.Status, res.Evidence = Unknown, "Zuora-Version "+v+" sent; the answer doesn't say: "+clip.Line(string(ex.body), 160)
 	}
 	return res
 }
@@ -113,7 +114,7 @@ func entityResult(tok *exchange, exs []*exchange) Result {
 	for _, ex := range exs {
 		if strings.Contains(string(ex.body), "Entity-Ids") || strings.Contains(strings.ToLower(string(ex.body)), "entity id") {
 			res = res.from(ex)
-			res.Status, res.Evidence = Fail, "the tenant asks for an entity: "+clip(string(ex.body), 200)
+			res.Status, res.Evidence = Fail, "the tenant asks for an entity: "+clip.Line(string(ex.body), 200)
 			res.Fix = "multi-entity tenant: zsync sends no Zuora-Entity-Ids; use an OAuth client valid for one entity only"
 			return res
 		}
@@ -132,7 +133,7 @@ func entityResult(tok *exchange, exs []*exchange) Result {
 	}
 	switch len(entities) {
 	case 0:
-		res.Status, res.Evidence = Unknown, "the token's scope names no entity ("+clip(t.Scope, 80)+"); calls went through without Zuora-Entity-Ids"
+		res.Status, res.Evidence = Unknown, "the token's scope names no entity ("+clip.Line(t.Scope, 80)+"); calls went through without Zuora-Entity-Ids"
 	case 1:
 		res.Status, res.Evidence = Pass, "token scope names one entity ("+entities[0]+")"
 	default:

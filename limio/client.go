@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/zsync/zsync/internal/clip"
 	"github.com/zsync/zsync/internal/field"
 	"github.com/zsync/zsync/internal/upstream"
 )
@@ -155,34 +156,31 @@ func checkBody(status int, body []byte) *upstream.Error {
 	if json.Unmarshal(body, &m) == nil {
 		for _, k := range []string{"message", "error_description", "error", "errorMessage"} {
 			if s, ok := m[k].(string); ok && s != "" {
-				e.Message = clip(s, 200)
+				e.Message = clip.To(s, 200)
 				break
 			}
 		}
 		if s, ok := m["code"].(string); ok {
-			e.Code = clip(s, 50)
+			e.Code = clip.To(s, 50)
 		}
 	}
 	if e.Message == "" {
-		e.Message = clip(strings.Join(strings.Fields(string(body)), " "), 200)
+		e.Message = clip.Line(string(body), 200)
 	}
 	return e
-}
-
-func clip(s string, n int) string {
-	if len(s) > n {
-		return s[:n] + "…"
-	}
-	return s
 }
 
 // idPattern is what an id or lookup key may look like before it reaches a
 // URL: Limio ids (sub-<hex>), 12-character references, Zuora numbers (A-S…).
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$`)
 
+// ValidID reports whether id may reach a URL as an id or lookup key (the
+// client refuses any other before a request is built; the sandbox too).
+func ValidID(id string) bool { return idPattern.MatchString(id) }
+
 func invalid(op, what, v string) error {
 	return &upstream.Error{API: api, Op: op, Kind: upstream.Permanent,
-		Message: fmt.Sprintf("invalid %s %q", what, clip(v, 40))}
+		Message: fmt.Sprintf("invalid %s %q", what, clip.To(v, 40))}
 }
 
 func checkID(op, id string) error {
@@ -199,7 +197,7 @@ func objectPath(pathType, id string) string {
 // get fetches one object into out.
 func (c *Client) get(ctx context.Context, pathType, id string, out any) error {
 	op := "GET /objects/limio/" + pathType + "/{id}"
-	if !ValidPathType(pathType) {
+	if !validPathType(pathType) {
 		return invalid(op, "path type", pathType)
 	}
 	if err := checkID(op, id); err != nil {
@@ -443,7 +441,7 @@ func (c *Client) list(ctx context.Context, pathType, cursor string, limit int, i
 // writes back, so an ignored one fails loudly instead of passing silently.
 func (c *Client) Update(ctx context.Context, pathType, id string, p Patch) error {
 	op := "PUT /objects/limio/" + pathType + "/{id}"
-	if !ValidPathType(pathType) {
+	if !validPathType(pathType) {
 		return invalid(op, "path type", pathType)
 	}
 	if err := checkID(op, id); err != nil {
@@ -474,7 +472,7 @@ func (c *Client) Update(ctx context.Context, pathType, id string, p Patch) error
 // merges the same values), so a create re-run after a crash is idempotent.
 func (c *Client) Create(ctx context.Context, pathType, id string, obj any) error {
 	op := "PUT /objects/limio/" + pathType + "/{id} (create)"
-	if !ValidPathType(pathType) {
+	if !validPathType(pathType) {
 		return invalid(op, "path type", pathType)
 	}
 	if err := checkID(op, id); err != nil {

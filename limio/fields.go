@@ -26,15 +26,28 @@ const (
 )
 
 // pathTypes are the path types Limio documents for GET and PUT (Limio's Objects
-// API documentation); anything else is refused before a request is built.
-var pathTypes = map[string]bool{
-	"orders": true, "customers": true, "subscriptions": true, "identities": true, "address": true,
-	"schedules": true, "payment_methods": true, "subscription_offers": true, "user_entitlements": true,
-	"gift_code": true, "promo_codes_v2": true, "events": true, "process": true,
+// API documentation), with the record_type objects of that type carry where
+// zsync knows it; anything else is refused before a request is built.
+var pathTypes = map[string]string{
+	"orders": "order", "customers": RecordCustomer, "subscriptions": RecordSubscription, "identities": "identity",
+	"address": RecordAddress, "schedules": RecordSchedule, "payment_methods": "payment_method",
+	"subscription_offers": "subscription_offer", "user_entitlements": "", "gift_code": "",
+	"promo_codes_v2": "", "events": RecordEvent, "process": "",
 }
 
-// ValidPathType reports whether t is a path type of the Objects API.
-func ValidPathType(t string) bool { return pathTypes[t] }
+// validPathType reports whether t is a path type of the Objects API.
+func validPathType(t string) bool {
+	_, ok := pathTypes[t]
+	return ok
+}
+
+// RecordType reports whether pathType is a path type of the Objects API and
+// the record_type its objects carry ("" where zsync doesn't know it). The
+// sandbox serves exactly these types.
+func RecordType(pathType string) (recordType string, ok bool) {
+	recordType, ok = pathTypes[pathType]
+	return recordType, ok
+}
 
 // Field paths zsync writes, dot-separated from the object's top level.
 // Envelope fields (status, name) sit at the top; everything else is under data.

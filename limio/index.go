@@ -30,8 +30,8 @@ type indexBatcher interface {
 	PutAll(ctx context.Context, m map[string]string) error
 }
 
-// DefaultIndexPrefix prefixes RedisIndex keys.
-const DefaultIndexPrefix = "zsync:limio:index:"
+// defaultIndexPrefix prefixes RedisIndex keys.
+const defaultIndexPrefix = "zsync:limio:index:"
 
 // RedisIndex is an Index in Redis, shared by every worker process. Entries
 // never expire: a key → id mapping doesn't change once made, and a wrong one
@@ -42,10 +42,10 @@ type RedisIndex struct {
 }
 
 // NewRedisIndex returns an index storing keys under prefix (empty:
-// DefaultIndexPrefix).
+// defaultIndexPrefix).
 func NewRedisIndex(rdb redis.UniversalClient, prefix string) *RedisIndex {
 	if prefix == "" {
-		prefix = DefaultIndexPrefix
+		prefix = defaultIndexPrefix
 	}
 	return &RedisIndex{rdb: rdb, prefix: prefix}
 }

@@ -206,8 +206,8 @@ func TestResolveWithRedisIndex(t *testing.T) {
 		if err := ix.Put(t.Context(), "A-S1", "sub-1"); err != nil {
 			t.Fatal(err)
 		}
-		if v, err := rdb.Get(t.Context(), limio.DefaultIndexPrefix+"A-S1").Result(); err != nil || v != "sub-1" {
-			t.Errorf("redis %sA-S1 = %q, %v", limio.DefaultIndexPrefix, v, err)
+		if v, err := rdb.Get(t.Context(), "zsync:limio:index:A-S1").Result(); err != nil || v != "sub-1" {
+			t.Errorf("redis zsync:limio:index:A-S1 = %q, %v", v, err)
 		}
 	})
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/zsync/zsync/internal/buildinfo"
+	"github.com/zsync/zsync/worker"
 )
 
 // httpMetrics are the ingress's own series: every request by route and
@@ -20,19 +21,12 @@ type httpMetrics struct {
 
 func newHTTPMetrics() httpMetrics {
 	return httpMetrics{
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "zsync_http_requests_total",
-			Help: "HTTP requests answered by the ingress, by route pattern, method and status code.",
-		}, []string{"route", "method", "status"}),
-		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "zsync_http_request_duration_seconds",
-			Help:    "Time to answer an HTTP request, by route pattern.",
-			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 10, 30},
-		}, []string{"route"}),
-		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "zsync_callouts_refused_total",
-			Help: "Callouts refused with a 4xx (nothing enqueued, Zuora does not retry most of them), by reason.",
-		}, []string{"reason"}),
+		requests: counterVec("zsync_http_requests_total", []string{"route", "method", "status"},
+			"HTTP requests answered by the ingress, by route pattern, method and status code."),
+		duration: histogramVec("zsync_http_request_duration_seconds", []string{"route"}, []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 10, 30},
+			"Time to answer an HTTP request, by route pattern."),
+		refused: counterVec("zsync_callouts_refused_total", []string{"reason"},
+			"Callouts refused with a 4xx (nothing enqueued, Zuora does not retry most of them), by reason."),
 	}
 }
 
@@ -52,6 +46,10 @@ func (m *Metrics) HTTPRequest(route, method string, status int, d time.Duration)
 	m.http.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
 	m.http.duration.WithLabelValues(route).Observe(d.Seconds())
 }
+
+// CalloutSkipped counts one callout the ingress's loop guard skipped
+// (api.HTTPMetrics), as zsync_enqueues_total{queue="callouts",status="skipped"}.
+func (m *Metrics) CalloutSkipped() { m.Enqueue(worker.QueueCallouts, worker.SkippedStatus) }
 
 // CalloutRefused counts one refused callout (api.HTTPMetrics). reason is one
 // of the api's refusal reasons.

@@ -20,6 +20,7 @@ func TestHTTPSeriesAndBuildInfo(t *testing.T) {
 	m.HTTPRequest("/v1/callouts/zuora", http.MethodPost, 200, 3*time.Millisecond)
 	m.HTTPRequest("/v1/callouts/zuora", http.MethodPost, 401, time.Millisecond)
 	m.CalloutRefused(api.RefusalBadSignature)
+	m.CalloutSkipped()
 	got := scrape(t, m.Handler())
 
 	for k, want := range map[string]float64{
@@ -29,6 +30,7 @@ func TestHTTPSeriesAndBuildInfo(t *testing.T) {
 		`zsync_http_request_duration_seconds_bucket{route="/v1/callouts/zuora",le="0.0025"}`: 1,
 		`zsync_callouts_refused_total{reason="bad_signature"}`:                               1,
 		`zsync_callouts_refused_total{reason="` + api.RefusalInvalidID + `"}`:                0,
+		`zsync_enqueues_total{queue="callouts",status="skipped"}`:                            1,
 	} {
 		if v, ok := got[k]; !ok || v != want {
 			t.Errorf("%s = %v (present %v); want %v", k, v, ok, want)

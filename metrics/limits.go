@@ -23,34 +23,20 @@ type limitSeries struct {
 
 func newLimitSeries(reg *prometheus.Registry) *limitSeries {
 	s := &limitSeries{
-		pauses: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "zsync_zuora_pauses_total",
-			Help: "Tenant-wide pauses this process set (every process waits), by reason: retry_after, ratelimit_reset (a 429 without Retry-After), concurrency (a 429 without either), ratelimit_remaining_zero (a response that spent the budget).",
-		}, []string{"reason"}),
-		pauseTime: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "zsync_zuora_pause_seconds_total",
-			Help: "Length of the tenant-wide pauses this process set, by reason.",
-		}, []string{"reason"}),
-		slowdowns: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "zsync_zuora_slowdowns_total",
-			Help: "Responses whose RateLimit-Remaining was at or below zuora.rate_slow_below of RateLimit-Limit, so every process spaces its requests until the reset.",
-		}),
-		spacing: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "zsync_zuora_slowdown_spacing_seconds",
-			Help: "The last tenant-wide spacing between requests this process set while the budget ran low.",
-		}),
-		capacity: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "zsync_zuora_concurrency_cap",
-			Help: "zsync's tenant-wide concurrency cap as this process last set it from Concurrency-Limit-Remaining (zuora.concurrency when not shrunk).",
-		}),
-		remaining: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "zsync_zuora_ratelimit_remaining",
-			Help: "RateLimit-Remaining of the last Zuora response: requests left in the window closest to exhaustion (tenant-wide, every integration).",
-		}),
-		limit: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "zsync_zuora_ratelimit_limit",
-			Help: "RateLimit-Limit of the last Zuora response: the quota of the window closest to exhaustion.",
-		}),
+		pauses: counterVec("zsync_zuora_pauses_total", []string{"reason"},
+			"Tenant-wide pauses this process set (every process waits), by reason: retry_after, ratelimit_reset (a 429 without Retry-After), concurrency (a 429 without either), ratelimit_remaining_zero (a response that spent the budget)."),
+		pauseTime: counterVec("zsync_zuora_pause_seconds_total", []string{"reason"},
+			"Length of the tenant-wide pauses this process set, by reason."),
+		slowdowns: counter("zsync_zuora_slowdowns_total",
+			"Responses whose RateLimit-Remaining was at or below zuora.rate_slow_below of RateLimit-Limit, so every process spaces its requests until the reset."),
+		spacing: gauge("zsync_zuora_slowdown_spacing_seconds",
+			"The last tenant-wide spacing between requests this process set while the budget ran low."),
+		capacity: gauge("zsync_zuora_concurrency_cap",
+			"zsync's tenant-wide concurrency cap as this process last set it from Concurrency-Limit-Remaining (zuora.concurrency when not shrunk)."),
+		remaining: gauge("zsync_zuora_ratelimit_remaining",
+			"RateLimit-Remaining of the last Zuora response: requests left in the window closest to exhaustion (tenant-wide, every integration)."),
+		limit: gauge("zsync_zuora_ratelimit_limit",
+			"RateLimit-Limit of the last Zuora response: the quota of the window closest to exhaustion."),
 	}
 	reg.MustRegister(s.pauses, s.pauseTime, s.slowdowns, s.spacing, s.capacity, s.remaining, s.limit)
 	for _, r := range []string{string(upstream.WaitRetryAfter), string(upstream.WaitRateLimitReset),

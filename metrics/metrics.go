@@ -56,57 +56,30 @@ func New() *Metrics {
 	m := &Metrics{
 		reg:  prometheus.NewRegistry(),
 		http: newHTTPMetrics(),
-		enqueues: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "zsync_enqueues_total",
-			Help: "Sync requests (callouts, manual, bulk, sweep) by queue and status: enqueued (new task), coalesced (joined a task not yet reading Zuora), skipped (loop guard at the ingress).",
-		}, []string{"queue", "status"}),
-		syncs: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "zsync_syncs_total",
-			Help: "Recorded sync runs by outcome (created, updated, unchanged, skipped, not_found, failed) and queue.",
-		}, []string{"outcome", "queue"}),
-		syncTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "zsync_sync_duration_seconds",
-			Help:    "Duration of recorded sync runs, lock to record.",
-			Buckets: prometheus.ExponentialBuckets(0.01, 2.5, 10), // 10ms … 38s
-		}, []string{"queue"}),
-		lockWaits: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "zsync_lock_waits_total",
-			Help: "Sync tasks put back because their subscription was locked by another run.",
-		}, []string{"queue"}),
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "zsync_upstream_requests_total",
-			Help: "Zuora and Limio API responses by API, operation and HTTP status (\"error\": no response).",
-		}, []string{"api", "op", "status"}),
-		reqTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "zsync_upstream_request_duration_seconds",
-			Help:    "Latency of Zuora and Limio API calls.",
-			Buckets: prometheus.ExponentialBuckets(0.005, 2.5, 10), // 5ms … 19s
-		}, []string{"api", "op"}),
-		throttled: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "zsync_upstream_throttled_total",
-			Help: "Sync attempts put back to wait for an upstream limit (a 429 or the tenant-wide limiter); not failures.",
-		}, []string{"api"}),
-		lag: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "zsync_event_to_sync_seconds",
-			Help:    "From the first callout (or manual request) a task carries being received to the start of the successful sync that read Zuora after it.",
-			Buckets: prometheus.ExponentialBuckets(0.1, 3, 10), // 100ms … 33m
-		}, []string{"source"}),
-		sweeps: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "zsync_sweeps_total",
-			Help: "Periodic sweeps that ran, by result (ok, failed, rejected: Zuora refused the query, not retried); no-op ticks are not counted.",
-		}, []string{"result"}),
-		sweepSubs: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "zsync_sweep_subscriptions_total",
-			Help: "Subscriptions the periodic sweep found changed in Zuora and requested a sync for.",
-		}),
-		sweepLast: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "zsync_sweep_last_success_timestamp_seconds",
-			Help: "Unix time the last successful sweep in this process finished (0: none yet).",
-		}),
-		dataLoss: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "zsync_redis_data_loss_total",
-			Help: "Times this process found that Redis had lost its data (its marker key gone or replaced): running syncs were stopped and a catch-up sweep enqueued.",
-		}),
+		enqueues: counterVec("zsync_enqueues_total", []string{"queue", "status"},
+			"Sync requests (callouts, manual, bulk, sweep) by queue and status: enqueued (new task), coalesced (joined a task not yet reading Zuora), skipped (loop guard at the ingress)."),
+		syncs: counterVec("zsync_syncs_total", []string{"outcome", "queue"},
+			"Recorded sync runs by outcome (created, updated, unchanged, skipped, not_found, failed) and queue."),
+		syncTime: histogramVec("zsync_sync_duration_seconds", []string{"queue"}, prometheus.ExponentialBuckets(0.01, 2.5, 10), // 10ms … 38s
+			"Duration of recorded sync runs, lock to record."),
+		lockWaits: counterVec("zsync_lock_waits_total", []string{"queue"},
+			"Sync tasks put back because their subscription was locked by another run."),
+		requests: counterVec("zsync_upstream_requests_total", []string{"api", "op", "status"},
+			"Zuora and Limio API responses by API, operation and HTTP status (\"error\": no response)."),
+		reqTime: histogramVec("zsync_upstream_request_duration_seconds", []string{"api", "op"}, prometheus.ExponentialBuckets(0.005, 2.5, 10), // 5ms … 19s
+			"Latency of Zuora and Limio API calls."),
+		throttled: counterVec("zsync_upstream_throttled_total", []string{"api"},
+			"Sync attempts put back to wait for an upstream limit (a 429 or the tenant-wide limiter); not failures."),
+		lag: histogramVec("zsync_event_to_sync_seconds", []string{"source"}, prometheus.ExponentialBuckets(0.1, 3, 10), // 100ms … 33m
+			"From the first callout (or manual request) a task carries being received to the start of the successful sync that read Zuora after it."),
+		sweeps: counterVec("zsync_sweeps_total", []string{"result"},
+			"Periodic sweeps that ran, by result (ok, failed, rejected: Zuora refused the query, not retried); no-op ticks are not counted."),
+		sweepSubs: counter("zsync_sweep_subscriptions_total",
+			"Subscriptions the periodic sweep found changed in Zuora and requested a sync for."),
+		sweepLast: gauge("zsync_sweep_last_success_timestamp_seconds",
+			"Unix time the last successful sweep in this process finished (0: none yet)."),
+		dataLoss: counter("zsync_redis_data_loss_total",
+			"Times this process found that Redis had lost its data (its marker key gone or replaced): running syncs were stopped and a catch-up sweep enqueued."),
 	}
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
@@ -121,7 +94,7 @@ func New() *Metrics {
 		for _, st := range []worker.EnqueueStatus{worker.Enqueued, worker.Coalesced} {
 			m.enqueues.WithLabelValues(q, string(st))
 		}
-		for _, o := range []syncer.Result{syncer.Created, syncer.Updated, syncer.Unchanged, syncer.Skipped, syncer.NotFound, syncer.Failed} {
+		for _, o := range syncer.Results() {
 			m.syncs.WithLabelValues(string(o), q)
 		}
 		m.lockWaits.WithLabelValues(q)

@@ -6,24 +6,22 @@ import (
 	"github.com/zsync/zsync/zuora"
 )
 
-// Guard is the loop guard (docs/design.md, reconciliation rule 8): a callout for a change Limio
+// loopGuard is the loop guard (docs/design.md, reconciliation rule 8): a callout for a change Limio
 // made itself (an order from the shop or Limio for Salesforce, or by the
 // integration user) must not be synced back. Only callouts are guarded; an
 // operator's manual sync, a bulk re-sync or the sweep always run. order is the
 // order the callout named, when it had to be read (nil otherwise).
-func Guard(cfg Config, trig Trigger, order *zuora.Order) (skip bool, reason string) {
+func loopGuard(cfg Config, trig Trigger, order *zuora.Order) (skip bool, reason string) {
 	if trig.Source != SourceCallout {
 		return false, ""
 	}
 	cfg = cfg.withDefaults()
-	switch {
-	case containsFold(cfg.LoopSources, trig.OrderSource):
+	switch CalloutLoop(cfg, trig) {
+	case LoopOrderSource:
 		return true, "order Source__c " + trig.OrderSource
-	case containsFold(cfg.LoopSources, trig.InitiatedSource):
+	case LoopInitiatedSource:
 		return true, "order InitiatedSource__c " + trig.InitiatedSource
-	case containsFold(cfg.IntegrationUserIDs, trig.CreatedByID), containsFold(cfg.IntegrationUserNames, trig.CreatedByID):
-		// A callout's creator may be an id or, from legacy merge fields, a
-		// user name or e-mail.
+	case LoopCreatedBy:
 		return true, "created by integration user " + trig.CreatedByID
 	}
 	if order == nil {
@@ -38,6 +36,33 @@ func Guard(cfg Config, trig Trigger, order *zuora.Order) (skip bool, reason stri
 		}
 	}
 	return false, ""
+}
+
+// The callout fields that can show a change Limio made itself (CalloutLoop).
+const (
+	LoopOrderSource     = "Source__c"
+	LoopInitiatedSource = "InitiatedSource__c"
+	LoopCreatedBy       = "CreatedById"
+)
+
+// CalloutLoop is the part of the loop guard the trigger's own fields decide,
+// whatever its source: the field (LoopOrderSource, LoopInitiatedSource or
+// LoopCreatedBy) that names one of cfg's loop sources or integration users,
+// or "" when none does. The ingress applies it to a callout body before
+// enqueueing; loopGuard applies it again in the worker, then reads the order.
+func CalloutLoop(cfg Config, trig Trigger) string {
+	cfg = cfg.withDefaults()
+	switch {
+	case containsFold(cfg.LoopSources, trig.OrderSource):
+		return LoopOrderSource
+	case containsFold(cfg.LoopSources, trig.InitiatedSource):
+		return LoopInitiatedSource
+	case containsFold(cfg.IntegrationUserIDs, trig.CreatedByID), containsFold(cfg.IntegrationUserNames, trig.CreatedByID):
+		// A callout's creator may be an id or, from legacy merge fields, a
+		// user name or e-mail.
+		return LoopCreatedBy
+	}
+	return ""
 }
 
 // customField reads a custom field whatever the case of its name (tenants

@@ -20,6 +20,20 @@ const (
 	Failed    Result = "failed"    // an error; set by the worker, never by Sync
 )
 
+// Results are every Result, in the order above: for the series and counts
+// that must name each one from the start.
+func Results() []Result { return []Result{Created, Updated, Unchanged, Skipped, NotFound, Failed} }
+
+// ErrorResult is the Result a run that ended in err records: NotFound when
+// err wraps ErrNotFound (neither system knows the key), Failed otherwise.
+// The worker, the plan endpoint and the audit all decide it here.
+func ErrorResult(err error) Result {
+	if errors.Is(err, ErrNotFound) {
+		return NotFound
+	}
+	return Failed
+}
+
 // Trigger says why a sync runs. The callout body decides whether to sync,
 // never what to write: every sync reads fresh state.
 type Trigger struct {

@@ -386,9 +386,9 @@ func TestGuard(t *testing.T) {
 		{"sweep never", cfg, Trigger{Source: SourceSweep, InitiatedSource: "salesforce"}, nil, false},
 	}
 	for _, tt := range tests {
-		skip, reason := Guard(tt.cfg, tt.give, tt.order)
+		skip, reason := loopGuard(tt.cfg, tt.give, tt.order)
 		if skip != tt.want || skip != (reason != "") {
-			t.Errorf("%s: Guard = %v, %q; want %v", tt.name, skip, reason, tt.want)
+			t.Errorf("%s: loopGuard = %v, %q; want %v", tt.name, skip, reason, tt.want)
 		}
 	}
 }

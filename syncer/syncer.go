@@ -96,7 +96,7 @@ func (s *Syncer) Sync(ctx context.Context, key string, trig Trigger) (Outcome, e
 			order = o
 		}
 	}
-	if skip, reason := Guard(s.cfg, trig, order); skip {
+	if skip, reason := loopGuard(s.cfg, trig, order); skip {
 		out.Result, out.Reason = Skipped, reason
 		return out, nil
 	}
@@ -145,11 +145,10 @@ func (s *Syncer) plan(ctx context.Context, key string) (*Changeset, Outcome, err
 			out.LimioID = st.l.Subscription.ID
 		}
 	}
-	if errors.Is(err, ErrNotFound) {
-		out.Result, out.Reason = NotFound, err.Error()
-		return nil, out, err
-	}
 	if err != nil {
+		if ErrorResult(err) == NotFound {
+			out.Result, out.Reason = NotFound, err.Error()
+		}
 		return nil, out, err
 	}
 	cs, err := Plan(s.cfg, st.z, st.l, s.now())

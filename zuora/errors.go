@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/zsync/zsync/internal/clip"
 	"github.com/zsync/zsync/internal/upstream"
 )
 
@@ -173,10 +174,4 @@ func faultError(status int, env envelope) *upstream.Error {
 	return e
 }
 
-func shorten(s string) string {
-	s = strings.Join(strings.Fields(s), " ")
-	if len(s) > 200 {
-		s = s[:200] + "…"
-	}
-	return s
-}
+func shorten(s string) string { return clip.Line(s, 200) }

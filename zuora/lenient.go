@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/shopspring/decimal"
+
+	"github.com/zsync/zsync/internal/clip"
 )
 
 // Zuora's own spec disagrees with its examples on types (Disagreements
@@ -19,11 +21,7 @@ import (
 
 // typeError is a value of neither form for a lenient type.
 func typeError(b []byte, want string) error {
-	v := string(b)
-	if len(v) > 40 {
-		v = v[:40] + "…"
-	}
-	return &json.UnmarshalTypeError{Value: v, Type: reflect.TypeOf(want)}
+	return &json.UnmarshalTypeError{Value: clip.To(string(b), 40), Type: reflect.TypeOf(want)}
 }
 
 // Int is an integer sent as a number or a numeric string ("" and null are 0).

@@ -38,13 +38,12 @@ func (t *PreviewTime) UnmarshalJSON(b []byte) error {
 	if s = strings.TrimSpace(s); s == "" {
 		return nil
 	}
-	for _, layout := range previewTimeLayouts {
-		if v, err := time.Parse(layout, s); err == nil {
-			t.Time = v
-			return nil
-		}
+	v, ok := parseDateTime(s, time.UTC) // the same forms as DateTime
+	if !ok {
+		return fmt.Errorf("zuora: date-time: %q", s)
 	}
-	return fmt.Errorf("zuora: date-time: %q", s)
+	t.Time = v
+	return nil
 }
 
 // MarshalJSON writes the example's form (the sandbox answers with it).

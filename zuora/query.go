@@ -2,6 +2,7 @@ package zuora
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strings"
 	"time"
@@ -18,6 +19,23 @@ type SubscriptionQuery struct {
 	// subscriptions whose term ends in [from, to]: a term that lapses changes
 	// nothing in Zuora (no UpdatedDate, no callout), yet Limio must show it.
 	TermEndFrom, TermEndTo string
+}
+
+// ErrUpdatedSince is ParseUpdatedSince's refusal; callers name their flag or
+// field around it.
+var ErrUpdatedSince = errors.New("want YYYY-MM-DD or an RFC 3339 time")
+
+// ParseUpdatedSince reads an operator's UpdatedSince (zsync resync
+// --updated-since, POST /v1/resyncs): a date (midnight UTC) or an RFC 3339
+// time, in UTC.
+func ParseUpdatedSince(v string) (time.Time, error) {
+	if t, err := time.Parse(time.DateOnly, v); err == nil {
+		return t, nil
+	}
+	if t, err := time.Parse(time.RFC3339, v); err == nil {
+		return t.UTC(), nil
+	}
+	return time.Time{}, ErrUpdatedSince
 }
 
 // zoqlTime is how a datetime literal is written in ZOQL (UTC, explicit offset).

@@ -122,3 +122,27 @@ func TestQuerySubscriptionsByTermEnd(t *testing.T) {
 		t.Error("a refused range was sent")
 	}
 }
+
+// An operator's --updated-since / updated_since is a date (midnight UTC) or
+// an RFC 3339 time, always read into UTC; anything else is ErrUpdatedSince.
+func TestParseUpdatedSince(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		in   string
+		want time.Time
+	}{
+		{"2026-01-02", time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC)},
+		{"2026-01-02T03:04:05Z", time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)},
+		{"2026-01-02T03:04:05+02:00", time.Date(2026, 1, 2, 1, 4, 5, 0, time.UTC)},
+	} {
+		got, err := zuora.ParseUpdatedSince(tt.in)
+		if err != nil || !got.Equal(tt.want) || got.Location() != time.UTC {
+			t.Errorf("ParseUpdatedSince(%q) = %v, %v; want %v", tt.in, got, err, tt.want)
+		}
+	}
+	for _, in := range []string{"", "yesterday", "2026-13-01", "2026-01-02 03:04:05"} {
+		if _, err := zuora.ParseUpdatedSince(in); !errors.Is(err, zuora.ErrUpdatedSince) {
+			t.Errorf("ParseUpdatedSince(%q) err = %v; want ErrUpdatedSince", in, err)
+		}
+	}
+}

@@ -199,12 +199,8 @@ func planRow(ctx context.Context, p planner, id string) auditRow {
 	if row.Changes == nil {
 		row.Changes = []syncer.Change{}
 	}
-	switch {
-	case err == nil:
-	case errors.Is(err, syncer.ErrNotFound):
-		row.Outcome, row.Error = string(syncer.NotFound), err.Error()
-	default:
-		row.Outcome, row.Error = string(syncer.Failed), err.Error()
+	if err != nil {
+		row.Outcome, row.Error = string(syncer.ErrorResult(err)), err.Error()
 	}
 	return row
 }

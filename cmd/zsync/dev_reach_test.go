@@ -13,30 +13,15 @@ import (
 	"github.com/zsync/zsync/internal/freeport"
 )
 
-// portBase finds four consecutive free loopback ports.
+// portBase finds four consecutive free loopback ports, handed out to no
+// other test.
 func portBase(t *testing.T) int {
 	t.Helper()
-	for range 50 {
-		p, err := freeport.Port()
-		if err != nil {
-			t.Fatal(err)
-		}
-		base, _ := strconv.Atoi(p)
-		ok := true
-		for i := range 4 {
-			l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(base+i))
-			if err != nil {
-				ok = false
-				break
-			}
-			l.Close()
-		}
-		if ok {
-			return base
-		}
+	base, err := freeport.Consecutive(4)
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatal("no four consecutive free ports")
-	return 0
+	return base
 }
 
 // TestDevReachable: zsync dev moved with --port-base writes a config file,

@@ -1,31 +1,15 @@
 package main
 
 import (
-	"context"
-
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
-	"github.com/zsync/zsync/api"
 	"github.com/zsync/zsync/config"
-	"github.com/zsync/zsync/metrics"
-	"github.com/zsync/zsync/syncer"
 	"github.com/zsync/zsync/worker"
 )
 
 // Operations wiring: metrics for the ingress and the worker, and the sweep.
-
-// countedOutcomes counts the callouts the ingress loop guard skipped.
-type countedOutcomes struct {
-	api.Outcomes
-	m *metrics.Metrics
-}
-
-func (o countedOutcomes) RecordSkipped(ctx context.Context, key string, trig syncer.Trigger) error {
-	o.m.Enqueue(worker.QueueCallouts, worker.SkippedStatus)
-	return o.Outcomes.RecordSkipped(ctx, key, trig)
-}
 
 // newSweep registers the sweep handler on ws and returns its scheduler, or
 // nil when the sweep is off (no schedule).

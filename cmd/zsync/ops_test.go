@@ -8,7 +8,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"regexp"
@@ -18,13 +17,8 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
-	"go.uber.org/zap"
-	"go.uber.org/zap/zaptest"
 
-	"github.com/zsync/zsync/config"
-	"github.com/zsync/zsync/internal/redistest"
 	"github.com/zsync/zsync/internal/sandbox"
-	"github.com/zsync/zsync/metrics"
 	"github.com/zsync/zsync/syncer"
 	"github.com/zsync/zsync/worker"
 )
@@ -236,51 +230,13 @@ func TestPlanStatusMetricsAndSweepProcesses(t *testing.T) {
 // subscription's lock and records the outcome.
 func TestMonitorServesUIAndRerunsThroughTheHandler(t *testing.T) {
 	t.Parallel()
-	rs := redistest.Start(t)
-	rdb := rs.Client(t)
-	zs, ls, err := newSandboxes("dev", "sandbox", "sandbox")
-	if err != nil {
-		t.Fatal(err)
-	}
-	zts, lts := httptest.NewServer(zs.Handler()), httptest.NewServer(ls.Handler())
-	t.Cleanup(zts.Close)
-	t.Cleanup(lts.Close)
-
-	c, err := config.Load("", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	const token = "operator-token-monitor"
-	c.Redis = config.Redis{Addr: rs.Addr, DB: rs.DB}
-	c.Zuora.BaseURL, c.Zuora.ClientID, c.Zuora.ClientSecret = zts.URL, "sandbox", "sandbox"
-	c.Limio.BaseURL, c.Limio.ClientID, c.Limio.ClientSecret = lts.URL, "sandbox", "sandbox"
-	c.Callout.Username, c.Callout.Password, c.Operator.Token = "zuora", "callout-pass", token
-	c.Sweep.Schedule = ""
-	if err := c.Validate(config.Need{Ingress: true, Upstream: true}); err != nil {
-		t.Fatal(err)
-	}
-	log := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
-	redisOpt := asynq.RedisClientOpt{Addr: rs.Addr, DB: rs.DB}
-	m := metrics.New()
-	syn, zc, err := newUpstream(c, rdb, log, m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, err := newIngress(c, redisOpt, rdb, syn, m, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = in.close() })
-	ts := httptest.NewServer(in.handler)
-	t.Cleanup(ts.Close)
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- runWorker(ctx, c, redisOpt, rdb, syn, zc, m, log) }()
-	t.Cleanup(func() { stop(); <-done })
+	st := startInProcess(t, "callout-pass", token, nil)
+	c, rdb, zs := st.cfg, st.rdb, st.zs
 
 	do := func(method, path, tok string) (int, string) {
 		t.Helper()
-		req, _ := http.NewRequest(method, ts.URL+path, nil)
+		req, _ := http.NewRequest(method, st.url+path, nil)
 		if tok != "" {
 			req.Header.Set("Authorization", "Bearer "+tok)
 		}
@@ -358,7 +314,7 @@ func TestMonitorServesUIAndRerunsThroughTheHandler(t *testing.T) {
 	if code != http.StatusAccepted || !strings.Contains(body, `"status":"enqueued"`) || strings.Contains(body, enq.TaskID) {
 		t.Errorf("sync after the re-run: %d %s; want a new task", code, body)
 	}
-	_, sm := scrapeURL(t, ts.URL+"/metrics", token)
+	_, sm := scrapeURL(t, st.url+"/metrics", token)
 	if sm[`zsync_lock_waits_total{queue="callouts"}`] < 1 || sm[`zsync_syncs_total{outcome="failed",queue="callouts"}`] != 1 {
 		t.Errorf("metrics: lock waits %v, failed %v", sm[`zsync_lock_waits_total{queue="callouts"}`],
 			sm[`zsync_syncs_total{outcome="failed",queue="callouts"}`])

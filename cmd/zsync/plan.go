@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 
@@ -39,7 +38,7 @@ Needs the Zuora and Limio settings of 'zsync work' (and Redis, for the tenant-wi
 				return usageError{err}
 			}
 			out, err := s.DryRun(cmd.Context(), id)
-			if err != nil && !errors.Is(err, syncer.ErrNotFound) {
+			if err != nil && syncer.ErrorResult(err) != syncer.NotFound {
 				return fmt.Errorf("plan %s: %w", id, err)
 			}
 			w := cmd.OutOrStdout()

@@ -56,13 +56,11 @@ func (sel *selection) parse(args []string) error {
 func (sel *selection) query() (zuora.SubscriptionQuery, error) {
 	q := zuora.SubscriptionQuery{Status: sel.status}
 	if sel.updatedSince != "" {
-		t, err := time.Parse(time.DateOnly, sel.updatedSince)
+		t, err := zuora.ParseUpdatedSince(sel.updatedSince)
 		if err != nil {
-			if t, err = time.Parse(time.RFC3339, sel.updatedSince); err != nil {
-				return q, usageError{fmt.Errorf("--updated-since %q: want YYYY-MM-DD or an RFC 3339 time", sel.updatedSince)}
-			}
+			return q, usageError{fmt.Errorf("--updated-since %q: %w", sel.updatedSince, err)}
 		}
-		q.UpdatedSince = t.UTC()
+		q.UpdatedSince = t
 	}
 	return q, nil
 }

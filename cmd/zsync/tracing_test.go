@@ -3,24 +3,15 @@ package main
 import (
 	"context"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/hibiken/asynq"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
-	"go.uber.org/zap"
-	"go.uber.org/zap/zaptest"
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
-	"github.com/zsync/zsync/api"
-	"github.com/zsync/zsync/config"
-	"github.com/zsync/zsync/internal/redistest"
 	"github.com/zsync/zsync/internal/tracing"
-	"github.com/zsync/zsync/metrics"
-	"github.com/zsync/zsync/worker"
 )
 
 // One callout makes one connected trace: the ingress's server span, the
@@ -28,51 +19,12 @@ import (
 // lock, and every Zuora and Limio call; no span carries a credential.
 func TestCalloutMakesOneTrace(t *testing.T) {
 	t.Parallel()
-	rs := redistest.Start(t)
-	rdb := rs.Client(t)
-	zs, ls, err := newSandboxes("dev", "sandbox", "sandbox")
-	if err != nil {
-		t.Fatal(err)
-	}
-	zts, lts := httptest.NewServer(zs.Handler()), httptest.NewServer(ls.Handler())
-	t.Cleanup(zts.Close)
-	t.Cleanup(lts.Close)
-	c, err := config.Load("", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.Redis = config.Redis{Addr: rs.Addr, DB: rs.DB}
-	c.Zuora.BaseURL, c.Zuora.ClientID, c.Zuora.ClientSecret = zts.URL, "sandbox", "sandbox"
-	c.Limio.BaseURL, c.Limio.ClientID, c.Limio.ClientSecret = lts.URL, "sandbox", "sandbox"
-	c.Callout.Username, c.Callout.Password, c.Operator.Token = "zuora", "callout-pass-SECRET", "op-token-SECRET"
-	c.Sweep.Schedule = ""
-	if err := c.Validate(config.Need{Ingress: true, Upstream: true}); err != nil {
-		t.Fatal(err)
-	}
 	exp := tracetest.NewInMemoryExporter()
 	tp := tracing.NewProvider("zsync-test", sdktrace.WithSyncer(exp))
 	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	st := startInProcess(t, "callout-pass-SECRET", "op-token-SECRET", tp)
 
-	log := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
-	redisOpt := asynq.RedisClientOpt{Addr: rs.Addr, DB: rs.DB}
-	m := metrics.New()
-	syn, zc, err := newUpstream(c, rdb, log, m, tp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, err := newIngress(c, redisOpt, rdb, syn, m, log, func(d *api.Deps) { d.Tracer = tp })
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = in.close() })
-	ts := httptest.NewServer(in.handler)
-	t.Cleanup(ts.Close)
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- runWorker(ctx, c, redisOpt, rdb, syn, zc, m, log, worker.WithTracer(tp)) }()
-	t.Cleanup(func() { stop(); <-done })
-
-	req, _ := http.NewRequest(http.MethodPost, ts.URL+"/api/plugins/zuora/sync/subscription/A-S00000201", nil)
+	req, _ := http.NewRequest(http.MethodPost, st.url+"/api/plugins/zuora/sync/subscription/A-S00000201", nil)
 	req.SetBasicAuth("zuora", "callout-pass-SECRET")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

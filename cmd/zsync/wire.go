@@ -142,7 +142,6 @@ func newIngress(c *config.Config, redisOpt asynq.RedisConnOpt, rdb redis.Univers
 		}
 		deps.Metrics = m.Handler()
 		deps.HTTPMetrics = m
-		deps.Outcomes = countedOutcomes{Outcomes: store, m: m}
 	}
 	for _, o := range opts {
 		o(&deps)

@@ -35,16 +35,16 @@ var propagator = propagation.TraceContext{}
 // Propagator is what otelhttp and the task headers use.
 func Propagator() propagation.TextMapPropagator { return propagator }
 
-// Enabled reports whether traces are to be exported: endpoint set, or the
+// enabled reports whether traces are to be exported: endpoint set, or the
 // standard OTLP endpoint variables.
-func Enabled(endpoint string) bool {
+func enabled(endpoint string) bool {
 	return endpoint != "" || os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || os.Getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != ""
 }
 
 // New returns the provider of a process named service ("zsync-serve"…) and
 // its shutdown, which flushes spans not yet exported. Off, it is a no-op.
 func New(ctx context.Context, endpoint, service string) (trace.TracerProvider, func(context.Context) error, error) {
-	if !Enabled(endpoint) {
+	if !enabled(endpoint) {
 		return noop.NewTracerProvider(), func(context.Context) error { return nil }, nil
 	}
 	var opts []otlptracehttp.Option

@@ -25,11 +25,11 @@ func TestOffByDefault(t *testing.T) {
 	if span.SpanContext().IsValid() {
 		t.Error("the off provider made a real span")
 	}
-	if !Enabled("http://collector:4318") {
+	if !enabled("http://collector:4318") {
 		t.Error("otel.endpoint does not turn traces on")
 	}
 	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318")
-	if !Enabled("") {
+	if !enabled("") {
 		t.Error("OTEL_EXPORTER_OTLP_ENDPOINT does not turn traces on")
 	}
 }

@@ -9,14 +9,15 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"strings"
 	"sync"
 	"time"
+
+	"github.com/zsync/zsync/internal/clip"
 )
 
-// DefaultMaxBody bounds how much of a response is read: a misbehaving upstream
+// defaultMaxBody bounds how much of a response is read: a misbehaving upstream
 // can't make a worker allocate without limit.
-const DefaultMaxBody = 8 << 20
+const defaultMaxBody = 8 << 20
 
 // Limiter gates every request (Zuora's tenant-wide concurrency and rate).
 type Limiter interface {
@@ -39,7 +40,7 @@ type Client struct {
 	HTTP    *http.Client
 	Tokens  *TokenSource
 	Limiter Limiter // optional
-	MaxBody int64   // 0 means DefaultMaxBody
+	MaxBody int64   // 0 means defaultMaxBody
 
 	// Prepare sets per-request headers (API version, tracking id).
 	Prepare func(*http.Request)
@@ -164,7 +165,7 @@ func (c *Client) send(ctx context.Context, req Request, payload []byte) (int, re
 	defer resp.Body.Close()
 	limit := c.MaxBody
 	if limit <= 0 {
-		limit = DefaultMaxBody
+		limit = defaultMaxBody
 	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	free()
@@ -236,13 +237,7 @@ func firstHeader(h http.Header, names ...string) string {
 }
 
 // snippet keeps an error body short and on one line for messages.
-func snippet(b []byte) string {
-	s := strings.Join(strings.Fields(string(b)), " ")
-	if len(s) > 200 {
-		s = s[:200] + "…"
-	}
-	return s
-}
+func snippet(b []byte) string { return clip.Line(string(b), 200) }
 
 // PathEscape escapes one path segment; ids are validated by callers too, this
 // is the second fence against "../" reaching a URL.
