@@ -237,7 +237,3 @@ func calloutFrom(params map[string]string) Callout {
 	}
 	return c
 }
-
-// truncate is clip.To under the name api/resync.go and resync_body.go still
-// call it by.
-func truncate(s string, n int) string { return clip.To(s, n) }

@@ -11,7 +11,9 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/zsync/zsync/internal/clip"
 	"github.com/zsync/zsync/worker"
+	"github.com/zsync/zsync/zuora"
 )
 
 // ResyncSelection says which subscriptions a bulk re-sync covers: either IDs,
@@ -113,7 +115,7 @@ func parseResync(body io.Reader, maxIDs int) (ResyncSelection, error) {
 		for _, id := range r.IDs {
 			if err := validateID(id); err != nil {
 				if n++; n <= maxInvalidShown {
-					bad = append(bad, fmt.Sprintf("%q", truncate(id, 70)))
+					bad = append(bad, fmt.Sprintf("%q", clip.To(id, 70)))
 				}
 			}
 		}
@@ -131,9 +133,9 @@ func parseResync(body io.Reader, maxIDs int) (ResyncSelection, error) {
 		return sel, errors.New("invalid status: letters and spaces only (e.g. Active)")
 	}
 	if r.UpdatedSince != "" {
-		t, err := parseSince(r.UpdatedSince)
+		t, err := zuora.ParseUpdatedSince(r.UpdatedSince)
 		if err != nil {
-			return sel, err
+			return sel, fmt.Errorf("updated_since: %w", err)
 		}
 		sel.UpdatedSince = t
 	}
@@ -145,17 +147,6 @@ func validStatus(s string) bool {
 	return len(s) <= 40 && strings.IndexFunc(s, func(r rune) bool {
 		return !(r == ' ' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z')
 	}) < 0
-}
-
-// parseSince reads a date (midnight UTC) or an RFC 3339 time.
-func parseSince(v string) (time.Time, error) {
-	if t, err := time.Parse(time.DateOnly, v); err == nil {
-		return t, nil
-	}
-	if t, err := time.Parse(time.RFC3339, v); err == nil {
-		return t.UTC(), nil
-	}
-	return time.Time{}, errors.New("updated_since must be YYYY-MM-DD or an RFC 3339 time")
 }
 
 func (s *server) resyncProgress(c echo.Context) error {

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/zsync/zsync/internal/clip"
 )
 
 // The body of POST /v1/resyncs is decoded as a stream, token by token, so a
@@ -75,7 +77,7 @@ func decodeResync(body io.Reader, maxIDs int) (resyncRequest, error) {
 		case "updated_since":
 			err = decodeString(dec, &r.UpdatedSince, key)
 		default:
-			err = fmt.Errorf("unknown field %q", truncate(key, 40))
+			err = fmt.Errorf("unknown field %q", clip.To(key, 40))
 		}
 		if err != nil {
 			return r, err
