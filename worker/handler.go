@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/zsync/zsync/internal/clip"
 	"github.com/zsync/zsync/internal/logging"
 	"github.com/zsync/zsync/internal/tracing"
 	"github.com/zsync/zsync/internal/upstream"
@@ -491,8 +492,6 @@ const maxResultError = 300
 func newTaskResult(r Record) taskResult {
 	res := taskResult{Outcome: r.Outcome, Subscription: r.Subscription, LimioID: r.LimioID, Changes: len(r.Changes),
 		Reason: r.Reason, Error: r.Error, Attempt: r.Attempt, DurationMS: r.DurationMS}
-	if len(res.Error) > maxResultError {
-		res.Error = strings.ToValidUTF8(res.Error[:maxResultError], "") + "…"
-	}
+	res.Error = clip.To(res.Error, maxResultError)
 	return res
 }

@@ -3,13 +3,20 @@
 // every package: cut at n bytes and mark the cut with "…".
 package clip
 
-import "strings"
+import (
+	"strings"
+	"unicode/utf8"
+)
 
 // To returns s when it is at most n bytes long, else its first n bytes and
-// "…".
+// "…", cut before a rune that would not fit whole (a record or log line
+// stays valid UTF-8).
 func To(s string, n int) string {
 	if len(s) <= n {
 		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
 	}
 	return s[:n] + "…"
 }

@@ -14,6 +14,7 @@ func TestClip(t *testing.T) {
 		{"To", To, "abc", 3, "abc"},
 		{"To", To, "abcd", 3, "abc…"},
 		{"To", To, "a b", 0, "…"},
+		{"To", To, "aé", 2, "a…"}, // é is two bytes: never half a rune
 		{"Line", Line, "  a \n\t b  ", 10, "a b"},
 		{"Line", Line, "a\n\nbcdef", 4, "a bc…"},
 		{"Line", Line, "ab", 2, "ab"},
