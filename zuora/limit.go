@@ -86,6 +86,7 @@ type TenantLimiter struct {
 	inFlight atomic.Int64 // tenant-wide in flight when this process last took a slot
 	slowing  atomic.Int64 // unix ms until which this process's last slow-down lasts (logs only)
 	handoff  handoff
+	held     atomic.Int64 // slots this process holds, hand-offs in passage included
 }
 
 type gcra struct {
@@ -239,18 +240,32 @@ func (l *TenantLimiter) acquire(ctx context.Context) (func(), int64, error) {
 	deadline := time.Now().Add(l.cfg.MaxWait)
 	random := newMember()
 	var held heldLease // handed over by a finished request; returned by the next try
+	// While this process holds every slot none is free in Redis: asking
+	// would cost a round trip to hear "full", so queue for a hand-off.
+	known := l.cfg.HandOffFor > 0 && l.holdsAll()
 	for {
-		vals, err := l.try(ctx, random, held.member)
-		if err != nil {
-			return nil, 0, err // a held lease expires like a crashed holder's
+		vals, err := []int64{0, 0}, error(nil)
+		if !known {
+			vals, err = l.try(ctx, random, held.member)
 		}
+		handed := held.member != ""
 		chain := time.Now()
-		if held.member != "" {
+		if handed {
 			chain = held.chain
 		}
 		held = heldLease{}
+		taken := err == nil && vals[0] == 1 && len(vals) == 3
+		switch {
+		case taken && !handed:
+			l.held.Add(1)
+		case !taken && handed:
+			l.held.Add(-1) // the script returned it (or it expires, on an error)
+		}
+		if err != nil {
+			return nil, 0, err
+		}
 		state := vals[0]
-		if state == 1 && len(vals) == 3 {
+		if taken {
 			l.inFlight.Store(vals[1])
 			return l.releaser(heldLease{member: fmt.Sprintf("%016d:%s", vals[2], random), chain: chain}), vals[2], nil
 		}
@@ -270,11 +285,12 @@ func (l *TenantLimiter) acquire(ctx context.Context) (func(), int64, error) {
 			// Full: a request of this process may hand its slot over
 			// when it finishes; poll Redis meanwhile, less often the
 			// further back in the queue.
-			ls, err := l.handoff.wait(ctx, wait, deadline, l.release)
+			ls, err := l.handoff.wait(ctx, wait, deadline, l.holdsAll, l.pass)
 			if err != nil {
 				return nil, 0, err
 			}
-			held = ls // without one (the poll is due): try again as before
+			held = ls // without one: the poll is due, or the wait is over
+			known = held.member == "" && l.holdsAll()
 			continue
 		}
 		t := time.NewTimer(wait)
@@ -322,19 +338,25 @@ func (l *TenantLimiter) try(ctx context.Context, member, held string) ([]int64, 
 // cancelled request must still give its slot back.
 func (l *TenantLimiter) releaser(ls heldLease) func() {
 	var once sync.Once
-	return func() { once.Do(func() { l.release(ls) }) }
+	return func() { once.Do(func() { l.pass(ls) }) }
 }
 
-// release hands the slot to a waiting request of this process while its
-// chain is young, else returns it to Redis.
-func (l *TenantLimiter) release(ls heldLease) {
+// pass hands the slot to a waiting request of this process while its
+// chain is young, else returns it to Redis. A slot handed over still counts
+// as this process's (held) until the taker's script says otherwise.
+func (l *TenantLimiter) pass(ls heldLease) {
 	if time.Since(ls.chain) < l.cfg.HandOffFor && l.handoff.give(ls) {
 		return
 	}
+	l.held.Add(-1)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	_ = l.rdb.ZRem(ctx, l.sem, ls.member).Err() // on failure the lease expires
 }
+
+// holdsAll: this process holds every slot the configured concurrency
+// allows, so none is free in Redis.
+func (l *TenantLimiter) holdsAll() bool { return l.held.Load() >= int64(l.cfg.Concurrency) }
 
 // Pause makes every process sharing this limiter wait d before its next
 // request. A longer pause already set is kept.

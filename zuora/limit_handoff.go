@@ -62,21 +62,28 @@ func (h *handoff) give(ls heldLease) bool {
 
 // wait queues the caller for a handed-over lease for at most poll times its
 // place in the queue (capped by pollSpread and by until); without a lease
-// (zero member) the caller should poll Redis again. A lease that arrives
-// for a caller whose ctx ended is passed on by giveBack.
-func (h *handoff) wait(ctx context.Context, poll time.Duration, until time.Time, giveBack func(heldLease)) (heldLease, error) {
+// (zero member) the caller should poll Redis again. While allMine says this
+// process holds every slot there is nothing to find in Redis, so the poll
+// is put off (until still bounds the wait). A lease that arrives for a
+// caller whose ctx ended is passed on by giveBack.
+func (h *handoff) wait(ctx context.Context, poll time.Duration, until time.Time, allMine func() bool, giveBack func(heldLease)) (heldLease, error) {
 	w := make(chan heldLease, 1)
 	h.mu.Lock()
 	place := len(h.waiters)
 	h.waiters = append(h.waiters, w)
 	h.mu.Unlock()
-	d := min(poll*time.Duration(min(place+1, pollSpread)), time.Until(until))
-	t := time.NewTimer(max(d, 0))
+	d := poll * time.Duration(min(place+1, pollSpread))
+	t := time.NewTimer(max(min(d, time.Until(until)), 0))
 	defer t.Stop()
+wait:
 	select {
 	case ls := <-w:
 		return ls, nil
 	case <-t.C:
+		if left := time.Until(until); left > 0 && allMine() {
+			t.Reset(min(d, left))
+			goto wait
+		}
 	case <-ctx.Done():
 	}
 	if h.remove(w) {

@@ -245,3 +245,38 @@ func TestLimiterHandOffChainGoesBackToRedis(t *testing.T) {
 		t.Errorf("%d hand-offs; want 0", passed)
 	}
 }
+
+func TestLimiterQueuesWithoutAskingWhenItHoldsEverySlot(t *testing.T) {
+	t.Parallel()
+	r := redistest.Start(t)
+	rdb := r.Client(t)
+	cc := &cmdCount{n: map[string]int{}}
+	rdb.AddHook(cc)
+	l := zuora.NewTenantLimiter(rdb, zuora.LimitConfig{Key: "hmine", Concurrency: 1, MaxWait: 20 * time.Second})
+	rel1, err := l.Acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	scripts0 := cc.get("EVALSHA") + cc.get("EVAL")
+	second := acquireAsync(l)
+	waittest.For(t, 10*time.Second, "the second request to queue", func() bool {
+		w, _ := l.HandOffStats()
+		return w == 1
+	})
+	// Its polls wait too: the only slot is this process's own.
+	if n := cc.get("EVALSHA") + cc.get("EVAL") - scripts0; n != 0 {
+		t.Fatalf("%d acquire scripts while this process held every slot; want 0", n)
+	}
+	rel1()
+	got := waittest.Recv(t, 10*time.Second, "the second request's slot", second)
+	if got.err != nil {
+		t.Fatal(got.err)
+	}
+	if n := cc.get("EVALSHA") + cc.get("EVAL") - scripts0; n != 1 {
+		t.Errorf("%d acquire scripts for the handed-over slot; want 1 (returns the lease, takes its own)", n)
+	}
+	if n := cc.get("ZREM"); n != 0 {
+		t.Errorf("%d ZREM; want 0", n)
+	}
+	got.release()
+}
