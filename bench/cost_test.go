@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -107,6 +108,7 @@ func benchCost(b *testing.B) {
 	// runZsync syncs every key once with a fresh worker.Server and returns
 	// what that cost; want is the outcome every sync must have.
 	runZsync := func(want syncer.Result) phase {
+		label := pprof.Labels("phase", "zsync-"+string(want)) // go test -cpuprofile: -tagfocus phase=zsync-unchanged
 		for _, k := range u.keys {
 			if _, _, err := enq.Enqueue(ctx, k, trig, worker.QueueCallouts); err != nil {
 				b.Fatal(err)
@@ -118,8 +120,10 @@ func benchCost(b *testing.B) {
 		}
 		d0, o0, a0, r0, q0 := dc.total.Load(), dc.snapshot(), u.counts(b), rt.snapshot(), rtQ.snapshot()
 		t0, c0 := time.Now(), cpuNow()
-		if err := srv.Start(); err != nil {
-			b.Fatal(err)
+		var startErr error
+		pprof.Do(ctx, label, func(context.Context) { startErr = srv.Start() }) // its goroutines inherit the label
+		if startErr != nil {
+			b.Fatal(startErr)
 		}
 		if !waitFor(ctx, 2*time.Minute, func() bool { return dc.total.Load() >= d0+int64(len(u.keys)) }) {
 			b.Fatalf("zsync phase: %d of %d syncs done", dc.total.Load()-d0, len(u.keys))
@@ -147,6 +151,7 @@ func benchCost(b *testing.B) {
 		var wg sync.WaitGroup
 		for range workerConcurrency {
 			wg.Go(func() {
+				pprof.SetGoroutineLabels(pprof.WithLabels(ctx, pprof.Labels("phase", "ref-"+string(want))))
 				for k := range keys {
 					res, err := ref.sync(ctx, k)
 					if err == nil && res != want {
