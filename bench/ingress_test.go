@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -44,8 +45,9 @@ func benchIngress(b *testing.B) {
 	rdb := rs.Client(b)
 	rt := newRTCounter() // every client of both targets: claims, enqueues, the reference's enqueue
 	rdb.AddHook(rt)
-	zsyncURL := serveHTTP(b, newZsyncIngress(b, rdb, rt))
-	refURL := serveHTTP(b, newReferenceIngress(rdb))
+	// Labelled for go test -cpuprofile (-tagfocus target=zsync).
+	zsyncURL := serveHTTP(b, labelled("zsync", newZsyncIngress(b, rdb, rt)))
+	refURL := serveHTTP(b, labelled("reference", newReferenceIngress(rdb)))
 
 	// The load generator runs in the helper process: this process's CPU
 	// time is then the target's (HTTP server, handler, Redis clients).
@@ -214,6 +216,14 @@ func calloutRequest(base string, n int64) *http.Request {
 	req.Header.Set("Zuora-Notification-Id", fmt.Sprintf("bench-%d", n))
 	req.SetBasicAuth(calloutUser, calloutPass)
 	return req
+}
+
+// labelled runs h's requests under the pprof label target=name.
+func labelled(name string, h http.Handler) http.Handler {
+	labels := pprof.Labels("target", name)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		pprof.Do(r.Context(), labels, func(ctx context.Context) { h.ServeHTTP(w, r.WithContext(ctx)) })
+	})
 }
 
 // serveHTTP serves h on a loopback port the way cmd/zsync does (same

@@ -115,7 +115,7 @@ func machine() string {
 }
 
 // prodLogger is the logger `zsync serve` and `zsync work` build with the
-// default log config (JSON, info, zap's production sampling), writing to
+// default log config (JSON, info, buffered, no sampling), writing to
 // /dev/null: the encoding and the write cost what they cost in production.
 func prodLogger(b testing.TB) *zap.Logger {
 	b.Helper()
