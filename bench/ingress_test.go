@@ -150,7 +150,7 @@ func benchIngress(b *testing.B) {
 	}
 	addNote("ingress: %d closed-loop keep-alive connections, %d interleaved rounds of %v per target after a %v warm-up, "+
 		"every callout a new subscription (so every request creates a task); rates are totals over the rounds, the ratio "+
-		"is the median of the %d back-to-back (reference, zsync) pairs' ratios %s; the load generator shares the CPUs with the server; %s",
+		"is the median of the %d back-to-back (reference, zsync) pairs' ratios %s; the load generator runs in a helper process (its own process, the same two cores); %s",
 		ingressConns, ingressRounds, ingressRound, ingressWarmup, ingressRounds, fmtList("%.2f", pairs), cpuSince(cpu0, cpu1))
 }
 

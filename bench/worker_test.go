@@ -161,7 +161,7 @@ func benchWorker(b *testing.B) {
 		workerLimit, workerLatency, workerLimit, workerLatency.Seconds(), workerLimit/workerLatency.Seconds(), zPer,
 		workerLimit/workerLatency.Seconds(), zPer, bound)
 	addNote("worker: real worker.Server (concurrency %d, default retry/lock settings) with the real syncer, zuora and limio clients "+
-		"(Redis tenant limiter at %d, Redis Limio index) against zuoratest (tenant limit %d) and limiotest, %v latency fault on /v1/ and /api/; "+
+		"(Redis tenant limiter at %d, Redis Limio index) against zuoratest (tenant limit %d) and limiotest in a helper process, %v latency fault on /v1/ and /api/; "+
 		"%d subscriptions, each re-enqueued as its sync ends, measured in %d windows of %v after %v of ramp-up (syncs/s per window %s, the median judged); all %d measured syncs unchanged: %v; lock waits %d; "+
 		"tenant-limit slots in use %.1f of %d on average; a Zuora call held its slot %.1f ms on average (slot-seconds / calls); during the window %s",
 		workerConcurrency, workerLimit, workerLimit, workerLatency, workerKeys, workerWindows, workerWindow, workerRampUp, fmtList("%.1f", windowRates), int(syncs),
