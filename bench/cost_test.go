@@ -310,7 +310,7 @@ func benchE2E(b *testing.B, rs *redistest.Server, rdb redis.UniversalClient, u *
 	addRow("e2e: callout → Limio updated p50, idle", ms(p50), fmt.Sprintf("%s critical path", ms(crit)),
 		ratio(float64(p50), float64(crit)), "≤ 1.5 × path", check(p50 <= crit*3/2))
 	addNote("e2e: %d callouts one at a time (a random 0–300 ms apart) to the real ingress, each for a subscription whose Zuora autoRenew "+
-		"had just flipped, until the worker (production defaults: concurrency %d, queue poll %v) recorded it Updated: p50 %s, p90 %s, max %s; "+
+		"had just flipped, until the worker (production defaults: concurrency %d, queue poll %v) returned from the sync that updated Limio: p50 %s, p90 %s, max %s; "+
 		"critical path = %v sandbox latency × %.0f sequential API round trips per sync (traced by the sandboxes: the longest chain of "+
 		"calls each starting after the previous answered; per probe %s)",
 		e2eProbes, wc.WithDefaults().Concurrency, wc.WithDefaults().TaskCheckInterval, ms(p50), ms(percentile(lats, 90)), ms(percentile(lats, 100)),
