@@ -250,7 +250,7 @@ func addMaps(a, b map[string]int) map[string]int {
 }
 
 // benchE2E: one callout at a time to the real ingress for a subscription
-// whose Zuora side just changed, until the worker recorded it Updated,
+// whose Zuora side just changed, until the sync that updated Limio returned,
 // against the upstream critical path of that sync: the sandbox latency
 // times the sequential API round trips it made (traced by the sandboxes).
 func benchE2E(b *testing.B, rs *redistest.Server, rdb redis.UniversalClient, u *upstreams) {
