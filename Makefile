@@ -55,8 +55,10 @@ $(GOLANGCI_LINT):
 fmt: ## gofmt the tree
 	gofmt -w $$(git ls-files '*.go')
 
-bench: ## benchmarks (one package at a time); prints the table README "Performance" explains
-	$(GO) test -p 1 -run '^$$' -bench . -benchtime 1x -count 1 -timeout 20m $(PKGS)
+BENCH_BULK_IDS ?= 100000
+
+bench: ## benchmarks, one table README "Performance" explains (BENCH_BULK_IDS=1000000: the million-id bulk run)
+	ZSYNC_BENCH_BULK_IDS=$(BENCH_BULK_IDS) $(GO) test -p 1 -run '^$$' -bench . -benchtime 1x -count 1 -timeout 30m $(PKGS)
 
 fuzz: ## run each fuzz target for a bounded time
 	@for pkg in $$($(GO) list $(PKGS)); do \

@@ -5,7 +5,6 @@ import (
 	_ "embed"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,7 +16,6 @@ import (
 
 	"github.com/zsync/zsync/internal/waittest"
 	"github.com/zsync/zsync/limio"
-	"github.com/zsync/zsync/limio/limiotest"
 	"github.com/zsync/zsync/syncer"
 	"github.com/zsync/zsync/worker"
 	"github.com/zsync/zsync/zuora"
@@ -40,41 +38,68 @@ func subNumber(i int) string { return fmt.Sprintf("A-S%08d", 10000000+i) }
 // seedZuora stores n subscriptions and their accounts in the sandbox.
 func seedZuora(b testing.TB, zs *zuoratest.Server, n int) []string {
 	b.Helper()
+	if err := seedZuoraInto(zs, n); err != nil {
+		b.Fatal(err)
+	}
 	keys := make([]string, n)
-	for i := range n {
-		num := fmt.Sprintf("%08d", 10000000+i)
-		r := strings.NewReplacer("00000201", num, "8ad2020102", "8ad2"+num, "O-0000201", "O-"+num, "8ad30201", "8ad3"+num)
-		if err := zs.PutAccount(decode[zuora.Account](b, r.Replace(accountTmpl))); err != nil {
-			b.Fatal(err)
-		}
-		if err := zs.PutSubscription(decode[zuora.Subscription](b, r.Replace(subscriptionTmpl))); err != nil {
-			b.Fatal(err)
-		}
+	for i := range keys {
 		keys[i] = subNumber(i)
 	}
 	return keys
 }
 
-// upstreams is the pair of sandboxes with clients wired as cmd/zsync's
+// seedZuoraInto is seedZuora for the helper process (no testing.TB there).
+func seedZuoraInto(zs *zuoratest.Server, n int) error {
+	for i := range n {
+		num := fmt.Sprintf("%08d", 10000000+i)
+		r := strings.NewReplacer("00000201", num, "8ad2020102", "8ad2"+num, "O-0000201", "O-"+num, "8ad30201", "8ad3"+num)
+		var acc zuora.Account
+		if err := json.Unmarshal([]byte(r.Replace(accountTmpl)), &acc); err != nil {
+			return err
+		}
+		if err := zs.PutAccount(acc); err != nil {
+			return err
+		}
+		var sub zuora.Subscription
+		if err := json.Unmarshal([]byte(r.Replace(subscriptionTmpl)), &sub); err != nil {
+			return err
+		}
+		if err := zs.PutSubscription(sub); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// upstreams is the pair of sandboxes, run by a helper process (so their
+// CPU is not counted as zsync's), with clients wired as cmd/zsync's
 // newSyncer wires them: the Redis tenant limiter on Zuora, the Redis index
 // on Limio.
 type upstreams struct {
-	zs *zuoratest.Server
-	ls *limiotest.Server
-	s  *syncer.Syncer
+	ch           *child
+	zuora, limio string // the sandboxes' base URLs
+	keys         []string
+	s            *syncer.Syncer
 }
 
-// newUpstreams starts both sandboxes; the Zuora tenant and zsync's limiter
-// both allow limit concurrent requests.
-func newUpstreams(b testing.TB, rdb redis.UniversalClient, limit int, log *zap.Logger) *upstreams {
+// newUpstreams starts both sandboxes in a helper process with subs seeded
+// subscriptions; the Zuora tenant and zsync's limiter both allow limit
+// concurrent requests.
+func newUpstreams(b testing.TB, rdb redis.UniversalClient, subs, limit int, log *zap.Logger) *upstreams {
 	b.Helper()
-	u := &upstreams{zs: zuoratest.NewServer(b, zuoratest.WithLimits(limit, 0)), ls: limiotest.NewServer(b)}
+	u := &upstreams{ch: startChild(b)}
+	var urls sandboxesResp
+	u.ch.call(b, "/sandboxes", sandboxesReq{Subs: subs, Limit: limit}, &urls)
+	u.zuora, u.limio = urls.Zuora, urls.Limio
+	for i := range subs {
+		u.keys = append(u.keys, subNumber(i))
+	}
 	limiter := zuora.NewTenantLimiter(rdb, zuora.LimitConfig{Concurrency: limit, Lease: zuora.DefaultTimeout + 10*time.Second})
-	zc, err := zuora.New(u.zs.Config(), zuora.WithLimiter(limiter))
+	zc, err := zuora.New(zuoraConfig(u.zuora), zuora.WithLimiter(limiter))
 	if err != nil {
 		b.Fatal(err)
 	}
-	lc, err := limio.New(limio.Config{BaseURL: u.ls.URL, ClientID: "sandbox", ClientSecret: "sandbox"},
+	lc, err := limio.New(limio.Config{BaseURL: u.limio, ClientID: "sandbox", ClientSecret: "sandbox"},
 		limio.WithIndex(limio.NewRedisIndex(rdb, "")))
 	if err != nil {
 		b.Fatal(err)
@@ -83,22 +108,20 @@ func newUpstreams(b testing.TB, rdb redis.UniversalClient, limit int, log *zap.L
 	return u
 }
 
-// apiCounts is what both sandboxes served, tokens and admin calls aside.
-type apiCounts struct {
-	zuoraReads, limioReads, limioWrites, throttled int
+func (u *upstreams) counts(b testing.TB) childCounts {
+	var c childCounts
+	u.ch.call(b, "/counts", struct{}{}, &c)
+	return c
 }
 
-func (u *upstreams) counts() apiCounts {
-	return apiCounts{
-		zuoraReads:  u.zs.Count(http.MethodGet, "/v1/") + u.zs.Count(http.MethodPost, "/v1/"),
-		limioReads:  u.ls.Count(http.MethodGet, "/api/"),
-		limioWrites: u.ls.Count(http.MethodPut, "/api/") + u.ls.Count(http.MethodPost, "/api/"),
-		throttled:   u.zs.Throttled(),
-	}
+// setLatency makes every Zuora /v1/ and Limio /api/ call take d.
+func (u *upstreams) setLatency(b testing.TB, d time.Duration) {
+	u.ch.call(b, "/latency", struct{ MS int }{int(d / time.Millisecond)}, nil)
 }
 
-func (a apiCounts) minus(o apiCounts) apiCounts {
-	return apiCounts{a.zuoraReads - o.zuoraReads, a.limioReads - o.limioReads, a.limioWrites - o.limioWrites, a.throttled - o.throttled}
+// bump flips autoRenew of subscriptions [from, from+n) in Zuora.
+func (u *upstreams) bump(b testing.TB, from, n int) {
+	u.ch.call(b, "/bump", struct{ From, N int }{from, n}, nil)
 }
 
 // doneCounter is a worker.Metrics counting recorded task runs by outcome.

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -42,38 +43,58 @@ func BenchmarkIngress(b *testing.B) { once(b, "ingress", benchIngress) }
 func benchIngress(b *testing.B) {
 	rs := redistest.Start(b)
 	rdb := rs.Client(b)
-	zsyncURL := serveHTTP(b, newZsyncIngress(b, rdb))
-	refURL := serveHTTP(b, newReferenceIngress(rdb))
+	rt := newRTCounter() // every client of both targets: claims, enqueues, the reference's enqueue
+	rdb.AddHook(rt)
+	// Labelled for go test -cpuprofile (-tagfocus target=zsync).
+	zsyncURL := serveHTTP(b, labelled("zsync", newZsyncIngress(b, rdb, rt)))
+	refURL := serveHTTP(b, labelled("reference", newReferenceIngress(rdb)))
 
-	client := newLoadClient(ingressConns)
+	// The load generator runs in the helper process: this process's CPU
+	// time is then the target's (HTTP server, handler, Redis clients).
+	gen := startChild(b)
 	ctx := b.Context()
-	run := func(base string, d time.Duration) loadResult {
+	type round struct {
+		res loadResult
+		cpu time.Duration
+		rt  map[string]int
+	}
+	run := func(base string, d time.Duration) round {
 		// Each round starts from an empty Redis, so neither target pays for
 		// the other's keys.
 		if err := rdb.FlushDB(ctx).Err(); err != nil {
 			b.Fatal(err)
 		}
-		res := runLoad(ctx, client, ingressConns, d, func(n int64) *http.Request { return calloutRequest(base, n) })
+		var out loadResp
+		r0, c0 := rt.snapshot(), cpuNow()
+		gen.call(b, "/load", loadReq{URL: base, Conns: ingressConns, Millis: int(d / time.Millisecond)}, &out)
+		c1, r1 := cpuNow(), rt.snapshot()
+		res := out.result()
 		if res.ok == 0 {
 			b.Fatalf("%s: nothing accepted: %s", base, res.firstErr)
 		}
-		return res
+		return round{res, c1 - c0, diff(r0, r1)}
 	}
 	run(refURL, ingressWarmup)
 	run(zsyncURL, ingressWarmup)
 	// Rounds are paired (reference, then zsync, back to back) and the ratio
-	// is the median of the pairs': this VM's speed drifts by ±15 % over
+	// is the median of the pairs': this VM's speed drifts by ±15 % within
 	// seconds, which a ratio of totals would take as a difference.
 	var ref, zs loadResult
 	pairs := make([]float64, 0, ingressRounds)
+	cpuPairs := make([]float64, 0, ingressRounds)
+	var zsCPU, refCPU []float64 // µs per accepted callout, per round
+	var zsRT, refRT map[string]int
 	cpu0 := sampleCPU()
 	for i := range ingressRounds {
 		r, z := run(refURL, ingressRound), run(zsyncURL, ingressRound)
-		pairs = append(pairs, z.rate()/r.rate())
+		pairs = append(pairs, z.res.rate()/r.res.rate())
+		zc, rc := float64(z.cpu.Microseconds())/float64(z.res.ok), float64(r.cpu.Microseconds())/float64(r.res.ok)
+		zsCPU, refCPU, cpuPairs = append(zsCPU, zc), append(refCPU, rc), append(cpuPairs, zc/rc)
+		zsRT, refRT = addMaps(zsRT, z.rt), addMaps(refRT, r.rt)
 		if i == 0 {
-			ref, zs = r, z
+			ref, zs = r.res, z.res
 		} else {
-			ref, zs = ref.merge(r), zs.merge(z)
+			ref, zs = ref.merge(r.res), zs.merge(z.res)
 		}
 	}
 	cpu1 := sampleCPU()
@@ -111,6 +132,17 @@ func benchIngress(b *testing.B) {
 	addRow("ingress: p99 latency @64 conns", ms(p99), ms(refP99), ratio(float64(p99), float64(refP99)), "≤ 20 ms", check(p99 <= 20*time.Millisecond))
 	addRow("ingress: p50 latency @64 conns", ms(percentile(zs.lat, 50)), ms(percentile(ref.lat, 50)),
 		ratio(float64(percentile(zs.lat, 50)), float64(percentile(ref.lat, 50))), "", nil)
+	cr := median(slices.Clone(cpuPairs))
+	addRow("ingress: CPU per callout (zsync vs echo + one enqueue)", fmt.Sprintf("%.0f µs", median(slices.Clone(zsCPU))),
+		fmt.Sprintf("%.0f µs", median(slices.Clone(refCPU))), fmt.Sprintf("%.2f", cr), "≤ 1.3 × ref", check(cr <= 1.3))
+	zsPer, zsList := perUnit(nil, zsRT, float64(zs.ok))
+	refPer, refList := perUnit(nil, refRT, float64(ref.ok))
+	addRow("ingress: Redis round trips per callout @64 conns (counted)", fmt.Sprintf("%.2f", zsPer), fmt.Sprintf("%.2f", refPer),
+		ratio(zsPer, refPer), "", nil)
+	addNote("ingress CPU: this process's getrusage CPU (user + system) per accepted callout in each round, the load generator in "+
+		"a helper process; zsync %s µs, reference %s µs, ratios %s (median judged). Redis round trips per callout, counted by a "+
+		"go-redis hook on every client (shared pipelines count once): zsync %s; reference %s", fmtList("%.0f", zsCPU),
+		fmtList("%.0f", refCPU), fmtList("%.2f", cpuPairs), zsList, refList)
 	addRow("ingress: enqueues/s without HTTP (Enqueuer vs asynq)", fmt.Sprintf("%.0f/s", zsEnq), fmt.Sprintf("%.0f/s", refEnq),
 		ratio(zsEnq, refEnq), "", nil)
 	if zs.errs > 0 || ref.errs > 0 {
@@ -118,17 +150,17 @@ func benchIngress(b *testing.B) {
 	}
 	addNote("ingress: %d closed-loop keep-alive connections, %d interleaved rounds of %v per target after a %v warm-up, "+
 		"every callout a new subscription (so every request creates a task); rates are totals over the rounds, the ratio "+
-		"is the median of the %d back-to-back (reference, zsync) pairs' ratios %s; the load generator shares the CPUs with the server; %s",
+		"is the median of the %d back-to-back (reference, zsync) pairs' ratios %s; the load generator runs in a helper process (its own process, the same two cores); %s",
 		ingressConns, ingressRounds, ingressRound, ingressWarmup, ingressRounds, fmtList("%.2f", pairs), cpuSince(cpu0, cpu1))
 }
 
 // newZsyncIngress is `zsync serve`'s callout path as wired by cmd/zsync with
 // the default config: Basic callout auth, an operator token, the Enqueuer
 // with the default worker settings (retention 24h) and the production logger.
-func newZsyncIngress(b *testing.B, rdb redis.UniversalClient) http.Handler {
+func newZsyncIngress(b *testing.B, rdb redis.UniversalClient, hooks ...redis.Hook) http.Handler {
 	log := prodLogger(b)
 	wc := worker.Config{Retention: 24 * time.Hour}.WithDefaults()
-	enq := worker.NewEnqueuer(rdb, pipelinedClient(b, rdb), wc.EnqueueConfig(), log)
+	enq := worker.NewEnqueuer(rdb, pipelinedClient(b, rdb, hooks...), wc.EnqueueConfig(), log)
 	e, err := api.New(api.Config{CalloutUsername: calloutUser, CalloutPassword: calloutPass, OperatorToken: operatorToken},
 		api.Deps{
 			Enqueuer: enq,
@@ -141,16 +173,18 @@ func newZsyncIngress(b *testing.B, rdb redis.UniversalClient) http.Handler {
 	return e
 }
 
-// pipelinedClient is the ingress's asynq client as cmd/zsync makes it, on
-// rdb's server.
-func pipelinedClient(b *testing.B, rdb redis.UniversalClient) *asynq.Client {
+// pipelinedClient is the ingress's asynq client as cmd/zsync makes it
+// (worker.NewPipelinedClient), on rdb's server; hooks see what leaves the
+// shared pipelines (added after AutoPipeline, so a batch counts once).
+func pipelinedClient(b *testing.B, rdb redis.UniversalClient, hooks ...redis.Hook) *asynq.Client {
 	o := rdb.(*redis.Client).Options()
-	c, closeFn, err := worker.NewPipelinedClient(asynq.RedisClientOpt{Addr: o.Addr, DB: o.DB})
-	if err != nil {
-		b.Fatal(err)
+	c := asynq.RedisClientOpt{Addr: o.Addr, DB: o.DB}.MakeRedisClient().(*redis.Client)
+	worker.AutoPipeline(c)
+	for _, h := range hooks {
+		c.AddHook(h)
 	}
-	b.Cleanup(func() { _ = closeFn() })
-	return c
+	b.Cleanup(func() { _ = c.Close() })
+	return asynq.NewClientFromRedisClient(c)
 }
 
 // newReferenceIngress is the bare minimum the target is measured against:
@@ -182,6 +216,14 @@ func calloutRequest(base string, n int64) *http.Request {
 	req.Header.Set("Zuora-Notification-Id", fmt.Sprintf("bench-%d", n))
 	req.SetBasicAuth(calloutUser, calloutPass)
 	return req
+}
+
+// labelled runs h's requests under the pprof label target=name.
+func labelled(name string, h http.Handler) http.Handler {
+	labels := pprof.Labels("target", name)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		pprof.Do(r.Context(), labels, func(ctx context.Context) { h.ServeHTTP(w, r.WithContext(ctx)) })
+	})
 }
 
 // serveHTTP serves h on a loopback port the way cmd/zsync does (same

@@ -60,6 +60,9 @@ func addNote(format string, args ...any) {
 func check(ok bool) *bool { return &ok }
 
 func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) == "1" {
+		os.Exit(runChild())
+	}
 	code := m.Run()
 	tableMu.Lock()
 	defer tableMu.Unlock()
@@ -112,7 +115,7 @@ func machine() string {
 }
 
 // prodLogger is the logger `zsync serve` and `zsync work` build with the
-// default log config (JSON, info, zap's production sampling), writing to
+// default log config (JSON, info, buffered, no sampling), writing to
 // /dev/null: the encoding and the write cost what they cost in production.
 func prodLogger(b testing.TB) *zap.Logger {
 	b.Helper()
@@ -206,4 +209,12 @@ func cpuSince(a, b cpuSample) string {
 	}
 	self := float64(b.self-a.self) / float64(b.at.Sub(a.at))
 	return fmt.Sprintf("machine CPU %.0f%% busy, this process %.2f cores", machine, self)
+}
+
+// envInt is the integer in environment variable name, or def.
+func envInt(name string, def int) int {
+	if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n >= 0 {
+		return n
+	}
+	return def
 }

@@ -12,7 +12,8 @@ import (
 
 // rtCounter is a go-redis hook counting round trips by what they carry: a
 // single command is one round trip named by the command, a pipeline (or
-// MULTI/EXEC) one round trip named by its commands joined with "+". It counts
+// MULTI/EXEC) one round trip named by its commands joined with "+" (a run
+// of one command as "…×n"). It counts
 // only the client it is added to; asynq's server keeps its own connection.
 type rtCounter struct {
 	mu sync.Mutex
@@ -32,9 +33,16 @@ func (c *rtCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 
 func (c *rtCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
+		// A run of the same command (a shared pipeline of enqueues)
+		// counts under one name whatever its length.
 		names := make([]string, 0, len(cmds))
 		for _, cmd := range cmds {
-			names = append(names, cmdName(cmd))
+			n := cmdName(cmd)
+			if k := len(names); k > 0 && strings.TrimSuffix(names[k-1], "×n") == n {
+				names[k-1] = n + "×n"
+				continue
+			}
+			names = append(names, n)
 		}
 		c.add(strings.Join(names, "+"))
 		return next(ctx, cmds)

@@ -13,7 +13,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/zsync/zsync/internal/redistest"
-	"github.com/zsync/zsync/internal/sandbox"
 	"github.com/zsync/zsync/syncer"
 	"github.com/zsync/zsync/worker"
 )
@@ -55,8 +54,8 @@ func benchWorker(b *testing.B) {
 	rt := newRTCounter()
 	rdb.AddHook(rt)
 	log := prodLogger(b)
-	u := newUpstreams(b, rdb, workerLimit, log)
-	keys := seedZuora(b, u.zs, workerKeys)
+	u := newUpstreams(b, rdb, workerKeys, workerLimit, log)
+	keys := u.keys
 
 	dc := newDoneCounter()
 	// No coalesce window: this scenario re-enqueues each subscription the
@@ -96,8 +95,7 @@ func benchWorker(b *testing.B) {
 		b.Fatalf("warm-up outcomes %v; want %d created", dc.snapshot(), workerKeys)
 	}
 
-	u.zs.AddFault(sandbox.Fault{Path: "/v1/", LatencyMS: int(workerLatency / time.Millisecond)})
-	u.ls.AddFault(sandbox.Fault{Path: "/api/", LatencyMS: int(workerLatency / time.Millisecond)})
+	u.setLatency(b, workerLatency)
 
 	// Keep the queue full: each finished sync enqueues its subscription
 	// again. The new task queues behind the others (FIFO), so the lock it
@@ -111,7 +109,7 @@ func benchWorker(b *testing.B) {
 
 	time.Sleep(workerRampUp)
 	slots := sampleSlots(ctx, rs.Client(b)) // its own client: its ZCARDs are not counted
-	c0, d0, o0, t0, cpu0, rt0 := u.counts(), dc.total.Load(), dc.snapshot(), time.Now(), sampleCPU(), rt.snapshot()
+	c0, d0, o0, t0, cpu0, rt0 := u.counts(b), dc.total.Load(), dc.snapshot(), time.Now(), sampleCPU(), rt.snapshot()
 	// Consecutive windows; the rate judged is their median, as this VM's
 	// speed drifts within a run (totals are over all of them).
 	rates := make([]float64, 0, workerWindows)
@@ -120,7 +118,7 @@ func benchWorker(b *testing.B) {
 		time.Sleep(workerWindow)
 		rates = append(rates, float64(dc.total.Load()-dw)/time.Since(tw).Seconds())
 	}
-	c1, d1, o1, t1, cpu1, rt1 := u.counts(), dc.total.Load(), dc.snapshot(), time.Now(), sampleCPU(), rt.snapshot()
+	c1, d1, o1, t1, cpu1, rt1 := u.counts(b), dc.total.Load(), dc.snapshot(), time.Now(), sampleCPU(), rt.snapshot()
 	feed.again.Store(nil)
 	inUse := slots()
 
@@ -134,7 +132,7 @@ func benchWorker(b *testing.B) {
 	windowRates := slices.Clone(rates)
 	rate := median(rates)
 	c := c1.minus(c0)
-	zPer, lrPer, lwPer := float64(c.zuoraReads)/syncs, float64(c.limioReads)/syncs, float64(c.limioWrites)/syncs
+	zPer, lrPer, lwPer := float64(c.ZuoraReads)/syncs, float64(c.LimioReads)/syncs, float64(c.LimioWrites)/syncs
 	bound := float64(workerLimit) / (zPer * workerLatency.Seconds())
 	unchanged := o1[syncer.Unchanged] - o0[syncer.Unchanged]
 	b.Logf("window: %.0f syncs in %v (%.1f/s), outcomes before %v after %v, api %+v, lock waits %d",
@@ -143,8 +141,8 @@ func benchWorker(b *testing.B) {
 	b.ReportMetric(bound, "bound-syncs/s")
 
 	addRow("worker: syncs/s (50 ms API latency, tenant limit 40)", fmt.Sprintf("%.1f/s", rate), fmt.Sprintf("%.1f/s bound", bound),
-		fmt.Sprintf("%.2f", rate/bound), "≥ 0.9 × bound", check(rate >= 0.9*bound))
-	addRow("worker: Zuora 429s served", fmt.Sprint(c.throttled), "", "", "0", check(c.throttled == 0))
+		fmt.Sprintf("%.2f", rate/bound), "≥ 0.95 × bound", check(rate >= 0.95*bound))
+	addRow("worker: Zuora 429s served", fmt.Sprint(c.Throttled), "", "", "0", check(c.Throttled == 0))
 	// Judged as printed (2 decimals): the window's edges cut through syncs in
 	// flight, so the ratio wobbles by a few thousandths around the true count.
 	addRow("worker: Zuora reads per sync", fmt.Sprintf("%.2f", zPer), "", "", "≤ 3", check(math.Round(zPer*100) <= 300))
@@ -152,7 +150,7 @@ func benchWorker(b *testing.B) {
 	// target of 1: Limio documents no call returning both).
 	addRow("worker: Limio reads per sync", fmt.Sprintf("%.2f", lrPer), "", "", "≤ 2", check(math.Round(lrPer*100) <= 200))
 	addRow("worker: Limio writes per unchanged sync", fmt.Sprintf("%.2f", lwPer), "", "", "0",
-		check(c.limioWrites == 0 && unchanged == int(syncs)))
+		check(c.LimioWrites == 0 && unchanged == int(syncs)))
 	rtPer, rtList := perUnit(rt0, rt1, syncs)
 	addRow("worker: Redis round trips per sync (zsync's client, counted)", fmt.Sprintf("%.2f", rtPer), "", "", "", nil)
 	addNote("worker Redis round trips per unchanged sync, counted by a go-redis hook on the client the limiter, Limio index, lock, "+
@@ -163,11 +161,11 @@ func benchWorker(b *testing.B) {
 		workerLimit, workerLatency, workerLimit, workerLatency.Seconds(), workerLimit/workerLatency.Seconds(), zPer,
 		workerLimit/workerLatency.Seconds(), zPer, bound)
 	addNote("worker: real worker.Server (concurrency %d, default retry/lock settings) with the real syncer, zuora and limio clients "+
-		"(Redis tenant limiter at %d, Redis Limio index) against zuoratest (tenant limit %d) and limiotest, %v latency fault on /v1/ and /api/; "+
+		"(Redis tenant limiter at %d, Redis Limio index) against zuoratest (tenant limit %d) and limiotest in a helper process, %v latency fault on /v1/ and /api/; "+
 		"%d subscriptions, each re-enqueued as its sync ends, measured in %d windows of %v after %v of ramp-up (syncs/s per window %s, the median judged); all %d measured syncs unchanged: %v; lock waits %d; "+
 		"tenant-limit slots in use %.1f of %d on average; a Zuora call held its slot %.1f ms on average (slot-seconds / calls); during the window %s",
 		workerConcurrency, workerLimit, workerLimit, workerLatency, workerKeys, workerWindows, workerWindow, workerRampUp, fmtList("%.1f", windowRates), int(syncs),
-		unchanged == int(syncs), dc.lockBusy.Load(), inUse, workerLimit, 1000*inUse*t1.Sub(t0).Seconds()/float64(c.zuoraReads), cpuSince(cpu0, cpu1))
+		unchanged == int(syncs), dc.lockBusy.Load(), inUse, workerLimit, 1000*inUse*t1.Sub(t0).Seconds()/float64(c.ZuoraReads), cpuSince(cpu0, cpu1))
 }
 
 // sampleSlots samples how many tenant-limit slots are leased (the

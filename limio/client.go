@@ -118,7 +118,7 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 	// The timeout lives on the HTTP client, not on a derived context: an
 	// expired context reads as the caller giving up, a slow Limio must read as
 	// a retryable failure.
-	hc := &http.Client{Timeout: timeout}
+	hc := &http.Client{Timeout: timeout, Transport: upstream.NewTransport()}
 	if o.http != nil {
 		c := *o.http
 		if c.Timeout == 0 {

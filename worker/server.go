@@ -29,7 +29,7 @@ const (
 	defaultRetryCap          = 5 * time.Minute
 	defaultHistoryCap        = 50
 	defaultStreamMaxLen      = 10000
-	defaultTaskCheckInterval = 250 * time.Millisecond
+	defaultTaskCheckInterval = 50 * time.Millisecond // see Config.TaskCheckInterval
 	defaultDelayedCheck      = time.Second
 	defaultWriteGrace        = 30 * time.Second
 	defaultCalloutsWeight    = 9
@@ -56,8 +56,12 @@ type Config struct {
 	HistoryCap      int            // records kept per subscription; default 50
 	StreamMaxLen    int64          // global outcome stream, approximate; default 10000
 	// Polling of asynq: pending tasks (callout pickup latency) and the
-	// retry/scheduled sets (lock waits snap to it).
-	TaskCheckInterval        time.Duration // default 250ms
+	// retry/scheduled sets (lock waits snap to it). asynq sleeps ½–1½ of
+	// TaskCheckInterval after finding every queue empty, so an idle worker
+	// picks a callout up after about half of it: at 250 ms that was more
+	// than half a sync's upstream critical path (issue #14); an empty poll
+	// costs one dequeue script per queue, some 40 a second at 50 ms.
+	TaskCheckInterval        time.Duration // default 50ms
 	DelayedTaskCheckInterval time.Duration // default 1s
 	// WriteGrace is how long a subscription's lock is kept after a Limio
 	// write whose outcome is unknown (it may still land); default 30s, <0 never.

@@ -145,7 +145,7 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 	}
 	hc := o.http
 	if hc == nil {
-		hc = &http.Client{}
+		hc = &http.Client{Transport: upstream.NewTransport()}
 	}
 	if hc.Timeout == 0 {
 		cp := *hc

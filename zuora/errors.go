@@ -91,10 +91,61 @@ type reason struct {
 	Message string `json:"message"`
 }
 
+// successTrue reports, without decoding body, that every "success" key in
+// it (any case, as encoding/json matches keys) holds true: then the
+// top-level one, if any, is true, and a 2xx answer is good. Anything else,
+// or an escape that could spell a key, says false (decode to tell).
+func successTrue(body []byte) bool {
+	if bytes.Contains(body, []byte(`\u`)) {
+		return false
+	}
+	rest := body
+	for {
+		i := indexFold(rest, successKey)
+		if i < 0 {
+			return true
+		}
+		rest = bytes.TrimLeft(rest[i+len(successKey):], " \t\r\n")
+		if len(rest) == 0 || rest[0] != ':' {
+			continue // a value that reads "…success", not a key
+		}
+		rest = bytes.TrimLeft(rest[1:], " \t\r\n")
+		if !bytes.HasPrefix(rest, []byte("true")) {
+			return false
+		}
+	}
+}
+
+var successKey = []byte(`success"`)
+
+// indexFold is the index of sub (ASCII, starting with s) in b, any case;
+// -1 if none.
+func indexFold(b, sub []byte) int {
+	for i := 0; i+len(sub) <= len(b); i++ {
+		j := bytes.IndexAny(b[i:], "sS")
+		if j < 0 {
+			return -1
+		}
+		i += j
+		if i+len(sub) <= len(b) && bytes.EqualFold(b[i:i+len(sub)], sub) {
+			return i
+		}
+	}
+	return -1
+}
+
 // checkBody is the one place Zuora errors are classified; it is the
 // upstream.Client CheckBody hook. It returns nil for a good answer and for a
 // 401 (the shared client retries that once with a new token).
 func checkBody(status int, body []byte) *upstream.Error {
+	if status >= 200 && status <= 299 && successTrue(body) {
+		return nil // the common answer, without decoding it a second time
+	}
+	return decodeCheck(status, body)
+}
+
+// decodeCheck is checkBody deciding by the decoded envelope.
+func decodeCheck(status int, body []byte) *upstream.Error {
 	if status == http.StatusUnauthorized {
 		return nil
 	}

@@ -54,6 +54,10 @@ type LimitConfig struct {
 	// Log gets a line when this process pauses every process, starts
 	// slowing down, or shrinks or lifts the concurrency cap; optional.
 	Log *zap.Logger
+	// HandOffFor: how long a slot may pass straight from one request of
+	// this process to the next waiting one (limit_handoff.go) before it
+	// goes back to Redis for every process; 1s when zero, negative = never.
+	HandOffFor time.Duration
 }
 
 // TenantLimiter is an upstream.Limiter whose state lives in Redis, so any
@@ -83,6 +87,8 @@ type TenantLimiter struct {
 	squeezed atomic.Int64 // unix ms until which this process's cap may still bind
 	inFlight atomic.Int64 // tenant-wide in flight when this process last took a slot
 	slowing  atomic.Int64 // unix ms until which this process's last slow-down lasts (logs only)
+	handoff  handoff
+	held     atomic.Int64 // slots this process holds, hand-offs in passage included
 }
 
 type gcra struct {
@@ -144,6 +150,9 @@ func NewTenantLimiter(rdb redis.UniversalClient, cfg LimitConfig) *TenantLimiter
 	if cfg.Log == nil {
 		cfg.Log = zap.NewNop()
 	}
+	if cfg.HandOffFor == 0 {
+		cfg.HandOffFor = defaultHandOffFor
+	}
 	// The hash tag keeps every key in one Redis Cluster slot.
 	prefix := "{" + cfg.Key + "}:limit:"
 	l := &TenantLimiter{rdb: rdb, cfg: cfg, sem: prefix + "sem", pause: prefix + "pause",
@@ -176,11 +185,15 @@ func budget(n int, period time.Duration) gcra {
 // "<seq, 16 digits>:<ARGV[3]>" (the order leases were taken in, for
 // capScript); {0, 0} every slot leased; {-1, ms} paused; {-2, ms} a budget
 // is spent for ms; {-3, ms} the slow-down spacing asks to wait ms. Nothing is
-// taken or consumed unless every check passes.
+// taken or consumed unless every check passes. ARGV[4], when not empty, is a
+// lease handed over by another request of this process (limit_handoff.go):
+// it is returned first, whatever the answer, so the checks see the slot free.
 //
 // KEYS: sem, pause, pace, pace:next, cap, seq, then one per budget.
-// ARGV: concurrency, lease ms, member, then interval and burst ms per budget.
+// ARGV: concurrency, lease ms, member, handed-over member or "", then
+// interval and burst ms per budget.
 var acquireScript = redis.NewScript(`
+if ARGV[4] ~= '' then redis.call('ZREM', KEYS[1], ARGV[4]) end
 local pttl = redis.call('PTTL', KEYS[2])
 if pttl > 0 then return {-1, pttl} end
 local t = redis.call('TIME')
@@ -198,8 +211,8 @@ if redis.call('ZCARD', KEYS[1]) >= limit then return {0, 0} end
 local wait = 0
 local tats = {}
 for i = 7, #KEYS do
-  local interval = tonumber(ARGV[4 + (i - 7) * 2])
-  local burst = tonumber(ARGV[5 + (i - 7) * 2])
+  local interval = tonumber(ARGV[5 + (i - 7) * 2])
+  local burst = tonumber(ARGV[6 + (i - 7) * 2])
   local tat = tonumber(redis.call('GET', KEYS[i]) or '0') or 0
   if tat < now then tat = now end
   local nxt = tat + interval
@@ -259,15 +272,35 @@ func (l *TenantLimiter) AcquireObserved(ctx context.Context) (func(), func(int, 
 func (l *TenantLimiter) acquire(ctx context.Context) (func(), int64, error) {
 	deadline := time.Now().Add(l.cfg.MaxWait)
 	random := newMember()
+	var held heldLease // handed over by a finished request; returned by the next try
+	// While this process holds every slot none is free in Redis: asking
+	// would cost a round trip to hear "full", so queue for a hand-off.
+	known := l.cfg.HandOffFor > 0 && l.holdsAll()
 	for {
-		vals, err := l.try(ctx, random)
+		vals, err := []int64{0, 0}, error(nil)
+		if !known {
+			vals, err = l.try(ctx, random, held.member)
+		}
+		handed := held.member != ""
+		chain := time.Now()
+		if handed {
+			chain = held.chain
+		}
+		held = heldLease{}
+		taken := err == nil && vals[0] == 1 && len(vals) == 3
+		switch {
+		case taken && !handed:
+			l.held.Add(1)
+		case !taken && handed:
+			l.held.Add(-1) // the script returned it (or it expires, on an error)
+		}
 		if err != nil {
 			return nil, 0, err
 		}
 		state := vals[0]
-		if state == 1 && len(vals) == 3 {
+		if taken {
 			l.inFlight.Store(vals[1])
-			return l.releaser(fmt.Sprintf("%016d:%s", vals[2], random)), vals[2], nil
+			return l.releaser(heldLease{member: fmt.Sprintf("%016d:%s", vals[2], random), chain: chain}), vals[2], nil
 		}
 		wait := time.Duration(vals[1]) * time.Millisecond
 		if wait <= 0 {
@@ -280,6 +313,18 @@ func (l *TenantLimiter) acquire(ctx context.Context) (func(), int64, error) {
 			after := max(wait, time.Second)
 			return nil, 0, &upstream.Error{API: "zuora", Op: "tenant limit", Kind: upstream.Throttled,
 				RetryAfter: after, Message: "tenant " + stateName(state)}
+		}
+		if state == 0 && l.cfg.HandOffFor > 0 {
+			// Full: a request of this process may hand its slot over
+			// when it finishes; poll Redis meanwhile, less often the
+			// further back in the queue.
+			ls, err := l.handoff.wait(ctx, wait, deadline, l.holdsAll, l.pass)
+			if err != nil {
+				return nil, 0, err
+			}
+			held = ls // without one: the poll is due, or the wait is over
+			known = held.member == "" && l.holdsAll()
+			continue
 		}
 		t := time.NewTimer(wait)
 		select {
@@ -305,10 +350,10 @@ func stateName(state int64) string {
 }
 
 // try runs the acquire script (see there for what it returns).
-func (l *TenantLimiter) try(ctx context.Context, member string) ([]int64, error) {
+func (l *TenantLimiter) try(ctx context.Context, member, held string) ([]int64, error) {
 	keys := append([]string{l.sem, l.pause, l.pace, l.paceNext, l.cap, l.seq}, l.rateKeys...)
-	args := make([]any, 0, 3+2*len(l.rates))
-	args = append(args, l.cfg.Concurrency, l.cfg.Lease.Milliseconds(), member)
+	args := make([]any, 0, 4+2*len(l.rates))
+	args = append(args, l.cfg.Concurrency, l.cfg.Lease.Milliseconds(), member, held)
 	for _, r := range l.rates {
 		args = append(args, strconv.FormatFloat(r.interval, 'f', 3, 64), strconv.FormatFloat(r.burst, 'f', 3, 64))
 	}
@@ -324,16 +369,27 @@ func (l *TenantLimiter) try(ctx context.Context, member string) ([]int64, error)
 
 // releaser frees the slot once, detached from the request's context: a
 // cancelled request must still give its slot back.
-func (l *TenantLimiter) releaser(member string) func() {
+func (l *TenantLimiter) releaser(ls heldLease) func() {
 	var once sync.Once
-	return func() {
-		once.Do(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			defer cancel()
-			_ = l.rdb.ZRem(ctx, l.sem, member).Err() // on failure the lease expires
-		})
-	}
+	return func() { once.Do(func() { l.pass(ls) }) }
 }
+
+// pass hands the slot to a waiting request of this process while its
+// chain is young, else returns it to Redis. A slot handed over still counts
+// as this process's (held) until the taker's script says otherwise.
+func (l *TenantLimiter) pass(ls heldLease) {
+	if time.Since(ls.chain) < l.cfg.HandOffFor && l.handoff.give(ls) {
+		return
+	}
+	l.held.Add(-1)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = l.rdb.ZRem(ctx, l.sem, ls.member).Err() // on failure the lease expires
+}
+
+// holdsAll: this process holds every slot the configured concurrency
+// allows, so none is free in Redis.
+func (l *TenantLimiter) holdsAll() bool { return l.held.Load() >= int64(l.cfg.Concurrency) }
 
 // Pause makes every process sharing this limiter wait d before its next
 // request. A longer pause already set is kept.

@@ -18,6 +18,7 @@ import (
 	"github.com/zsync/zsync/api"
 	"github.com/zsync/zsync/config"
 	"github.com/zsync/zsync/internal/tracing"
+	"github.com/zsync/zsync/internal/upstream"
 	"github.com/zsync/zsync/limio"
 	"github.com/zsync/zsync/metrics"
 	"github.com/zsync/zsync/syncer"
@@ -91,7 +92,7 @@ func newObservedZuoraClient(c *config.Config, rdb redis.UniversalClient, obs zuo
 // tracedHTTPClient makes a client span of every request, named by method
 // and host (paths carry ids).
 func tracedHTTPClient(tp trace.TracerProvider) *http.Client {
-	return &http.Client{Transport: otelhttp.NewTransport(http.DefaultTransport,
+	return &http.Client{Transport: otelhttp.NewTransport(upstream.NewTransport(),
 		otelhttp.WithTracerProvider(tp), otelhttp.WithPropagators(tracing.Propagator()),
 		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method + " " + r.URL.Host }))}
 }
