@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"context"
 	"errors"
 	"testing"
 	"time"
@@ -32,4 +33,19 @@ func TestNilLoggerIsDefaulted(t *testing.T) {
 		r, _ := e.store.Latest(t.Context(), key)
 		return r != nil && r.Outcome == syncer.Failed
 	})
+}
+
+// The Redis loss watch too: it logs when the marker is written.
+func TestNilLoggerLossWatch(t *testing.T) {
+	t.Parallel()
+	e := newSweepEnv(t)
+	w := NewLossWatch(e.rdb, e.cfg.Prefix, time.Millisecond, nil)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { defer close(done); w.Run(ctx) }()
+	waitFor(t, 10*time.Second, "the marker written", func() bool {
+		return e.rdb.Exists(t.Context(), e.cfg.Prefix+"redis:marker").Val() == 1
+	})
+	cancel()
+	<-done
 }

@@ -59,6 +59,9 @@ func NewLossWatch(rdb redis.UniversalClient, prefix string, interval time.Durati
 	if interval <= 0 {
 		interval = defaultLossCheck
 	}
+	if logger == nil {
+		logger = zap.NewNop()
+	}
 	w := &LossWatch{rdb: rdb, key: prefix + "redis:marker", interval: interval, log: logger.Named("redis-watch")}
 	if m, ok := applyOptions(opts).metrics.(LossMetrics); ok {
 		w.metrics = m
