@@ -64,6 +64,9 @@ type CatchUp struct {
 // NewCatchUp returns the catch-up handler; register it with
 // Server.Handle(TaskTypeCatchUp, c) in every worker process.
 func NewCatchUp(src SweepSource, enq *Enqueuer, logger *zap.Logger) *CatchUp {
+	if logger == nil {
+		logger = zap.NewNop()
+	}
 	return &CatchUp{src: src, enq: enq, log: logger.Named("catchup"), now: time.Now}
 }
 

@@ -49,3 +49,11 @@ func TestNilLoggerLossWatch(t *testing.T) {
 	cancel()
 	<-done
 }
+
+// And the catch-up handler.
+func TestNilLoggerCatchUp(t *testing.T) {
+	t.Parallel()
+	if c := NewCatchUp(nil, nil, nil); c == nil || c.log == nil {
+		t.Fatal("NewCatchUp with a nil logger has no logger")
+	}
+}
