@@ -77,6 +77,11 @@ func TestResilienceUnauthorizedRetried(t *testing.T) {
 	}
 
 	converged(t, ls, want, 30*time.Second)
+	// Limio holds the write before the run records it.
+	eventually(t, 30*time.Second, subNumber(cured)+"'s update recorded", func() bool {
+		r, err := store.Latest(t.Context(), subNumber(cured))
+		return err == nil && r != nil && r.Outcome == syncer.Updated
+	})
 	in := inspector(t, rs)
 	eventually(t, 30*time.Second, subNumber(never)+"'s task to be archived", func() bool {
 		info, err := in.GetTaskInfo(worker.QueueCallouts, ids[never])
