@@ -139,8 +139,10 @@ func TestWorkerSeriesFollowRealEvents(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// A-S00000003 is locked by "another run" for a moment.
-	if err := rdb.Set(t.Context(), cfg.Prefix+"lock:A-S00000003", "someone", 300*time.Millisecond).Err(); err != nil {
+	// A-S00000003 is locked by "another run" until the worker has waited
+	// for it once.
+	lockKey := cfg.Prefix + "lock:A-S00000003"
+	if err := rdb.Set(t.Context(), lockKey, "someone", time.Minute).Err(); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := enq.Enqueue(t.Context(), "A-S00000003", syncer.Trigger{Source: syncer.SourceManual}, worker.QueueCallouts); err != nil {
@@ -159,6 +161,12 @@ func TestWorkerSeriesFollowRealEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Shutdown)
+	waitFor(t, 10*time.Second, "a wait for the locked subscription", func() bool {
+		return scrape(t, h)[`zsync_lock_waits_total{queue="callouts"}`] >= 1
+	})
+	if err := rdb.Del(t.Context(), lockKey).Err(); err != nil {
+		t.Fatal(err)
+	}
 	waitFor(t, 10*time.Second, "every task recorded", func() bool {
 		s := scrape(t, h)
 		return s[`zsync_syncs_total{outcome="updated",queue="callouts"}`] == 2 &&

@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/zsync/zsync/config"
 	"github.com/zsync/zsync/internal/redistest"
 	"github.com/zsync/zsync/internal/sandbox"
 	"github.com/zsync/zsync/internal/waittest"
@@ -98,11 +99,16 @@ func TestResilienceUpstreamFaults(t *testing.T) {
 	}
 	want := reference(t, states)
 
-	// Every subscription exists in Limio before the faults start.
+	// Every subscription exists in Limio before the faults start: created
+	// with the default timeouts, since no fault is injected yet and a loaded
+	// machine may take longer than the test's short ones.
 	s := newTestSyncer(t, c, rdb, log)
+	setupCfg := *c
+	setupCfg.Zuora.Timeout, setupCfg.Limio.Timeout = config.Defaults().Zuora.Timeout, config.Defaults().Limio.Timeout
+	setup := newTestSyncer(t, &setupCfg, rdb, log)
 	for i := range subs {
 		putSub(t, zs, i, state(0))
-		if _, err := s.Sync(t.Context(), subNumber(i), syncer.Trigger{Source: syncer.SourceManual}); err != nil {
+		if _, err := setup.Sync(t.Context(), subNumber(i), syncer.Trigger{Source: syncer.SourceManual}); err != nil {
 			t.Fatal(err)
 		}
 	}
