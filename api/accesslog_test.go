@@ -75,3 +75,50 @@ func TestAccessLogOneLinePerRequest(t *testing.T) {
 		t.Fatalf("no X-Request-Id on the response")
 	}
 }
+
+// Under a burst, successful requests' lines are sampled per second of the
+// ingress's clock (the first accessLogFirst, then one in
+// accessLogThereafter); every 4xx is written; the next second starts over.
+// It fails if the sampler is dropped, counts refusals, or ignores the clock.
+func TestAccessLogSamplesSuccessesNotFailures(t *testing.T) {
+	t.Parallel()
+	clock := newTestClock()
+	b := setup(t, baseConfig(), func(d *Deps) { d.Now = clock.Now })
+	count := func(status int64) int {
+		n := 0
+		for _, e := range b.logs.FilterMessage("request").All() {
+			if e.ContextMap()["status"] == status {
+				n++
+			}
+		}
+		return n
+	}
+	const burst = accessLogFirst + accessLogThereafter + 10
+	for i := range burst {
+		wantStatus(t, b.do(t, callout(limioPath+fmt.Sprintf("A-S%d", i), "", "")), http.StatusOK)
+	}
+	bad := callout(limioPath+"A-S1", "", "")
+	bad.pass = "wrong-" + calloutPass
+	for range burst {
+		wantStatus(t, b.do(t, bad), http.StatusUnauthorized)
+	}
+	wantStatus(t, b.do(t, callout(limioPath+"A-S1", "application/json", `{"eventType":`)), http.StatusBadRequest)
+	if got, want := count(200), accessLogFirst+1; got != want {
+		t.Errorf("%d lines for %d successful requests in one second; want %d", got, burst, want)
+	}
+	if got := count(401); got != burst {
+		t.Errorf("%d lines for %d refused requests; want every one", got, burst)
+	}
+	if got := count(400); got != 1 {
+		t.Errorf("%d lines for the 400; want 1", got)
+	}
+	if n := len(b.enq.Calls()); n != burst {
+		t.Fatalf("%d enqueues; want %d (sampling must drop lines only)", n, burst)
+	}
+
+	clock.Advance(accessLogTick)
+	wantStatus(t, b.do(t, callout(limioPath+"A-S1", "", "")), http.StatusOK)
+	if got, want := count(200), accessLogFirst+2; got != want {
+		t.Errorf("%d lines after a new second; want %d", got, want)
+	}
+}

@@ -2,13 +2,11 @@ package api
 
 import (
 	"bytes"
-	"encoding/json"
 	"encoding/xml"
 	"errors"
 	"fmt"
 	"mime"
 	"net/url"
-	"sort"
 	"strings"
 	"unicode/utf8"
 
@@ -119,6 +117,9 @@ func bodyKind(contentType string, body []byte) (string, error) {
 		}
 		return "", fmt.Errorf("%w: no content type", errUnsupportedType)
 	}
+	if contentType == "application/json" {
+		return "json", nil // what Zuora sends: no need to parse it
+	}
 	mt, _, err := mime.ParseMediaType(contentType)
 	if err != nil {
 		return "", fmt.Errorf("%w: %q", errUnsupportedType, clip.To(contentType, 64))
@@ -132,41 +133,6 @@ func bodyKind(contentType string, body []byte) (string, error) {
 		return "form", nil
 	}
 	return "", fmt.Errorf("%w: %q", errUnsupportedType, clip.To(mt, 64))
-}
-
-// jsonParams reads a flat JSON object. Zuora sends every merge field as a
-// string, but a hand-written template may use numbers or booleans: those are
-// kept as their JSON text. Nested objects and arrays are ignored.
-func jsonParams(body []byte) (map[string]string, error) {
-	// RawMessage values: only the scalars are decoded, and a nested object
-	// costs a scan, not a tree of interfaces. Unmarshal also refuses data
-	// after the object.
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(body, &obj); err != nil {
-		return nil, fmt.Errorf("%w: json: %v", errMalformed, err)
-	}
-	if obj == nil {
-		return nil, fmt.Errorf("%w: json: want an object", errMalformed)
-	}
-	out := make(map[string]string, len(obj))
-	for k, v := range obj {
-		switch v[0] {
-		case '"':
-			if raw := v[1 : len(v)-1]; bytes.IndexByte(raw, '\\') < 0 && utf8.Valid(raw) {
-				out[k] = string(raw) // no escapes, valid UTF-8: the text is the value
-				continue
-			}
-			var str string
-			if err := json.Unmarshal(v, &str); err == nil {
-				out[k] = str
-			}
-		case 't', 'f':
-			out[k] = string(v) // true, false
-		case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
-			out[k] = string(v) // a number, as its JSON text
-		}
-	}
-	return out, nil
 }
 
 type xmlCallout struct {
@@ -207,33 +173,107 @@ func formParams(body []byte) (map[string]string, error) {
 	return out, nil
 }
 
-// calloutFrom maps raw parameters onto a Callout. Keys are visited in sorted
-// order so that two spellings of one key resolve the same way every time.
+// calloutFrom maps raw parameters onto a Callout. Of the keys with a value
+// that share a normal form, the first in byte order wins, so that two
+// spellings of one key resolve the same way every time; of a field's
+// aliases, the first present wins. Only keys that normalize to an alias are
+// looked at, without sorting or a map of normal forms (calloutFromSorted, in
+// the tests, is that plain way, and must agree).
 func calloutFrom(params map[string]string) Callout {
-	keys := make([]string, 0, len(params))
-	for k := range params {
-		keys = append(keys, k)
+	type pick struct {
+		key, val string
+		ok       bool
 	}
-	sort.Strings(keys)
-	norm := make(map[string]string, len(params))
-	for _, k := range keys {
-		v := strings.TrimSpace(params[k])
+	var picks [maxAliases]pick
+	var buf [maxFastKey]byte
+	for k, v := range params {
+		v = strings.TrimSpace(v)
 		if v == "" {
 			continue
 		}
-		nk := normalizeKey(k)
-		if _, seen := norm[nk]; !seen {
-			norm[nk] = v
+		slot, ok := aliasSlot(buf[:0], k)
+		if p := &picks[slot]; ok && (!p.ok || k < p.key) {
+			*p = pick{k, v, true}
 		}
 	}
 	var c Callout
+	slot := 0
 	for _, f := range calloutFields {
-		for _, a := range f.aliases {
-			if v, ok := norm[a]; ok {
-				f.set(&c, v)
+		for j := range f.aliases {
+			if p := picks[slot+j]; p.ok {
+				f.set(&c, p.val)
 				break
 			}
 		}
+		slot += len(f.aliases)
 	}
 	return c
+}
+
+// maxAliases bounds calloutFields' aliases, so that calloutFrom's picks are
+// an array on the stack.
+const maxAliases = 32
+
+// aliasSlots numbers calloutFields' aliases in order: a field's aliases are
+// consecutive slots.
+var aliasSlots = func() map[string]int {
+	m := map[string]int{}
+	for _, f := range calloutFields {
+		for _, a := range f.aliases {
+			if _, dup := m[a]; dup || normalizeKey(a) != a {
+				panic("api: callout alias " + a + " repeated or not in normal form")
+			}
+			m[a] = len(m)
+		}
+	}
+	if len(m) > maxAliases {
+		panic("api: more callout aliases than maxAliases")
+	}
+	return m
+}()
+
+// maxFastKey is the longest key aliasSlot normalizes in a buffer on the
+// stack; longer ones (no alias is) go through normalizeKey.
+const maxFastKey = 64
+
+// aliasSlot is the slot of the alias k normalizes to, if any. An ASCII key is
+// normalized into buf (normalizeKey's rules, without allocating); any other
+// goes through normalizeKey.
+func aliasSlot(buf []byte, k string) (int, bool) {
+	start, end := 0, len(k)
+	for start < end && asciiSpace(k[start]) {
+		start++
+	}
+	for end > start && asciiSpace(k[end-1]) {
+		end--
+	}
+	if end-start > cap(buf) {
+		slot, ok := aliasSlots[normalizeKey(k)]
+		return slot, ok
+	}
+	for i := start; i < end; i++ {
+		c := k[i]
+		if c >= utf8.RuneSelf {
+			slot, ok := aliasSlots[normalizeKey(k)] // Unicode spaces and case
+			return slot, ok
+		}
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		buf = append(buf, c)
+	}
+	buf = bytes.TrimSuffix(buf, []byte("__c"))
+	n := 0
+	for _, c := range buf {
+		if c != '_' && c != '-' && c != '.' {
+			buf[n] = c
+			n++
+		}
+	}
+	slot, ok := aliasSlots[string(buf[:n])]
+	return slot, ok
+}
+
+func asciiSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'
 }

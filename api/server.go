@@ -74,6 +74,7 @@ type server struct {
 	cfg    Config
 	deps   Deps
 	log    *zap.Logger
+	access accessLoggers // the request lines (accesslog.go)
 	hmac   *hmacVerifier
 	tokens *tokenAuthority // nil: no bearer authentication
 	now    func() time.Time
@@ -108,6 +109,7 @@ func New(cfg Config, deps Deps, logger *zap.Logger) (*echo.Echo, error) {
 		cfg:    cfg,
 		deps:   deps,
 		log:    logger.Named("api"),
+		access: newAccessLoggers(logger.Named("api"), now),
 		hmac:   newHMACVerifier(cfg),
 		tokens: newTokenAuthority(cfg, now),
 		now:    now,
@@ -237,51 +239,6 @@ const (
 	ctxCause        = "zsync.cause" // the underlying error behind a 5xx; logged once, here
 	ctxBody         = "zsync.body"
 )
-
-// accessLog writes one line per request. It logs no headers (Authorization,
-// signatures), no query string and no body.
-func (s *server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		start := time.Now()
-		if err := next(c); err != nil {
-			c.Error(err)
-		}
-		r := c.Request()
-		status := c.Response().Status
-		fields := []zap.Field{
-			zap.String("request_id", requestID(c)),
-			zap.String("method", r.Method),
-			zap.String("path", r.URL.Path),
-			zap.String("route", c.Path()),
-			zap.Int("status", status),
-			zap.Duration("duration", time.Since(start)),
-			zap.String("remote_ip", c.RealIP()),
-			zap.Int64("bytes_out", c.Response().Size),
-		}
-		for _, k := range []struct{ ctx, field string }{
-			{ctxSubscription, "subscription"},
-			{ctxNotification, "notification_id"},
-			{ctxStatus, "outcome"},
-			{ctxTaskID, "task_id"},
-			{ctxError, "error"},
-			{ctxCause, "cause"},
-		} {
-			if v, ok := c.Get(k.ctx).(string); ok && v != "" {
-				fields = append(fields, zap.String(k.field, v))
-			}
-		}
-		switch {
-		case status >= 500:
-			s.log.Error("request", fields...)
-		case status >= 400 && status != http.StatusUnauthorized:
-			// 401 is Zuora's normal Basic challenge round trip: not a warning.
-			s.log.Warn("request", fields...)
-		default:
-			s.log.Info("request", fields...)
-		}
-		return nil
-	}
-}
 
 // bodyLimit refuses bodies over MaxBodyBytes: early when Content-Length says
 // so, otherwise while reading (readBody maps that to 413). POST /v1/resyncs
