@@ -16,8 +16,9 @@ import (
 // New returns a logger at level ("debug", "info", "warn", "error") in format
 // "json" or "console", writing to out (os.Stderr when nil).
 //
-// JSON lines, the production format, are never sampled — every sync's
-// outcome line and every callout's access line must be there — and are
+// The logger itself never samples: every sync's outcome line must be there.
+// (The ingress samples only its own successful access lines under bursts,
+// api/accesslog.go; every refusal and error is written.) JSON lines are
 // buffered, flushed every second and by Sync, so logging costs no write
 // system call per request under load. Console lines (zsync dev) are written
 // at once.
