@@ -125,8 +125,18 @@ func (s *stack) limioObject(t *testing.T, typ, id string) map[string]any {
 
 func (s *stack) putZuora(t *testing.T, path string, obj any) {
 	t.Helper()
-	b, _ := json.Marshal(obj)
-	req, _ := http.NewRequest(http.MethodPut, s.zuora+path, bytes.NewReader(b))
+	putJSON(t, s.zuora+path, obj)
+}
+
+// putJSON PUTs obj as JSON to a sandbox's admin endpoint at url and fails the
+// test unless it answers 2xx.
+func putJSON(t *testing.T, url string, obj any) {
+	t.Helper()
+	b, err := json.Marshal(obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodPut, url, bytes.NewReader(b))
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -135,7 +145,7 @@ func (s *stack) putZuora(t *testing.T, path string, obj any) {
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
-		t.Fatalf("PUT %s: %d %s", path, resp.StatusCode, body)
+		t.Fatalf("PUT %s: %d %s", url, resp.StatusCode, body)
 	}
 }
 

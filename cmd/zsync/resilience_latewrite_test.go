@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"regexp"
 	"sort"
@@ -304,20 +303,7 @@ func putSubAt(t *testing.T, zuoraURL string, i int, st subState) {
 		"/sandbox/accounts/" + acct.BasicInfo.AccountNumber: acct,
 		"/sandbox/subscriptions/" + sub.SubscriptionNumber:  sub,
 	} {
-		b, err := json.Marshal(v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		req, _ := http.NewRequest(http.MethodPut, zuoraURL+path, bytes.NewReader(b))
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode/100 != 2 {
-			t.Fatalf("PUT %s: %d %s", path, resp.StatusCode, body)
-		}
+		putJSON(t, zuoraURL+path, v)
 	}
 }
 
