@@ -157,12 +157,3 @@ func (d *doneCounter) snapshot() map[syncer.Result]int {
 func waitFor(ctx context.Context, within time.Duration, cond func() bool) bool {
 	return waittest.Until(ctx, within, cond)
 }
-
-func decode[T any](b testing.TB, s string) T {
-	b.Helper()
-	var v T
-	if err := json.Unmarshal([]byte(s), &v); err != nil {
-		b.Fatal(err)
-	}
-	return v
-}
