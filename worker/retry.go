@@ -48,7 +48,7 @@ func classify(err error) errClass {
 	if errors.As(err, &busy) {
 		return classLockBusy
 	}
-	if errors.Is(err, asynq.SkipRetry) || syncer.IsPermanent(err) || errors.Is(err, syncer.ErrNotFound) {
+	if errors.Is(err, asynq.SkipRetry) || syncer.IsPermanent(err) || isNotFound(err) {
 		return classPermanent
 	}
 	var ue *upstream.Error
@@ -81,9 +81,9 @@ func archiveNow(class errClass, retried int) bool {
 // isNotFound reports an error that means the subscription doesn't exist:
 // the syncer's verdict, not any 404 on the way (a Limio write or a related
 // objects read answering 404 is a failure to look at, not a missing
-// subscription).
+// subscription). The rule is the syncer's (ErrorResult), stated once.
 func isNotFound(err error) bool {
-	return errors.Is(err, syncer.ErrNotFound)
+	return err != nil && syncer.ErrorResult(err) == syncer.NotFound
 }
 
 // isFailure is asynq.Config.IsFailure: waiting for the lock or for an upstream
