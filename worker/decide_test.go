@@ -35,11 +35,16 @@ func TestDecide(t *testing.T) {
 		kind               endKind
 		outcome            syncer.Result
 		archived, requeued bool
+		resolved           bool // the record names a subscription Zuora answered for: no alias lookup
 		level              zapcore.Level
 		errHas             string
 	}{
-		{name: "updated", run: taskRun{key: "A-S1", outcome: syncer.Outcome{Result: syncer.Updated}}, a: first,
-			kind: endOutcome, outcome: syncer.Updated, level: zapcore.InfoLevel},
+		{name: "updated", run: taskRun{key: "A-S1", outcome: syncer.Outcome{Subscription: "A-S1", Result: syncer.Updated}}, a: first,
+			kind: endOutcome, outcome: syncer.Updated, resolved: true, level: zapcore.InfoLevel},
+		{name: "unchanged", run: taskRun{key: "A-S1", outcome: syncer.Outcome{Subscription: "A-S1", Result: syncer.Unchanged}}, a: first,
+			kind: endOutcome, outcome: syncer.Unchanged, resolved: true, level: zapcore.InfoLevel},
+		{name: "skipped reads no Zuora", run: taskRun{key: "A-S1", outcome: syncer.Outcome{Subscription: "A-S1", Result: syncer.Skipped}}, a: first,
+			kind: endOutcome, outcome: syncer.Skipped, level: zapcore.InfoLevel},
 		{name: "no result reads unchanged", run: taskRun{key: "A-S1"}, a: first,
 			kind: endOutcome, outcome: syncer.Unchanged, level: zapcore.InfoLevel},
 		{name: "lock wait", run: taskRun{key: "A-S1", waited: true}, a: first, err: &lockBusyError{Key: "A-S1"},
@@ -77,6 +82,9 @@ func TestDecide(t *testing.T) {
 			if r.Outcome != tt.outcome || r.Archived != tt.archived || v.requeued != tt.requeued || v.level != tt.level {
 				t.Errorf("= %s archived=%v requeued=%v level %v; want %s %v %v %v",
 					r.Outcome, r.Archived, v.requeued, v.level, tt.outcome, tt.archived, tt.requeued, tt.level)
+			}
+			if v.resolved != tt.resolved {
+				t.Errorf("resolved = %v; want %v", v.resolved, tt.resolved)
 			}
 			if !strings.Contains(r.Error, tt.errHas) || (tt.err == nil) != (r.Error == "") {
 				t.Errorf("error %q; want one with %q", r.Error, tt.errHas)

@@ -296,6 +296,7 @@ type verdict struct {
 	rec      Record        // endOutcome: what is recorded
 	level    zapcore.Level // endOutcome: of the log line
 	requeued bool          // endOutcome: asynq runs the task again (shutdown, lost lease)
+	resolved bool          // endOutcome: the syncer read the subscription's number from Zuora
 	d        time.Duration
 }
 
@@ -343,6 +344,8 @@ func decide(run *taskRun, a attempt, start time.Time, d time.Duration, err error
 		if rec.Outcome == "" {
 			rec.Outcome = syncer.Unchanged
 		}
+		// Only these read Zuora (a loop-guard skip reads nothing).
+		v.resolved = out.Subscription != "" && (out.Result == syncer.Created || out.Result == syncer.Updated || out.Result == syncer.Unchanged)
 	case isNotFound(err):
 		rec.Outcome, rec.Error, v.level = syncer.NotFound, errorText(err), zapcore.WarnLevel
 	default:
@@ -370,7 +373,7 @@ func (h *handler) record(ctx context.Context, t *asynq.Task, v verdict) {
 	rec := v.rec
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	if serr := h.store.Record(sctx, rec); serr != nil {
+	if serr := h.store.record(sctx, rec, v.resolved); serr != nil {
 		logging.FromContext(ctx, h.log).Warn("record outcome", zap.String("subscription", rec.Subscription), zap.Error(serr))
 	}
 	if !v.requeued {

@@ -55,10 +55,16 @@ func NewOutcomeStore(rdb redis.UniversalClient, cfg StoreConfig) *OutcomeStore {
 // Record stores r as the latest for its subscription, in its history and in
 // the stream. A record with no subscription goes to the stream only.
 func (s *OutcomeStore) Record(ctx context.Context, r Record) error {
+	return s.record(ctx, r, false)
+}
+
+// record is Record; resolved says the run read the subscription's number
+// from Zuora (r.Subscription is canonical), so no alias lookup is needed.
+func (s *OutcomeStore) record(ctx context.Context, r Record, resolved bool) error {
 	if r.Subscription == "" {
 		r.Subscription = r.Key
 	}
-	if r.Subscription != "" && r.Subscription == r.Key {
+	if !resolved && r.Subscription != "" && r.Subscription == r.Key {
 		// Not resolved by this run (a failure before Zuora answered): file it
 		// with the subscription's earlier records if the key is known.
 		if canon, err := s.resolve(ctx, r.Key); err != nil {

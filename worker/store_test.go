@@ -1,9 +1,13 @@
 package worker
 
 import (
+	"context"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/zsync/zsync/internal/redistest"
 	"github.com/zsync/zsync/syncer"
@@ -81,5 +85,65 @@ func TestOutcomeStreamCapped(t *testing.T) {
 	}
 	if n := rdb.XLen(t.Context(), s.keys.stream()).Val(); n > 300 {
 		t.Errorf("stream length %d; want about 100", n)
+	}
+}
+
+// cmdNames records the names of the single commands a client sends
+// (pipelines are not recorded).
+type cmdNames struct {
+	mu    sync.Mutex
+	names []string
+}
+
+func (c *cmdNames) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (c *cmdNames) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+func (c *cmdNames) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		c.mu.Lock()
+		c.names = append(c.names, cmd.Name())
+		c.mu.Unlock()
+		return next(ctx, cmd)
+	}
+}
+
+func (c *cmdNames) take() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := c.names
+	c.names = nil
+	return n
+}
+
+// A run that read its subscription's number from Zuora files its record
+// under it without looking the key up as an alias (one round trip less per
+// sync); one that didn't still looks it up.
+func TestRecordResolvedSkipsAliasLookup(t *testing.T) {
+	t.Parallel()
+	rs := redistest.Start(t)
+	rdb := rs.Client(t)
+	names := &cmdNames{}
+	rdb.AddHook(names)
+	s := NewOutcomeStore(rdb, StoreConfig{})
+	ctx := t.Context()
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	names.take() // the ping and the connection's handshake
+	if err := s.record(ctx, Record{Subscription: "A-S1", Key: "A-S1", Outcome: syncer.Unchanged}, true); err != nil {
+		t.Fatal(err)
+	}
+	if got := names.take(); len(got) != 0 {
+		t.Errorf("resolved record sent %v outside its pipeline; want nothing", got)
+	}
+	if err := s.record(ctx, Record{Subscription: "A-S1", Key: "A-S1", Outcome: syncer.Failed, Error: "zuora: 503"}, false); err != nil {
+		t.Fatal(err)
+	}
+	if got := names.take(); len(got) != 1 || got[0] != "get" {
+		t.Errorf("unresolved record sent %v; want one alias get", got)
+	}
+	if r, err := s.Latest(ctx, "A-S1"); err != nil || r == nil || r.Outcome != syncer.Failed {
+		t.Errorf("Latest = %+v, %v; want the failure", r, err)
 	}
 }
