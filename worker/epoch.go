@@ -210,9 +210,10 @@ func (cl *claimer) revive(ctx context.Context, key string, epoch int64, job stri
 // advanceScript closes the task's epoch (ARGV[1], -1 when unknown) so later
 // callouts make a new task. With ARGV[2] == "1" it only does so when the
 // task's epoch is still current (the dead-task paths). It returns the current
-// epoch, the callouts the task carries (-1 when unknown) and 1 if it advanced;
-// a task whose epoch was already closed (a retry) gets the count remembered
-// when it was closed.
+// epoch, the callouts the task carries (-1 when unknown), 1 if it advanced,
+// and 1 if any bulk job is registered on the key (a jobField), so that a run
+// that saw none needn't settle (settleJobs); a task whose epoch was already
+// closed (a retry) gets the count remembered when it was closed.
 var advanceScript = redis.NewScript(`
 local now = redis.call('TIME')
 local s = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
@@ -220,29 +221,39 @@ local e = tonumber(redis.call('HGET', KEYS[1], 'e') or '0')
 local n = tonumber(redis.call('HGET', KEYS[1], 'n') or '0')
 local t = tonumber(ARGV[1])
 local cas = ARGV[2] == '1'
+local jobs = 0
+for _, f in ipairs(redis.call('HKEYS', KEYS[1])) do
+  if string.sub(f, 1, 2) == 'j:' then jobs = 1 break end
+end
 if t < 0 then
-  if cas then return {e, -1, 0} end
+  if cas then return {e, -1, 0, jobs} end
   redis.call('HSET', KEYS[1], 'e', e + 1, 'n', 0, 'pe', e, 'pn', n, 's', s)
-  return {e + 1, -1, 1}
+  return {e + 1, -1, 1, jobs}
 end
 if e == t then
   redis.call('HSET', KEYS[1], 'e', e + 1, 'n', 0, 'pe', e, 'pn', n, 's', s)
-  return {e + 1, n, 1}
+  return {e + 1, n, 1, jobs}
 end
 if e < t then
   redis.call('HSET', KEYS[1], 'e', t + 1, 'n', 0, 'pe', t, 'pn', -1, 's', s)
-  return {t + 1, -1, 1}
+  return {t + 1, -1, 1, jobs}
 end
 if tonumber(redis.call('HGET', KEYS[1], 'pe') or '-1') == t then
-  return {e, tonumber(redis.call('HGET', KEYS[1], 'pn') or '-1'), 0}
+  return {e, tonumber(redis.call('HGET', KEYS[1], 'pn') or '-1'), 0, jobs}
 end
-return {e, -1, 0}
+return {e, -1, 0, jobs}
 `)
 
 type advance struct {
 	epoch    int64 // current epoch after the call
 	callouts int64 // callouts the task carries; -1 unknown
 	advanced bool
+	// jobs: a bulk job was registered on the key when the epoch was
+	// advanced. Registrations on the epochs a run settles (up to its own) are
+	// all made before its epoch closed, so a run that saw none has none to
+	// credit (but for one a concurrent settle puts back on failure, which the
+	// key's next run credits).
+	jobs bool
 }
 
 func runAdvance(ctx context.Context, rdb redis.UniversalClient, k keyspace, key string, taskEpoch int64, onlyIfCurrent bool) (advance, error) {
@@ -254,10 +265,10 @@ func runAdvance(ctx context.Context, rdb redis.UniversalClient, k keyspace, key 
 	if err != nil {
 		return advance{}, fmt.Errorf("advance epoch of %s: %w", key, err)
 	}
-	if len(v) != 3 {
+	if len(v) != 4 {
 		return advance{}, fmt.Errorf("advance epoch of %s: unexpected reply %v", key, v)
 	}
-	return advance{epoch: v[0], callouts: v[1], advanced: v[2] == 1}, nil
+	return advance{epoch: v[0], callouts: v[1], advanced: v[2] == 1, jobs: v[3] == 1}, nil
 }
 
 // settleScript takes the job registrations (jobField) of every epoch x up to

@@ -65,6 +65,9 @@ type taskRun struct {
 	handedOff string        // the successor task, when the task gave up waiting
 	notFound  bool          // in neither system: completed (not archived) with its outcome, epoch closed
 	recorded  syncer.Result // the outcome finish recorded ("" when none: a wait)
+	// noJobs: the advance under the lock saw no bulk job registered on the
+	// key, so the record has no job to credit (advance.jobs).
+	noJobs bool
 }
 
 // attempt is what asynq tells a run about its task.
@@ -186,6 +189,7 @@ func (h *handler) process(ctx context.Context, t *asynq.Task, a attempt, run *ta
 	if err != nil {
 		return err
 	}
+	run.noJobs = !adv.jobs
 	if run.epoch >= 0 && hasOrder(run.trig) && adv.callouts != 1 {
 		// Other callouts coalesced into this one (or we can't tell): their
 		// changes may not be Limio's own, so the loop guard must not skip.
@@ -275,7 +279,7 @@ func (h *handler) handOff(ctx context.Context, run *taskRun) error {
 func (h *handler) finish(ctx context.Context, t *asynq.Task, a attempt, run *taskRun, start time.Time, err error) {
 	v := decide(run, a, start, time.Since(start), err, errors.Is(ctx.Err(), context.Canceled), h.stopping.Load())
 	if v.kind == endOutcome {
-		h.record(ctx, t, v)
+		h.record(ctx, t, v, !run.noJobs)
 		run.recorded = v.rec.Outcome
 	}
 	h.report(ctx, a, run, v, err)
@@ -368,15 +372,16 @@ func decide(run *taskRun, a attempt, start time.Time, d time.Duration, err error
 }
 
 // record stores an outcome, credits the resync jobs waiting on its key
-// (unless the task runs again) and leaves a summary as the task's result.
-func (h *handler) record(ctx context.Context, t *asynq.Task, v verdict) {
+// (unless the task runs again, or jobs says none can be) and leaves a
+// summary as the task's result.
+func (h *handler) record(ctx context.Context, t *asynq.Task, v verdict, jobs bool) {
 	rec := v.rec
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	if serr := h.store.record(sctx, rec, v.resolved); serr != nil {
 		logging.FromContext(ctx, h.log).Warn("record outcome", zap.String("subscription", rec.Subscription), zap.Error(serr))
 	}
-	if !v.requeued {
+	if !v.requeued && jobs {
 		// With a deadline of its own: Record may have used up sctx's.
 		jctx, jcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		h.settleJobs(jctx, rec)
