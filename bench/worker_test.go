@@ -5,12 +5,12 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/hibiken/asynq"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/zsync/zsync/internal/redistest"
 	"github.com/zsync/zsync/syncer"
@@ -72,7 +72,8 @@ func benchWorker(b *testing.B) {
 	if err := srv.Start(); err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(srv.Shutdown)
+	shutdown := sync.OnceFunc(srv.Shutdown)
+	b.Cleanup(shutdown)
 	enq := worker.NewEnqueuer(rdb, asynq.NewClientFromRedisClient(rdb), wc.EnqueueConfig(), log)
 	trig := syncer.Trigger{Source: syncer.SourceCallout, EventType: "SubscriptionUpdated"}
 	// Counted, not logged: re-enqueues run in their own goroutines.
@@ -108,7 +109,8 @@ func benchWorker(b *testing.B) {
 	}
 
 	time.Sleep(workerRampUp)
-	slots := sampleSlots(ctx, rs.Client(b)) // its own client: its ZCARDs are not counted
+	slotRdb := rs.Client(b) // its own client: its ZCARDs are not counted
+	slots := sampleSlots(ctx, func() (int64, error) { return slotRdb.ZCard(ctx, "{zuora}:limit:sem").Result() })
 	c0, d0, o0, t0, cpu0, rt0 := u.counts(b), dc.total.Load(), dc.snapshot(), time.Now(), sampleCPU(), rt.snapshot()
 	// Consecutive windows; the rate judged is their median, as this VM's
 	// speed drifts within a run (totals are over all of them).
@@ -121,6 +123,15 @@ func benchWorker(b *testing.B) {
 	c1, d1, o1, t1, cpu1, rt1 := u.counts(b), dc.total.Load(), dc.snapshot(), time.Now(), sampleCPU(), rt.snapshot()
 	feed.again.Store(nil)
 	inUse := slots()
+
+	// The bare reference next, alone: the last re-enqueued tasks drain and
+	// the worker stops first.
+	insp := asynq.NewInspectorFromRedisClient(rdb)
+	if !waitFor(ctx, time.Minute, func() bool { return queuesIdle(insp, worker.QueueCallouts) }) {
+		b.Fatal("the worker's queue did not drain after the windows")
+	}
+	shutdown()
+	ref := refLoop(b, u)
 
 	if n := enqErrs.Load(); n > 0 {
 		b.Errorf("%d enqueues failed", n)
@@ -142,6 +153,32 @@ func benchWorker(b *testing.B) {
 
 	addRow("worker: syncs/s (50 ms API latency, tenant limit 40)", fmt.Sprintf("%.1f/s", rate), fmt.Sprintf("%.1f/s bound", bound),
 		fmt.Sprintf("%.2f", rate/bound), "≥ 0.95 × bound", check(rate >= 0.95*bound))
+	refSyncs := float64(ref.syncs)
+	rc := ref.api
+	rzPer, rlrPer := float64(rc.ZuoraReads)/refSyncs, float64(rc.LimioReads)/refSyncs
+	// The reference must make every call zsync makes (the window's edges
+	// wobble the ratios by a few thousandths).
+	if rzPer < zPer-0.02 || rlrPer < lrPer-0.02 {
+		b.Errorf("reference made fewer API calls per sync than zsync: Zuora %.2f vs %.2f, Limio reads %.2f vs %.2f", rzPer, zPer, rlrPer, lrPer)
+	}
+	refBound := float64(workerLimit) / (rzPer * workerLatency.Seconds())
+	addRow("worker: bare reference syncs/s (same limit and latency)", fmt.Sprintf("%.1f/s", ref.rate), fmt.Sprintf("%.1f/s bound", refBound),
+		fmt.Sprintf("%.2f", ref.rate/refBound), "", nil)
+	addRow("worker: zsync / bare reference", fmt.Sprintf("%.1f/s", rate), fmt.Sprintf("%.1f/s reference", ref.rate),
+		fmt.Sprintf("%.2f", rate/ref.rate), "", nil)
+	b.ReportMetric(ref.rate, "ref-syncs/s")
+	allows := "so this machine allows the target"
+	if ref.rate < 0.95*refBound {
+		allows = "below 0.95 × bound, so this machine does not allow the target at this load"
+	}
+	addNote("worker reference: the bare reference sync (refSyncer, as in the cost scenario: net/http + encoding/json, the tenant limit a channel "+
+		"of %d, no queue, lock or Redis) in a closed loop, %d goroutines each syncing the same %d subscriptions round-robin, against the same sandboxes "+
+		"and %v latency, measured after zsync's windows in %d windows of %v after %v of ramp-up (syncs/s per window %s, the median taken): "+
+		"%.1f/s = %.2f of its bound %.1f/s, %s; zsync reached %.2f of it. %d unchanged syncs in the windows, %d failed or changed something; API calls over its windows %+v "+
+		"(per sync Zuora %.2f, Limio reads %.2f; zsync's %.2f, %.2f); slots in use %.1f of %d on average, a Zuora call held its slot %.1f ms; %s",
+		workerLimit, workerConcurrency, workerKeys, workerLatency, workerWindows, workerWindow, workerRampUp, fmtList("%.1f", ref.windowRates),
+		ref.rate, ref.rate/refBound, refBound, allows, rate/ref.rate, ref.syncs, ref.failed, rc, rzPer, rlrPer, zPer, lrPer,
+		ref.inUse, workerLimit, 1000*ref.inUse*ref.wall.Seconds()/float64(rc.ZuoraReads), ref.cpu)
 	addRow("worker: Zuora 429s served", fmt.Sprint(c.Throttled), "", "", "0", check(c.Throttled == 0))
 	// Judged as printed (2 decimals): the window's edges cut through syncs in
 	// flight, so the ratio wobbles by a few thousandths around the true count.
@@ -163,15 +200,87 @@ func benchWorker(b *testing.B) {
 	addNote("worker: real worker.Server (concurrency %d, default retry/lock settings) with the real syncer, zuora and limio clients "+
 		"(Redis tenant limiter at %d, Redis Limio index) against zuoratest (tenant limit %d) and limiotest in a helper process, %v latency fault on /v1/ and /api/; "+
 		"%d subscriptions, each re-enqueued as its sync ends, measured in %d windows of %v after %v of ramp-up (syncs/s per window %s, the median judged); all %d measured syncs unchanged: %v; lock waits %d; "+
-		"tenant-limit slots in use %.1f of %d on average; a Zuora call held its slot %.1f ms on average (slot-seconds / calls); during the window %s",
+		"tenant-limit slots in use %.1f of %d on average; a Zuora call held its slot %.1f ms on average (slot-seconds / calls); during the window %s; "+
+		"the bare reference reached %.1f/s = %.2f of the bound in the same run (0.95 × bound needs a call to hold its slot ≤ %.1f ms)",
 		workerConcurrency, workerLimit, workerLimit, workerLatency, workerKeys, workerWindows, workerWindow, workerRampUp, fmtList("%.1f", windowRates), int(syncs),
-		unchanged == int(syncs), dc.lockBusy.Load(), inUse, workerLimit, 1000*inUse*t1.Sub(t0).Seconds()/float64(c.ZuoraReads), cpuSince(cpu0, cpu1))
+		unchanged == int(syncs), dc.lockBusy.Load(), inUse, workerLimit, 1000*inUse*t1.Sub(t0).Seconds()/float64(c.ZuoraReads), cpuSince(cpu0, cpu1),
+		ref.rate, ref.rate/bound, 1000*workerLatency.Seconds()/0.95)
 }
 
-// sampleSlots samples how many tenant-limit slots are leased (the
-// limiter's sorted set) every 5 ms until the returned func is called, which
-// returns the average.
-func sampleSlots(ctx context.Context, rdb redis.UniversalClient) func() float64 {
+// refRun is what the reference's closed loop measured.
+type refRun struct {
+	rate        float64   // median of windowRates
+	windowRates []float64 // unchanged syncs/s per window
+	syncs       int64     // unchanged syncs over the windows
+	failed      int64     // syncs that erred or changed something, whole run
+	api         childCounts
+	wall        time.Duration
+	inUse       float64 // tenant-limit slots held, on average
+	cpu         string
+}
+
+// refLoop runs the bare reference sync (refSyncer) in a closed loop against
+// u, measured as benchWorker measures zsync: workerConcurrency goroutines
+// each syncing u.keys round-robin (from staggered starts), the tenant limit
+// a channel of workerLimit; workerRampUp, then workerWindows windows of
+// workerWindow. Every sync must find nothing to change.
+func refLoop(b *testing.B, u *upstreams) refRun {
+	ctx := b.Context()
+	ref := newRefSyncer(b, u.zuora, u.limio, workerLimit)
+	var done, bad atomic.Int64
+	var firstErr atomic.Value
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	for g := range workerConcurrency {
+		wg.Go(func() {
+			for i := g * len(u.keys) / workerConcurrency; !stop.Load() && ctx.Err() == nil; i++ {
+				k := u.keys[i%len(u.keys)]
+				res, err := ref.sync(ctx, k)
+				if err == nil && res != syncer.Unchanged {
+					err = fmt.Errorf("%s: %s, want %s", k, res, syncer.Unchanged)
+				}
+				if err != nil {
+					firstErr.CompareAndSwap(nil, err.Error())
+					if bad.Add(1) > 100 {
+						return // broken, not unlucky: don't spin
+					}
+					continue
+				}
+				done.Add(1)
+			}
+		})
+	}
+	defer wg.Wait()
+	defer stop.Store(true)
+
+	time.Sleep(workerRampUp)
+	slots := sampleSlots(ctx, func() (int64, error) { return int64(len(ref.sem)), nil })
+	c0, d0, t0, cpu0 := u.counts(b), done.Load(), time.Now(), sampleCPU()
+	r := refRun{}
+	for range workerWindows {
+		dw, tw := done.Load(), time.Now()
+		time.Sleep(workerWindow)
+		r.windowRates = append(r.windowRates, float64(done.Load()-dw)/time.Since(tw).Seconds())
+	}
+	c1, d1, t1, cpu1 := u.counts(b), done.Load(), time.Now(), sampleCPU()
+	r.inUse = slots()
+	stop.Store(true)
+	wg.Wait()
+	if n := bad.Load(); n > 0 {
+		b.Errorf("reference: %d syncs failed or changed something: %v", n, firstErr.Load())
+	}
+	r.syncs, r.failed, r.api, r.wall, r.cpu = d1-d0, bad.Load(), c1.minus(c0), t1.Sub(t0), cpuSince(cpu0, cpu1)
+	if r.syncs == 0 {
+		b.Fatal("reference: no sync finished in the windows")
+	}
+	r.rate = median(slices.Clone(r.windowRates))
+	return r
+}
+
+// sampleSlots samples how many tenant-limit slots are held (inUse: for
+// zsync the limiter's sorted set) every 5 ms until the returned func is
+// called, which returns the average.
+func sampleSlots(ctx context.Context, inUse func() (int64, error)) func() float64 {
 	stop, done := make(chan struct{}), make(chan float64)
 	go func() {
 		var sum, n float64
@@ -183,7 +292,7 @@ func sampleSlots(ctx context.Context, rdb redis.UniversalClient) func() float64 
 				done <- sum / max(n, 1)
 				return
 			case <-t.C:
-				if v, err := rdb.ZCard(ctx, "{zuora}:limit:sem").Result(); err == nil {
+				if v, err := inUse(); err == nil {
 					sum, n = sum+float64(v), n+1
 				}
 			}
