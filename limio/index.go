@@ -35,10 +35,12 @@ const defaultIndexPrefix = "zsync:limio:index:"
 
 // RedisIndex is an Index in Redis, shared by every worker process. Entries
 // never expire: a key → id mapping doesn't change once made, and a wrong one
-// is caught on use.
+// is caught on use. Each process also keeps the entries it read or wrote
+// (localIndex), so a sync's lookup is usually no round trip.
 type RedisIndex struct {
 	rdb    redis.UniversalClient
 	prefix string
+	local  localIndex
 }
 
 // NewRedisIndex returns an index storing keys under prefix (empty:
@@ -52,6 +54,9 @@ func NewRedisIndex(rdb redis.UniversalClient, prefix string) *RedisIndex {
 
 // Get returns the subscription id stored for key.
 func (x *RedisIndex) Get(ctx context.Context, key string) (string, bool, error) {
+	if v, ok := x.local.get(key); ok {
+		return v, true, nil
+	}
 	v, err := x.rdb.Get(ctx, x.prefix+key).Result()
 	if errors.Is(err, redis.Nil) {
 		return "", false, nil
@@ -59,6 +64,7 @@ func (x *RedisIndex) Get(ctx context.Context, key string) (string, bool, error) 
 	if err != nil {
 		return "", false, fmt.Errorf("limio index get: %w", err)
 	}
+	x.local.put(key, v)
 	return v, true, nil
 }
 
@@ -67,6 +73,7 @@ func (x *RedisIndex) Put(ctx context.Context, key, subID string) error {
 	if err := x.rdb.Set(ctx, x.prefix+key, subID, 0).Err(); err != nil {
 		return fmt.Errorf("limio index put: %w", err)
 	}
+	x.local.put(key, subID)
 	return nil
 }
 
@@ -85,11 +92,15 @@ func (x *RedisIndex) PutAll(ctx context.Context, m map[string]string) error {
 	if err != nil {
 		return fmt.Errorf("limio index put: %w", err)
 	}
+	for k, v := range m {
+		x.local.put(k, v)
+	}
 	return nil
 }
 
 // Delete drops key (a stale entry).
 func (x *RedisIndex) Delete(ctx context.Context, key string) error {
+	x.local.drop(key)
 	if err := x.rdb.Del(ctx, x.prefix+key).Err(); err != nil {
 		return fmt.Errorf("limio index delete: %w", err)
 	}

@@ -200,6 +200,52 @@ func TestResolveWithRedisIndex(t *testing.T) {
 		}
 	})
 
+	t.Run("a hit read or written once is served from the process", func(t *testing.T) {
+		t.Parallel()
+		rs := redistest.Start(t)
+		own := rs.Client(t)
+		ix := limio.NewRedisIndex(own, "")
+		if err := ix.Put(t.Context(), "A-S2", "sub-2"); err != nil {
+			t.Fatal(err)
+		}
+		if err := rs.Client(t).Set(t.Context(), "zsync:limio:index:A-S3", "sub-3", 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if v, ok, err := ix.Get(t.Context(), "A-S3"); err != nil || !ok || v != "sub-3" {
+			t.Fatalf("Get(A-S3) = %q, %v, %v", v, ok, err)
+		}
+		// Redis gone: what this process read or wrote is still known.
+		rs.Stop()
+		for key, want := range map[string]string{"A-S2": "sub-2", "A-S3": "sub-3"} {
+			if v, ok, err := ix.Get(t.Context(), key); err != nil || !ok || v != want {
+				t.Errorf("Get(%s) with Redis down = %q, %v, %v; want %s from the process", key, v, ok, err, want)
+			}
+		}
+		if _, _, err := ix.Get(t.Context(), "A-S4"); err == nil {
+			t.Error("Get of an unknown key with Redis down: no error")
+		}
+	})
+
+	t.Run("a stale entry another process replaced is verified and repaired", func(t *testing.T) {
+		t.Parallel()
+		mine, theirs := limio.NewRedisIndex(rdb, "t6:"), limio.NewRedisIndex(rdb, "t6:")
+		b := setup(t, limio.WithIndex(mine))
+		addSubs(t, b.srv, 2)
+		if err := mine.Put(t.Context(), seedZuora, "sub-gen001"); err != nil {
+			t.Fatal(err)
+		}
+		if err := theirs.Put(t.Context(), seedZuora, seedSub); err != nil {
+			t.Fatal(err)
+		}
+		s, err := b.client.Resolve(t.Context(), seedZuora)
+		if err != nil || s.ID != seedSub {
+			t.Fatalf("Resolve = %v, %v; want %s", s, err, seedSub)
+		}
+		if id, _, _ := mine.Get(t.Context(), seedZuora); id != seedSub {
+			t.Errorf("index after the repair = %q; want %s", id, seedSub)
+		}
+	})
+
 	t.Run("default prefix", func(t *testing.T) {
 		t.Parallel()
 		ix := limio.NewRedisIndex(rdb, "")
