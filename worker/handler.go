@@ -68,6 +68,10 @@ type taskRun struct {
 	// noJobs: the advance under the lock saw no bulk job registered on the
 	// key, so the record has no job to credit (advance.jobs).
 	noJobs bool
+	// lock is the subscription's lock while it is to be released: with the
+	// record, in its round trip, or else when ProcessTask returns. Nil when
+	// not taken, released, or held past the run (write_grace).
+	lock *subLock
 }
 
 // attempt is what asynq tells a run about its task.
@@ -100,6 +104,7 @@ func (h *handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	ctx, span := h.tracer.Start(tracing.Extract(ctx, t.Headers()), "zsync.sync", trace.WithSpanKind(trace.SpanKindConsumer),
 		trace.WithAttributes(attribute.String("zsync.queue", a.queue), attribute.Int("zsync.attempt", a.retried)))
 	defer span.End()
+	defer h.release(ctx, &run) // a lock the record didn't release (or a panic)
 	err := h.process(ctx, t, a, &run)
 	if isNotFound(err) {
 		// Running it again would give the same answer, and archived tasks are
@@ -171,17 +176,7 @@ func (h *handler) process(ctx context.Context, t *asynq.Task, a attempt, run *ta
 		}
 		return &lockBusyError{Key: p.Key, RetryIn: h.cfg.LockBusyDelay + rand.N(h.cfg.LockBusyDelay)}
 	}
-	held := false // kept past the run for a write that may still land
-	defer func() {
-		if held {
-			return
-		}
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		if err := l.release(rctx); err != nil {
-			logging.FromContext(ctx, h.log).Warn("release lock", zap.String("subscription", p.Key), zap.Error(err))
-		}
-	}()
+	run.lock = l // released with the record, or by ProcessTask
 
 	// From here on callouts make a new task, which waits for this lock: they
 	// may have been missed by the read of Zuora below.
@@ -205,8 +200,8 @@ func (h *handler) process(ctx context.Context, t *asynq.Task, a attempt, run *ta
 	forget()
 	cancelRun(nil)
 	stop()
-	if guard.uncertainWrite() {
-		held = h.holdLock(ctx, l, p.Key)
+	if guard.uncertainWrite() && h.holdLock(ctx, l, p.Key) {
+		run.lock = nil // kept past the run for a write that may still land
 	}
 	run.outcome = out
 	if err != nil {
@@ -224,6 +219,20 @@ func (h *handler) process(ctx context.Context, t *asynq.Task, a attempt, run *ta
 		return fmt.Errorf("sync %s: %w", p.Key, err)
 	}
 	return nil
+}
+
+// release releases the run's lock if it still has one to release.
+func (h *handler) release(ctx context.Context, run *taskRun) {
+	if run.lock == nil {
+		return
+	}
+	l := run.lock
+	run.lock = nil
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := l.release(rctx); err != nil {
+		logging.FromContext(ctx, h.log).Warn("release lock", zap.String("subscription", run.key), zap.Error(err))
+	}
 }
 
 // holdLock keeps the lock for worker.write_grace after a Limio write whose
@@ -279,7 +288,7 @@ func (h *handler) handOff(ctx context.Context, run *taskRun) error {
 func (h *handler) finish(ctx context.Context, t *asynq.Task, a attempt, run *taskRun, start time.Time, err error) {
 	v := decide(run, a, start, time.Since(start), err, errors.Is(ctx.Err(), context.Canceled), h.stopping.Load())
 	if v.kind == endOutcome {
-		h.record(ctx, t, v, !run.noJobs)
+		h.record(ctx, t, v, run)
 		run.recorded = v.rec.Outcome
 	}
 	h.report(ctx, a, run, v, err)
@@ -371,17 +380,22 @@ func decide(run *taskRun, a attempt, start time.Time, d time.Duration, err error
 	return v
 }
 
-// record stores an outcome, credits the resync jobs waiting on its key
-// (unless the task runs again, or jobs says none can be) and leaves a
-// summary as the task's result.
-func (h *handler) record(ctx context.Context, t *asynq.Task, v verdict, jobs bool) {
+// record stores an outcome and releases the run's lock in the same round
+// trip (after the outcome: the next run of the subscription sees it), credits
+// the resync jobs waiting on its key (unless the task runs again, or the run
+// saw none registered) and leaves a summary as the task's result.
+func (h *handler) record(ctx context.Context, t *asynq.Task, v verdict, run *taskRun) {
 	rec := v.rec
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	if serr := h.store.record(sctx, rec, v.resolved); serr != nil {
+	released, serr := h.store.record(sctx, rec, v.resolved, run.lock)
+	if serr != nil {
 		logging.FromContext(ctx, h.log).Warn("record outcome", zap.String("subscription", rec.Subscription), zap.Error(serr))
 	}
-	if !v.requeued && jobs {
+	if released {
+		run.lock = nil
+	}
+	if !v.requeued && !run.noJobs {
 		// With a deadline of its own: Record may have used up sctx's.
 		jctx, jcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		h.settleJobs(jctx, rec)

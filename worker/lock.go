@@ -58,6 +58,12 @@ func (l *subLock) release(ctx context.Context) error {
 	return nil
 }
 
+// releaseIn queues the release in pipe (EVALSHA: a NOSCRIPT answer, the
+// script not yet loaded, leaves the lock for release to take).
+func (l *subLock) releaseIn(ctx context.Context, pipe redis.Pipeliner) *redis.Cmd {
+	return releaseScript.EvalSha(ctx, pipe, []string{l.key}, l.token)
+}
+
 // extend pushes the expiry out by ttl; false means the lock is no longer ours.
 func (l *subLock) extend(ctx context.Context) (bool, error) {
 	n, err := extendScript.Run(ctx, l.rdb, []string{l.key}, l.token, l.ttl.Milliseconds()).Int64()

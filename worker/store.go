@@ -55,12 +55,15 @@ func NewOutcomeStore(rdb redis.UniversalClient, cfg StoreConfig) *OutcomeStore {
 // Record stores r as the latest for its subscription, in its history and in
 // the stream. A record with no subscription goes to the stream only.
 func (s *OutcomeStore) Record(ctx context.Context, r Record) error {
-	return s.record(ctx, r, false)
+	_, err := s.record(ctx, r, false, nil)
+	return err
 }
 
 // record is Record; resolved says the run read the subscription's number
 // from Zuora (r.Subscription is canonical), so no alias lookup is needed.
-func (s *OutcomeStore) record(ctx context.Context, r Record, resolved bool) error {
+// A lock, when given, is released in the same pipeline after the writes;
+// released says it was (else the caller releases it).
+func (s *OutcomeStore) record(ctx context.Context, r Record, resolved bool, lock *subLock) (released bool, err error) {
 	if r.Subscription == "" {
 		r.Subscription = r.Key
 	}
@@ -68,14 +71,14 @@ func (s *OutcomeStore) record(ctx context.Context, r Record, resolved bool) erro
 		// Not resolved by this run (a failure before Zuora answered): file it
 		// with the subscription's earlier records if the key is known.
 		if canon, err := s.resolve(ctx, r.Key); err != nil {
-			return err
+			return false, err
 		} else if canon != "" {
 			r.Subscription = canon
 		}
 	}
 	b, err := json.Marshal(r)
 	if err != nil {
-		return fmt.Errorf("encode record: %w", err)
+		return false, fmt.Errorf("encode record: %w", err)
 	}
 	// A plain pipeline, not MULTI: the keys may live on different cluster
 	// slots, and each write is useful on its own.
@@ -94,10 +97,16 @@ func (s *OutcomeStore) record(ctx context.Context, r Record, resolved bool) erro
 		Stream: s.keys.stream(), MaxLen: s.cfg.StreamMaxLen, Approx: true,
 		Values: []any{"r", b},
 	})
-	if _, err := pipe.Exec(ctx); err != nil {
-		return fmt.Errorf("record outcome of %s: %w", r.Subscription, err)
+	var rel *redis.Cmd
+	if lock != nil {
+		rel = lock.releaseIn(ctx, pipe)
 	}
-	return nil
+	_, err = pipe.Exec(ctx)
+	released = rel != nil && rel.Err() == nil // NOSCRIPT or any error: the caller releases
+	if err != nil && (rel == nil || !errors.Is(err, rel.Err())) {
+		return released, fmt.Errorf("record outcome of %s: %w", r.Subscription, err)
+	}
+	return released, nil
 }
 
 // RecordSkipped records a callout the ingress dropped by the loop guard.

@@ -131,13 +131,13 @@ func TestRecordResolvedSkipsAliasLookup(t *testing.T) {
 		t.Fatal(err)
 	}
 	names.take() // the ping and the connection's handshake
-	if err := s.record(ctx, Record{Subscription: "A-S1", Key: "A-S1", Outcome: syncer.Unchanged}, true); err != nil {
+	if _, err := s.record(ctx, Record{Subscription: "A-S1", Key: "A-S1", Outcome: syncer.Unchanged}, true, nil); err != nil {
 		t.Fatal(err)
 	}
 	if got := names.take(); len(got) != 0 {
 		t.Errorf("resolved record sent %v outside its pipeline; want nothing", got)
 	}
-	if err := s.record(ctx, Record{Subscription: "A-S1", Key: "A-S1", Outcome: syncer.Failed, Error: "zuora: 503"}, false); err != nil {
+	if _, err := s.record(ctx, Record{Subscription: "A-S1", Key: "A-S1", Outcome: syncer.Failed, Error: "zuora: 503"}, false, nil); err != nil {
 		t.Fatal(err)
 	}
 	if got := names.take(); len(got) != 1 || got[0] != "get" {
@@ -145,5 +145,48 @@ func TestRecordResolvedSkipsAliasLookup(t *testing.T) {
 	}
 	if r, err := s.Latest(ctx, "A-S1"); err != nil || r == nil || r.Outcome != syncer.Failed {
 		t.Errorf("Latest = %+v, %v; want the failure", r, err)
+	}
+}
+
+// A run's lock is released in its record's round trip, after the record's
+// writes; when Redis doesn't know the release script yet (NOSCRIPT) the
+// record still lands and says the lock is the caller's to release.
+func TestRecordReleasesLockInItsRoundTrip(t *testing.T) {
+	t.Parallel()
+	rdb := redistest.Start(t).Client(t)
+	names := &cmdNames{}
+	rdb.AddHook(names)
+	s := NewOutcomeStore(rdb, StoreConfig{})
+	ctx := t.Context()
+	rec := Record{Subscription: "A-S1", Key: "A-S1", Outcome: syncer.Unchanged}
+
+	// First use: the script is unknown to this Redis.
+	l, err := tryLock(ctx, rdb, "zsync:lock:A-S1", time.Minute)
+	if err != nil || l == nil {
+		t.Fatalf("tryLock = %v, %v", l, err)
+	}
+	if released, err := s.record(ctx, rec, true, l); err != nil || released {
+		t.Fatalf("record with an unloaded release script = %v, %v; want not released, no error", released, err)
+	}
+	if r, err := s.Latest(ctx, "A-S1"); err != nil || r == nil {
+		t.Fatalf("Latest = %v, %v; want the record", r, err)
+	}
+	if err := l.release(ctx); err != nil { // loads the script
+		t.Fatal(err)
+	}
+
+	l, err = tryLock(ctx, rdb, "zsync:lock:A-S1", time.Minute)
+	if err != nil || l == nil {
+		t.Fatalf("tryLock again = %v, %v", l, err)
+	}
+	names.take()
+	if released, err := s.record(ctx, rec, true, l); err != nil || !released {
+		t.Fatalf("record = %v, %v; want released", released, err)
+	}
+	if got := names.take(); len(got) != 0 {
+		t.Errorf("record and release sent %v besides their pipeline; want nothing", got)
+	}
+	if n, err := rdb.Exists(ctx, "zsync:lock:A-S1").Result(); err != nil || n != 0 {
+		t.Errorf("lock still there (%d, %v) after the record released it", n, err)
 	}
 }
