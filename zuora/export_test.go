@@ -3,3 +3,11 @@ package zuora
 // HandOffStats reports how many requests of this process wait in the
 // hand-off queue and how many leases were handed over so far (tests).
 func (l *TenantLimiter) HandOffStats() (waiting int, passed int64) { return l.handoff.stats() }
+
+// ParkStats reports how many leases are parked, how many parked ones
+// requests took and how many went back to Redis unused so far (tests).
+func (l *TenantLimiter) ParkStats() (parked int, taken, ended int64) {
+	l.handoff.mu.Lock()
+	defer l.handoff.mu.Unlock()
+	return len(l.handoff.parked), l.handoff.taken, l.handoff.ended
+}

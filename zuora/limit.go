@@ -58,6 +58,11 @@ type LimitConfig struct {
 	// this process to the next waiting one (limit_handoff.go) before it
 	// goes back to Redis for every process; 1s when zero, negative = never.
 	HandOffFor time.Duration
+	// ParkFor: how long a finished request's slot waits in this process
+	// for its next request when none waits yet (limit_park.go), saving the
+	// release round trip; other processes can't use it meanwhile. 5ms when
+	// zero, at most 1s, negative = never (so is a negative HandOffFor).
+	ParkFor time.Duration
 }
 
 // TenantLimiter is an upstream.Limiter whose state lives in Redis, so any
@@ -88,7 +93,7 @@ type TenantLimiter struct {
 	inFlight atomic.Int64 // tenant-wide in flight when this process last took a slot
 	slowing  atomic.Int64 // unix ms until which this process's last slow-down lasts (logs only)
 	handoff  handoff
-	held     atomic.Int64 // slots this process holds, hand-offs in passage included
+	held     atomic.Int64 // slots this process holds, hand-offs in passage and parked leases included
 }
 
 type gcra struct {
@@ -101,12 +106,12 @@ type gcra struct {
 // turns them off, so WithDefaults leaves them.
 func DefaultLimitConfig() LimitConfig {
 	return LimitConfig{Key: "zuora", Concurrency: DefaultConcurrency, Lease: 60 * time.Second, MaxWait: 5 * time.Second,
-		SlowBelow: 0.1, Reserve: 0.25, CapHold: 10 * time.Second, MaxPause: 24 * time.Hour}
+		SlowBelow: 0.1, Reserve: 0.25, CapHold: 10 * time.Second, MaxPause: 24 * time.Hour, ParkFor: defaultParkFor}
 }
 
 // WithDefaults fills zero (or negative: max(v, 0)) values from
 // DefaultLimitConfig, but the budgets, SlowBelow and Reserve, where zero
-// means off.
+// means off, and ParkFor, where negative means off.
 func (c LimitConfig) WithDefaults() LimitConfig {
 	d := DefaultLimitConfig()
 	c.Key = cmp.Or(c.Key, d.Key)
@@ -115,6 +120,7 @@ func (c LimitConfig) WithDefaults() LimitConfig {
 	c.MaxWait = cmp.Or(max(c.MaxWait, 0), d.MaxWait)
 	c.CapHold = cmp.Or(max(c.CapHold, 0), d.CapHold)
 	c.MaxPause = cmp.Or(max(c.MaxPause, 0), d.MaxPause)
+	c.ParkFor = cmp.Or(c.ParkFor, d.ParkFor)
 	return c
 }
 
@@ -140,6 +146,9 @@ func (c LimitConfig) Validate() error {
 			errs.Add(f.name, "must be a fraction from 0 (off) to below 1")
 		}
 	}
+	if c.ParkFor > maxParkFor {
+		errs.Add("ParkFor", "must be at most 1s (other processes can't use a parked slot); negative turns it off")
+	}
 	return errs.Err()
 }
 
@@ -153,10 +162,17 @@ func NewTenantLimiter(rdb redis.UniversalClient, cfg LimitConfig) *TenantLimiter
 	if cfg.HandOffFor == 0 {
 		cfg.HandOffFor = defaultHandOffFor
 	}
+	if cfg.HandOffFor < 0 {
+		cfg.ParkFor = -1 // a lease parks only while its chain is young
+	}
 	// The hash tag keeps every key in one Redis Cluster slot.
 	prefix := "{" + cfg.Key + "}:limit:"
 	l := &TenantLimiter{rdb: rdb, cfg: cfg, sem: prefix + "sem", pause: prefix + "pause",
 		pace: prefix + "pace", paceNext: prefix + "pace:next", cap: prefix + "cap", seq: prefix + "seq"}
+	if cfg.ParkFor > 0 {
+		l.handoff.timer = time.AfterFunc(time.Hour, l.returnParked)
+		l.handoff.timer.Stop()
+	}
 	for _, b := range []struct {
 		n      int
 		period time.Duration
@@ -272,10 +288,13 @@ func (l *TenantLimiter) AcquireObserved(ctx context.Context) (func(), func(int, 
 func (l *TenantLimiter) acquire(ctx context.Context) (func(), int64, error) {
 	deadline := time.Now().Add(l.cfg.MaxWait)
 	random := newMember()
-	var held heldLease // handed over by a finished request; returned by the next try
+	var held heldLease // handed over or parked by a finished request; returned by the next try
+	if l.cfg.ParkFor > 0 && ctx.Err() == nil {
+		held = l.handoff.unpark()
+	}
 	// While this process holds every slot none is free in Redis: asking
 	// would cost a round trip to hear "full", so queue for a hand-off.
-	known := l.cfg.HandOffFor > 0 && l.holdsAll()
+	known := held.member == "" && l.cfg.HandOffFor > 0 && l.holdsAll()
 	for {
 		vals, err := []int64{0, 0}, error(nil)
 		if !known {
@@ -375,10 +394,11 @@ func (l *TenantLimiter) releaser(ls heldLease) func() {
 }
 
 // pass hands the slot to a waiting request of this process while its
-// chain is young, else returns it to Redis. A slot handed over still counts
-// as this process's (held) until the taker's script says otherwise.
+// chain is young, or parks it for the next one when none waits, else
+// returns it to Redis. A slot handed over or parked still counts as this
+// process's (held) until the taker's script says otherwise.
 func (l *TenantLimiter) pass(ls heldLease) {
-	if time.Since(ls.chain) < l.cfg.HandOffFor && l.handoff.give(ls) {
+	if time.Since(ls.chain) < l.cfg.HandOffFor && l.handoff.give(ls, l.cfg.ParkFor) {
 		return
 	}
 	l.held.Add(-1)

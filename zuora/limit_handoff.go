@@ -39,19 +39,24 @@ type heldLease struct {
 	chain  time.Time // when the slot was taken from Redis (not handed over)
 }
 
-// handoff is the queue of this process's requests waiting for a slot.
+// handoff is the queue of this process's requests waiting for a slot, and
+// the leases parked for the next request (limit_park.go): never both, as a
+// lease is parked only while none waits and a request queues only while
+// none is parked.
 type handoff struct {
 	mu      sync.Mutex
 	waiters []chan heldLease // FIFO; each buffered 1
 	passed  int64            // leases handed over (tests)
+	park
 }
 
-// give hands ls to the longest-waiting request; false when none waits.
-func (h *handoff) give(ls heldLease) bool {
+// give hands ls to the longest-waiting request, or parks it for park when
+// none waits (park > 0); false when it did neither.
+func (h *handoff) give(ls heldLease, park time.Duration) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if len(h.waiters) == 0 {
-		return false
+		return park > 0 && h.parkLocked(ls, park)
 	}
 	w := h.waiters[0]
 	h.waiters = h.waiters[1:]
@@ -64,11 +69,18 @@ func (h *handoff) give(ls heldLease) bool {
 // place in the queue (capped by pollSpread and by until); without a lease
 // (zero member) the caller should poll Redis again. While allMine says this
 // process holds every slot there is nothing to find in Redis, so the poll
-// is put off (until still bounds the wait). A lease that arrives for a
-// caller whose ctx ended is passed on by giveBack.
+// is put off (until still bounds the wait). A lease parked meanwhile is
+// taken at once. A lease that arrives for a caller whose ctx ended is passed
+// on by giveBack.
 func (h *handoff) wait(ctx context.Context, poll time.Duration, until time.Time, allMine func() bool, giveBack func(heldLease)) (heldLease, error) {
-	w := make(chan heldLease, 1)
 	h.mu.Lock()
+	if ctx.Err() == nil {
+		if ls, ok := h.unparkLocked(); ok { // parked since the caller's try
+			h.mu.Unlock()
+			return ls, nil
+		}
+	}
+	w := make(chan heldLease, 1)
 	place := len(h.waiters)
 	h.waiters = append(h.waiters, w)
 	h.mu.Unlock()
