@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -182,6 +183,17 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 
 // prepare pins the API version and gives each request its own tracking id
 // (≤ 64 US-ASCII, none of :;"'), which Zuora echoes for support.
+// Close gives back what the client's limiter keeps for its next request (a
+// TenantLimiter's parked leases, limit_park.go), so that a process that
+// exits leaves no tenant slot leased behind it. Requests after Close still
+// work, without parking.
+func (c *Client) Close() error {
+	if cl, ok := c.up.Limiter.(io.Closer); ok {
+		return cl.Close()
+	}
+	return nil
+}
+
 func (c *Client) prepare(r *http.Request) {
 	r.Header.Set("Zuora-Version", c.version)
 	r.Header.Set("Zuora-Track-Id", newTrackID())

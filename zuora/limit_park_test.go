@@ -171,3 +171,30 @@ func TestLimitConfigParkFor(t *testing.T) {
 		t.Errorf("Validate(ParkFor 2s) = %v; want an error naming ParkFor", err)
 	}
 }
+
+// A client's Close gives its limiter's parked lease back: a process that
+// exits after its last request leaves no slot leased.
+func TestClientCloseReturnsParkedLease(t *testing.T) {
+	t.Parallel()
+	l, rdb, _, _ := parkLimiter(t, "parkclient", time.Hour)
+	srv := contractServer(t)
+	c, err := zuora.New(srv.Config(), zuora.WithHTTPClient(contractHTTP(t, nil)), zuora.WithLimiter(l))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Any answer will do (this one is a 404): the request held a slot.
+	_, _ = c.GetSubscription(context.Background(), "A-S00000101")
+	if srv.Count("", "/v1/") != 1 {
+		t.Fatal("the request didn't reach Zuora")
+	}
+	const sem = "{parkclient}:limit:sem"
+	if n := rdb.ZCard(context.Background(), sem).Val(); n != 1 {
+		t.Fatalf("%d leases after the request; want its parked one", n)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := rdb.ZCard(context.Background(), sem).Val(); n != 0 {
+		t.Errorf("%d leases after Close; want 0", n)
+	}
+}

@@ -130,6 +130,7 @@ func runDev(ctx context.Context, out io.Writer, c *config.Config, log *zap.Logge
 	if err != nil {
 		return err
 	}
+	defer func() { _ = zc.Close() }() // before Redis goes
 	resyncs := newResyncService(ctx, c, rdb, log) // jobs end with the process
 	defer resyncs.stop()
 	in, err := newIngress(c, redisOpt, rdb, s, m, log, func(d *api.Deps) { d.Resyncs = resyncs; d.Tracer = tp }, withChecker(c, rdb))

@@ -31,10 +31,11 @@ func newServeCmd() *cobra.Command {
 			m := metrics.New()
 			var planner api.Planner
 			if c.Validate(config.Need{Upstream: true}) == nil {
-				s, _, err := newUpstream(c, rdb, log, m, p.tp)
+				s, zc, err := newUpstream(c, rdb, log, m, p.tp)
 				if err != nil {
 					return usageError{err}
 				}
+				defer func() { _ = zc.Close() }() // before p.close closes Redis
 				planner = s
 			}
 			resyncs := newResyncService(cmd.Context(), c, rdb, log) // jobs end with the process
@@ -76,6 +77,7 @@ func newWorkCmd() *cobra.Command {
 			if err != nil {
 				return usageError{err}
 			}
+			defer func() { _ = zc.Close() }() // before p.close closes Redis
 			log.Info("worker starting", zap.Int("concurrency", c.Worker.Concurrency))
 			return runWorker(cmd.Context(), c, redisOpt, rdb, s, zc, m, log, worker.WithTracer(p.tp))
 		},

@@ -34,15 +34,31 @@ import (
 func workerConfig(c *config.Config) worker.Config { return c.WorkerConfig().WithDefaults() }
 
 // newSyncer builds the Zuora and Limio clients (sharing Redis for the
-// tenant-wide Zuora limits and the Limio index) and the syncer on top.
+// tenant-wide Zuora limits and the Limio index) and the syncer on top, for
+// a command's few syncs (plan, audit): its limiter parks no lease.
 func newSyncer(c *config.Config, rdb redis.UniversalClient, log *zap.Logger) (*syncer.Syncer, error) {
-	s, _, err := newUpstream(c, rdb, log, nil)
-	return s, err
+	zc, err := newZuoraClient(c, rdb)
+	if err != nil {
+		return nil, err
+	}
+	return newSyncerOn(c, rdb, log, zc, nil)
 }
 
-// newUpstream is newSyncer that also reports every API call to m (when not
-// nil) and returns the Zuora client, which answers the sweep's query.
-// With a tracer provider, every Zuora and Limio call is a client span.
+// newSyncerOn builds the Limio client and the syncer on zc.
+func newSyncerOn(c *config.Config, rdb redis.UniversalClient, log *zap.Logger, zc *zuora.Client, lopts []limio.Option) (*syncer.Syncer, error) {
+	lc, err := limio.New(c.LimioConfig(), append(lopts, limio.WithIndex(limio.NewRedisIndex(rdb, "")), limio.WithDialect(c.LimioDialect()))...)
+	if err != nil {
+		return nil, fmt.Errorf("limio: %w", err)
+	}
+	return syncer.New(c.SyncerConfig(), zc, lc, log), nil
+}
+
+// newUpstream is newSyncer for a long-running process (serve, work, dev):
+// it also reports every API call to m (when not nil) and returns the Zuora
+// client, which answers the sweep's query; its limiter parks a finished
+// request's lease for the next one (zuora.LimitConfig.ParkFor), so the
+// caller must Close the client before Redis. With a tracer provider, every
+// Zuora and Limio call is a client span.
 func newUpstream(c *config.Config, rdb redis.UniversalClient, log *zap.Logger, m *metrics.Metrics, tp ...trace.TracerProvider) (*syncer.Syncer, *zuora.Client, error) {
 	var zopts []zuora.Option
 	var lopts []limio.Option
@@ -58,30 +74,36 @@ func newUpstream(c *config.Config, rdb redis.UniversalClient, log *zap.Logger, m
 	if m != nil {
 		obs = m.ZuoraLimits()
 	}
-	zc, err := newObservedZuoraClient(c, rdb, obs, log, zopts...)
+	zc, err := newObservedZuoraClient(c, rdb, obs, log, true, zopts...)
 	if err != nil {
 		return nil, nil, err
 	}
-	lc, err := limio.New(c.LimioConfig(), append(lopts, limio.WithIndex(limio.NewRedisIndex(rdb, "")), limio.WithDialect(c.LimioDialect()))...)
+	s, err := newSyncerOn(c, rdb, log, zc, lopts)
 	if err != nil {
-		return nil, nil, fmt.Errorf("limio: %w", err)
+		_ = zc.Close()
+		return nil, nil, err
 	}
-	return syncer.New(c.SyncerConfig(), zc, lc, log), zc, nil
+	return s, zc, nil
 }
 
 // newZuoraClient builds the Zuora client under the tenant-wide limits. The
 // limiter's state is in Redis, so every client of the tenant, in every
-// process, shares it.
+// process, shares it. It parks no lease: its process (a command, a
+// selection's query) may exit right after its last request.
 func newZuoraClient(c *config.Config, rdb redis.UniversalClient, opts ...zuora.Option) (*zuora.Client, error) {
-	return newObservedZuoraClient(c, rdb, nil, nil, opts...)
+	return newObservedZuoraClient(c, rdb, nil, nil, false, opts...)
 }
 
 // newObservedZuoraClient is newZuoraClient whose limiter tells obs (metrics)
-// and log what it did with Zuora's limit headers; both may be nil.
+// and log what it did with Zuora's limit headers; both may be nil. With
+// park, it parks leases (and must be closed before Redis).
 func newObservedZuoraClient(c *config.Config, rdb redis.UniversalClient, obs zuora.LimitObserver, log *zap.Logger,
-	opts ...zuora.Option) (*zuora.Client, error) {
+	park bool, opts ...zuora.Option) (*zuora.Client, error) {
 	lc := c.ZuoraLimits()
 	lc.Observer, lc.Log = obs, log
+	if !park {
+		lc.ParkFor = -1
+	}
 	zc, err := zuora.New(c.ZuoraConfig(), append(opts, zuora.WithLimiter(zuora.NewTenantLimiter(rdb, lc)))...)
 	if err != nil {
 		return nil, usageError{fmt.Errorf("zuora: %w", err)}
