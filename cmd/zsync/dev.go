@@ -130,7 +130,9 @@ func runDev(ctx context.Context, out io.Writer, c *config.Config, log *zap.Logge
 	if err != nil {
 		return err
 	}
-	defer func() { _ = zc.Close() }() // before Redis goes
+	// Before Redis goes: the limiter gives back its parked leases.
+	defer func() { _ = zc.Close() }()
+
 	resyncs := newResyncService(ctx, c, rdb, log) // jobs end with the process
 	defer resyncs.stop()
 	in, err := newIngress(c, redisOpt, rdb, s, m, log, func(d *api.Deps) { d.Resyncs = resyncs; d.Tracer = tp }, withChecker(c, rdb))
