@@ -163,6 +163,7 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 		Limiter:   o.limiter,
 		Prepare:   c.prepare,
 		CheckBody: checkBody,
+		Decode:    decode,
 		Observe:   o.observer,
 		Now:       o.clock,
 	}
@@ -230,30 +231,31 @@ func checkKey(op, what, key string) error {
 	return &upstream.Error{API: "zuora", Op: op, Kind: upstream.Permanent, Message: "invalid " + msg}
 }
 
-// do sends req and decodes the answer into out. The shared client only
-// checks that a 2xx body is JSON (one that isn't is most often a proxy's page,
-// and retryable); decoding into zsync's types happens here, where a field
-// whose value matches neither the declared nor the documented example form
-// (Disagreements) is a permanent error naming the field: Zuora would send it
-// the same way on every attempt.
+// do sends req and decodes the answer into out (decode).
 func (c *Client) do(ctx context.Context, req upstream.Request, out any) error {
-	var raw json.RawMessage
-	if err := c.up.Do(ctx, req, &raw); err != nil {
-		return err
-	}
-	if len(raw) == 0 {
+	return c.up.Do(ctx, req, out)
+}
+
+// decode is the shared client's Decode, in one pass: a 2xx body that isn't
+// JSON at all (a syntax error, found before anything is decoded) is most
+// often a proxy's page, and retryable; a field whose value matches neither
+// the declared nor the documented example form (Disagreements) is a
+// permanent error naming the field: Zuora would send it the same way on
+// every attempt.
+func decode(body []byte, out any) error {
+	err := json.Unmarshal(body, out)
+	if err == nil {
 		return nil
 	}
-	if err := json.Unmarshal(raw, out); err != nil {
-		msg := "decode response"
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) && te.Field != "" {
-			msg = fmt.Sprintf("field %s: %s matches neither its declared nor its documented form", te.Field, te.Value)
-		}
-		return &upstream.Error{API: "zuora", Op: req.Op, StatusCode: http.StatusOK, Kind: upstream.Permanent,
-			Message: msg, Err: err}
+	if _, syntax := err.(*json.SyntaxError); syntax {
+		return err
 	}
-	return nil
+	msg := "decode response"
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) && te.Field != "" {
+		msg = fmt.Sprintf("field %s: %s matches neither its declared nor its documented form", te.Field, te.Value)
+	}
+	return &upstream.Error{API: "zuora", Kind: upstream.Permanent, Message: msg, Err: err} // Do fills in the rest
 }
 
 // GetSubscription reads the latest version of a subscription by number or by

@@ -2,6 +2,7 @@ package upstream
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -48,6 +49,13 @@ type Client struct {
 	// HTTP 200 (Zuora's success:false). It returns nil when the body is fine,
 	// or for a non-2xx body it cannot read (a generic error is built then).
 	CheckBody func(status int, body []byte) *Error
+	// Decode decodes a good 2xx body into out; nil means json.Unmarshal. An
+	// *Error it returns is the call's error (its API, Op, status and request
+	// id filled in); any other error means the body is not the API's JSON,
+	// retryable. One pass: an API client that needs to tell a body that
+	// isn't JSON from a value of the wrong form decides here, without
+	// decoding the body twice.
+	Decode func(body []byte, out any) error
 	// OnRetryAfter is told when the API asked callers to wait (429 / 503):
 	// Retry-After, or for a 429 without it RateLimit-Reset (see ParseLimits).
 	OnRetryAfter func(d time.Duration)
@@ -92,7 +100,16 @@ func (c *Client) Do(ctx context.Context, req Request, out any) error {
 		if out == nil || len(body.bytes) == 0 {
 			return nil
 		}
-		if err := json.Unmarshal(body.bytes, out); err != nil {
+		decode := c.Decode
+		if decode == nil {
+			decode = json.Unmarshal
+		}
+		if err := decode(body.bytes, out); err != nil {
+			if e, ok := err.(*Error); ok {
+				e.API, e.Op, e.StatusCode = cmp.Or(e.API, c.API), cmp.Or(e.Op, req.Op), cmp.Or(e.StatusCode, status)
+				e.RequestID = cmp.Or(e.RequestID, body.requestID)
+				return e
+			}
 			// Retryable: a 2xx that isn't the API's JSON is most often a proxy
 			// or gateway page; a genuinely bad object fails every attempt and
 			// is archived when the retries run out.

@@ -220,6 +220,38 @@ func TestDoClassifiesAndBoundsBody(t *testing.T) {
 	}
 }
 
+// A client's Decode decides in one pass: its *Error is the call's (filled
+// in), any other error reads as a body that isn't the API's JSON.
+func TestDoDecodeHook(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Request-Id", "req-1")
+		w.WriteHeader(http.StatusCreated)
+		fmt.Fprint(w, `{"n":"x"}`)
+	}))
+	t.Cleanup(srv.Close)
+	calls := 0
+	c := &Client{API: "test", BaseURL: srv.URL, HTTP: srv.Client()}
+	c.Decode = func(body []byte, out any) error {
+		calls++
+		if calls == 1 {
+			return &Error{Kind: Permanent, Message: "field n: wrong form"}
+		}
+		return errors.New("not JSON")
+	}
+	var out struct{ N int }
+	err := c.Do(context.Background(), Request{Method: "GET", Path: "/x", Op: "GET /x"}, &out)
+	var e *Error
+	if !errors.As(err, &e) || e.Kind != Permanent || e.API != "test" || e.Op != "GET /x" || e.StatusCode != http.StatusCreated ||
+		e.RequestID != "req-1" {
+		t.Errorf("Decode's *Error came back as %#v; want it, filled in", err)
+	}
+	err = c.Do(context.Background(), Request{Method: "GET", Path: "/x", Op: "GET /x"}, &out)
+	if !IsRetryable(err) || !strings.Contains(err.Error(), "decode response") {
+		t.Errorf("Decode's plain error came back as %v; want a retryable decode error", err)
+	}
+}
+
 func TestDoTransportAndCancel(t *testing.T) {
 	t.Parallel()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
