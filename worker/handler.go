@@ -288,7 +288,7 @@ func (h *handler) handOff(ctx context.Context, run *taskRun) error {
 func (h *handler) finish(ctx context.Context, t *asynq.Task, a attempt, run *taskRun, start time.Time, err error) {
 	v := decide(run, a, start, time.Since(start), err, errors.Is(ctx.Err(), context.Canceled), h.stopping.Load())
 	if v.kind == endOutcome {
-		h.record(ctx, t, v, run)
+		h.record(ctx, v, a, run)
 		run.recorded = v.rec.Outcome
 	}
 	h.report(ctx, a, run, v, err)
@@ -380,31 +380,37 @@ func decide(run *taskRun, a attempt, start time.Time, d time.Duration, err error
 	return v
 }
 
-// record stores an outcome and releases the run's lock in the same round
-// trip (after the outcome: the next run of the subscription sees it), credits
-// the resync jobs waiting on its key (unless the task runs again, or the run
-// saw none registered) and leaves a summary as the task's result.
-func (h *handler) record(ctx context.Context, t *asynq.Task, v verdict, run *taskRun) {
+// record stores an outcome and, in the same round trip, after it, leaves a
+// summary as the task's result and releases the run's lock (so the next run
+// of the subscription finds the outcome recorded); then it credits the resync
+// jobs waiting on its key (unless the task runs again, or the run saw none
+// registered).
+func (h *handler) record(ctx context.Context, v verdict, a attempt, run *taskRun) {
 	rec := v.rec
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	released, serr := h.store.record(sctx, rec, v.resolved, run.lock)
+	var rel *redis.Cmd
+	serr := h.store.record(sctx, rec, v.resolved, func(pipe redis.Pipeliner) {
+		if b, err := json.Marshal(newTaskResult(rec)); err == nil && a.queue != "" && a.taskID != "" {
+			// What t.ResultWriter() writes (one HSET on asynq's connection),
+			// in this round trip instead: best effort, as it is.
+			pipe.HSet(sctx, asynqTaskKey(a.queue, a.taskID), "result", b)
+		}
+		if run.lock != nil {
+			rel = run.lock.releaseIn(sctx, pipe)
+		}
+	})
 	if serr != nil {
 		logging.FromContext(ctx, h.log).Warn("record outcome", zap.String("subscription", rec.Subscription), zap.Error(serr))
 	}
-	if released {
-		run.lock = nil
+	if rel != nil && rel.Err() == nil {
+		run.lock = nil // else (NOSCRIPT on a fresh Redis, an error) ProcessTask releases it
 	}
 	if !v.requeued && !run.noJobs {
 		// With a deadline of its own: Record may have used up sctx's.
 		jctx, jcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		h.settleJobs(jctx, rec)
 		jcancel()
-	}
-	if b, merr := json.Marshal(newTaskResult(rec)); merr == nil {
-		if rw := t.ResultWriter(); rw != nil {
-			_, _ = rw.Write(b) // best effort: fails when the task's context is done
-		}
 	}
 }
 

@@ -24,3 +24,10 @@ func (k keyspace) jobInvalid(id string) string  { return k.prefix + "bulk:job:" 
 // The sweep's state and its lock (sweep.go).
 func (k keyspace) sweep() string     { return k.prefix + "sweep" }
 func (k keyspace) sweepLock() string { return k.prefix + "sweep:lock" }
+
+// asynqTaskKey is the Redis hash asynq keeps a task in (asynq v0.26's
+// internal/base.TaskKey), whose "result" field asynqmon shows: the handler
+// writes the task's result in its own pipeline rather than through
+// ResultWriter's separate round trip. TestTaskResultIsCompact (asynq's
+// Inspector reading the result back) fails if asynq moves it.
+func asynqTaskKey(queue, id string) string { return "asynq:{" + queue + "}:t:" + id }

@@ -55,15 +55,15 @@ func NewOutcomeStore(rdb redis.UniversalClient, cfg StoreConfig) *OutcomeStore {
 // Record stores r as the latest for its subscription, in its history and in
 // the stream. A record with no subscription goes to the stream only.
 func (s *OutcomeStore) Record(ctx context.Context, r Record) error {
-	_, err := s.record(ctx, r, false, nil)
-	return err
+	return s.record(ctx, r, false, nil)
 }
 
 // record is Record; resolved says the run read the subscription's number
 // from Zuora (r.Subscription is canonical), so no alias lookup is needed.
-// A lock, when given, is released in the same pipeline after the writes;
-// released says it was (else the caller releases it).
-func (s *OutcomeStore) record(ctx context.Context, r Record, resolved bool, lock *subLock) (released bool, err error) {
+// also, when not nil, adds the caller's commands to the same pipeline,
+// after the record's writes (the caller reads their answers; their errors
+// are not the record's).
+func (s *OutcomeStore) record(ctx context.Context, r Record, resolved bool, also func(redis.Pipeliner)) error {
 	if r.Subscription == "" {
 		r.Subscription = r.Key
 	}
@@ -71,14 +71,14 @@ func (s *OutcomeStore) record(ctx context.Context, r Record, resolved bool, lock
 		// Not resolved by this run (a failure before Zuora answered): file it
 		// with the subscription's earlier records if the key is known.
 		if canon, err := s.resolve(ctx, r.Key); err != nil {
-			return false, err
+			return err
 		} else if canon != "" {
 			r.Subscription = canon
 		}
 	}
 	b, err := json.Marshal(r)
 	if err != nil {
-		return false, fmt.Errorf("encode record: %w", err)
+		return fmt.Errorf("encode record: %w", err)
 	}
 	// A plain pipeline, not MULTI: the keys may live on different cluster
 	// slots, and each write is useful on its own.
@@ -97,16 +97,20 @@ func (s *OutcomeStore) record(ctx context.Context, r Record, resolved bool, lock
 		Stream: s.keys.stream(), MaxLen: s.cfg.StreamMaxLen, Approx: true,
 		Values: []any{"r", b},
 	})
-	var rel *redis.Cmd
-	if lock != nil {
-		rel = lock.releaseIn(ctx, pipe)
+	own := pipe.Len()
+	if also != nil {
+		also(pipe)
 	}
-	_, err = pipe.Exec(ctx)
-	released = rel != nil && rel.Err() == nil // NOSCRIPT or any error: the caller releases
-	if err != nil && (rel == nil || !errors.Is(err, rel.Err())) {
-		return released, fmt.Errorf("record outcome of %s: %w", r.Subscription, err)
+	cmds, _ := pipe.Exec(ctx) // each command carries its answer
+	for _, c := range cmds[:min(own, len(cmds))] {
+		if err := c.Err(); err != nil {
+			return fmt.Errorf("record outcome of %s: %w", r.Subscription, err)
+		}
 	}
-	return released, nil
+	if len(cmds) < own { // the pipeline never ran (no connection)
+		return fmt.Errorf("record outcome of %s: no answer from Redis", r.Subscription)
+	}
+	return nil
 }
 
 // RecordSkipped records a callout the ingress dropped by the loop guard.

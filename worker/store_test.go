@@ -131,13 +131,13 @@ func TestRecordResolvedSkipsAliasLookup(t *testing.T) {
 		t.Fatal(err)
 	}
 	names.take() // the ping and the connection's handshake
-	if _, err := s.record(ctx, Record{Subscription: "A-S1", Key: "A-S1", Outcome: syncer.Unchanged}, true, nil); err != nil {
+	if err := s.record(ctx, Record{Subscription: "A-S1", Key: "A-S1", Outcome: syncer.Unchanged}, true, nil); err != nil {
 		t.Fatal(err)
 	}
 	if got := names.take(); len(got) != 0 {
 		t.Errorf("resolved record sent %v outside its pipeline; want nothing", got)
 	}
-	if _, err := s.record(ctx, Record{Subscription: "A-S1", Key: "A-S1", Outcome: syncer.Failed, Error: "zuora: 503"}, false, nil); err != nil {
+	if err := s.record(ctx, Record{Subscription: "A-S1", Key: "A-S1", Outcome: syncer.Failed, Error: "zuora: 503"}, false, nil); err != nil {
 		t.Fatal(err)
 	}
 	if got := names.take(); len(got) != 1 || got[0] != "get" {
@@ -148,10 +148,10 @@ func TestRecordResolvedSkipsAliasLookup(t *testing.T) {
 	}
 }
 
-// A run's lock is released in its record's round trip, after the record's
-// writes; when Redis doesn't know the release script yet (NOSCRIPT) the
-// record still lands and says the lock is the caller's to release.
-func TestRecordReleasesLockInItsRoundTrip(t *testing.T) {
+// A caller's commands go in the record's round trip, after its writes, and
+// their errors (a NOSCRIPT for a lock release on a fresh Redis) are theirs,
+// not the record's.
+func TestRecordCarriesCallersCommands(t *testing.T) {
 	t.Parallel()
 	rdb := redistest.Start(t).Client(t)
 	names := &cmdNames{}
@@ -159,14 +159,19 @@ func TestRecordReleasesLockInItsRoundTrip(t *testing.T) {
 	s := NewOutcomeStore(rdb, StoreConfig{})
 	ctx := t.Context()
 	rec := Record{Subscription: "A-S1", Key: "A-S1", Outcome: syncer.Unchanged}
-
-	// First use: the script is unknown to this Redis.
 	l, err := tryLock(ctx, rdb, "zsync:lock:A-S1", time.Minute)
 	if err != nil || l == nil {
 		t.Fatalf("tryLock = %v, %v", l, err)
 	}
-	if released, err := s.record(ctx, rec, true, l); err != nil || released {
-		t.Fatalf("record with an unloaded release script = %v, %v; want not released, no error", released, err)
+	release := func() (rel *redis.Cmd, err error) {
+		err = s.record(ctx, rec, true, func(p redis.Pipeliner) { rel = l.releaseIn(ctx, p) })
+		return rel, err
+	}
+
+	// First use: the script is unknown to this Redis.
+	rel, err := release()
+	if err != nil || !redis.HasErrorPrefix(rel.Err(), "NOSCRIPT") {
+		t.Fatalf("record with an unloaded release script: %v, release %v; want no error, NOSCRIPT", err, rel.Err())
 	}
 	if r, err := s.Latest(ctx, "A-S1"); err != nil || r == nil {
 		t.Fatalf("Latest = %v, %v; want the record", r, err)
@@ -175,13 +180,12 @@ func TestRecordReleasesLockInItsRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	l, err = tryLock(ctx, rdb, "zsync:lock:A-S1", time.Minute)
-	if err != nil || l == nil {
+	if l, err = tryLock(ctx, rdb, "zsync:lock:A-S1", time.Minute); err != nil || l == nil {
 		t.Fatalf("tryLock again = %v, %v", l, err)
 	}
 	names.take()
-	if released, err := s.record(ctx, rec, true, l); err != nil || !released {
-		t.Fatalf("record = %v, %v; want released", released, err)
+	if rel, err = release(); err != nil || rel.Err() != nil {
+		t.Fatalf("record = %v, release %v; want both fine", err, rel.Err())
 	}
 	if got := names.take(); len(got) != 0 {
 		t.Errorf("record and release sent %v besides their pipeline; want nothing", got)
