@@ -83,7 +83,7 @@ func (s *server) checkCredential(c echo.Context) error {
 	scheme, _, _ := strings.Cut(r.Header.Get(echo.HeaderAuthorization), " ")
 	switch {
 	case basic && strings.EqualFold(scheme, "Basic"):
-		if _, ok := basicMatches(r, s.cfg.CalloutUsername, s.cfg.CalloutPassword); ok {
+		if _, ok := basicMatches(r, &s.basic); ok {
 			return nil
 		}
 		s.refused(c, reasonBadBasic)
