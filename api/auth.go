@@ -3,6 +3,7 @@ package api
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/binary"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -23,16 +24,28 @@ func secretEqual(got, want string) bool {
 	return subtle.ConstantTimeCompare(g[:], w[:]) == 1
 }
 
-// basicMatches reports whether the request carries exactly these Basic
-// credentials. Both comparisons always run.
-func basicMatches(r *http.Request, user, pass string) (present, ok bool) {
+// basicDigest is what Basic credentials are compared by: the SHA-256 of the
+// username's length, the username and the password, so that one hash
+// compares both and the pair is read unambiguously. As with secretEqual,
+// neither a length nor a common prefix leaks through timing.
+type basicDigest [sha256.Size]byte
+
+func basicDigestOf(user, pass string) basicDigest {
+	var buf [128]byte // on the stack for the usual lengths
+	b := binary.BigEndian.AppendUint64(buf[:0], uint64(len(user)))
+	b = append(append(b, user...), pass...)
+	return sha256.Sum256(b)
+}
+
+// basicMatches reports whether the request carries exactly the Basic
+// credentials of want.
+func basicMatches(r *http.Request, want *basicDigest) (present, ok bool) {
 	u, p, present := r.BasicAuth()
 	if !present {
 		return false, false
 	}
-	uok := secretEqual(u, user)
-	pok := secretEqual(p, pass)
-	return true, uok && pok
+	got := basicDigestOf(u, p)
+	return true, subtle.ConstantTimeCompare(got[:], want[:]) == 1
 }
 
 // ipAllowed reports whether the client IP is in the allow-list (an empty
@@ -87,7 +100,8 @@ func operatorAllowed(cfg Config, r *http.Request) (ok, browser bool) {
 		return cfg.OperatorToken != "" && secretEqual(tok, cfg.OperatorToken), false
 	}
 	if cfg.OperatorUsername != "" {
-		_, ok = basicMatches(r, cfg.OperatorUsername, cfg.OperatorPassword)
+		want := basicDigestOf(cfg.OperatorUsername, cfg.OperatorPassword)
+		_, ok = basicMatches(r, &want)
 	}
 	return ok, true
 }

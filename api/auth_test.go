@@ -305,3 +305,39 @@ func TestAuthDisabledKeepsOperatorCredentials(t *testing.T) {
 		t.Errorf("work's /metrics anonymous with auth disabled but a token set: %d; want 401", rec.Code)
 	}
 }
+
+// The digest reads the pair unambiguously: moving bytes between the username
+// and the password is a different pair.
+func TestBasicMatchesExactPair(t *testing.T) {
+	t.Parallel()
+	want := basicDigestOf("zuora", "secret")
+	for _, tt := range []struct {
+		user, pass string
+		ok         bool
+	}{
+		{"zuora", "secret", true},
+		{"zuoras", "ecret", false},
+		{"zuor", "asecret", false},
+		{"zuora", "secre", false},
+		{"zuora", "secret ", false},
+		{"", "zuorasecret", false},
+		{"zuorasecret", "", false},
+		{"Zuora", "secret", false},
+	} {
+		r := httptest.NewRequest(http.MethodPost, "/", nil)
+		r.SetBasicAuth(tt.user, tt.pass)
+		if present, ok := basicMatches(r, &want); !present || ok != tt.ok {
+			t.Errorf("%q:%q: present %v, ok %v; want ok %v", tt.user, tt.pass, present, ok, tt.ok)
+		}
+	}
+	r := httptest.NewRequest(http.MethodPost, "/", nil)
+	if present, ok := basicMatches(r, &want); present || ok {
+		t.Errorf("no credentials: present %v, ok %v", present, ok)
+	}
+	long := strings.Repeat("p", 500) // past basicDigestOf's stack buffer
+	wantLong := basicDigestOf("zuora", long)
+	r.SetBasicAuth("zuora", long)
+	if _, ok := basicMatches(r, &wantLong); !ok {
+		t.Error("a long password does not match itself")
+	}
+}

@@ -1,9 +1,9 @@
 package api
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -36,7 +36,7 @@ func jsonParamsDecoded(body []byte) (map[string]string, error) {
 	}
 	out := make(map[string]string, len(obj))
 	for k, v := range obj {
-		if s, ok := jsonScalar(v); ok {
+		if s, ok := jsonScalar(string(v)); ok {
 			out[k] = s
 		}
 	}
@@ -44,21 +44,22 @@ func jsonParamsDecoded(body []byte) (map[string]string, error) {
 }
 
 // jsonScalar is the text of a valid JSON value: a string's value, a number's
-// or boolean's JSON text; ok is false for null, objects and arrays.
-func jsonScalar(v []byte) (string, bool) {
+// or boolean's JSON text (a part of v, unless decoded); ok is false for null,
+// objects and arrays.
+func jsonScalar(v string) (string, bool) {
 	switch v[0] {
 	case '"':
-		if raw := v[1 : len(v)-1]; bytes.IndexByte(raw, '\\') < 0 && utf8.Valid(raw) {
-			return string(raw), true // no escapes, valid UTF-8: the text is the value
+		if raw := v[1 : len(v)-1]; strings.IndexByte(raw, '\\') < 0 && utf8.ValidString(raw) {
+			return raw, true // no escapes, valid UTF-8: the text is the value
 		}
 		var str string
-		if err := json.Unmarshal(v, &str); err == nil {
+		if err := json.Unmarshal([]byte(v), &str); err == nil {
 			return str, true
 		}
 	case 't', 'f':
-		return string(v), true // true, false
+		return v, true // true, false
 	case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
-		return string(v), true // a number, as its JSON text
+		return v, true // a number, as its JSON text
 	}
 	return "", false
 }
@@ -66,12 +67,14 @@ func jsonScalar(v []byte) (string, bool) {
 // flatJSON reads an object whose keys are plain strings (no escapes, valid
 // UTF-8) and whose values are scalars, with what jsonParamsDecoded would
 // return; ok is false for any other input, valid or not. A repeated key
-// takes its last value, as encoding/json does.
+// takes its last value, as encoding/json does. Keys and values are parts of
+// one copy of body, not a string each.
 func flatJSON(body []byte) (map[string]string, bool) {
 	i := skipJSONSpace(body, 0)
 	if i == len(body) || body[i] != '{' {
 		return nil, false
 	}
+	src := string(body)
 	out := make(map[string]string, 8)
 	i = skipJSONSpace(body, i+1)
 	if i < len(body) && body[i] == '}' {
@@ -82,7 +85,7 @@ func flatJSON(body []byte) (map[string]string, bool) {
 		if end < 0 || !plain || !utf8.Valid(body[i+1:end-1]) {
 			return nil, false
 		}
-		key := body[i+1 : end-1]
+		key := src[i+1 : end-1]
 		i = skipJSONSpace(body, end)
 		if i == len(body) || body[i] != ':' {
 			return nil, false
@@ -92,14 +95,14 @@ func flatJSON(body []byte) (map[string]string, bool) {
 		if end < 0 {
 			return nil, false
 		}
-		v := body[i:end]
-		if v[0] == '"' && bytes.IndexByte(v, '\\') >= 0 && !json.Valid(v) {
+		v := src[i:end]
+		if v[0] == '"' && strings.IndexByte(v, '\\') >= 0 && !json.Valid(body[i:end]) {
 			return nil, false // a bad escape: the decoder words the error
 		}
 		if s, ok := jsonScalar(v); ok {
-			out[string(key)] = s
+			out[key] = s
 		} else {
-			delete(out, string(key)) // null replaces an earlier value and is dropped with it
+			delete(out, key) // null replaces an earlier value and is dropped with it
 		}
 		i = skipJSONSpace(body, end)
 		if i == len(body) {

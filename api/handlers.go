@@ -83,7 +83,7 @@ func (s *server) checkCredential(c echo.Context) error {
 	scheme, _, _ := strings.Cut(r.Header.Get(echo.HeaderAuthorization), " ")
 	switch {
 	case basic && strings.EqualFold(scheme, "Basic"):
-		if _, ok := basicMatches(r, s.cfg.CalloutUsername, s.cfg.CalloutPassword); ok {
+		if _, ok := basicMatches(r, &s.basic); ok {
 			return nil
 		}
 		s.refused(c, reasonBadBasic)
@@ -271,7 +271,7 @@ func (s *server) callout(c echo.Context, key string, co Callout, limio bool) err
 		}
 		c.Set(ctxStatus, string(worker.SkippedStatus))
 		answer.Status, answer.Reason = string(worker.SkippedStatus), reason
-		return c.JSON(http.StatusOK, answer)
+		return writeAnswer(c, http.StatusOK, answer)
 	}
 	return s.enqueue(c, key, trig, answer)
 }
@@ -305,7 +305,7 @@ func (s *server) accountCallout(c echo.Context, co Callout) error {
 	}
 	c.Set(ctxStatus, string(status))
 	c.Set(ctxTaskID, taskID)
-	return c.JSON(http.StatusOK, calloutResponse{Success: true, Status: string(status), Account: account, TaskID: taskID})
+	return writeAnswer(c, http.StatusOK, calloutResponse{Success: true, Status: string(status), Account: account, TaskID: taskID})
 }
 
 // knownLimioID is the Limio subscription id zsync knows without any I/O:
@@ -334,7 +334,7 @@ func (s *server) enqueue(c echo.Context, key string, trig syncer.Trigger, answer
 		code = http.StatusAccepted
 	}
 	answer.Success, answer.Subscription, answer.Status, answer.TaskID = true, key, string(status), taskID
-	return c.JSON(code, answer)
+	return writeAnswer(c, code, answer)
 }
 
 // loopReason says why the callout's body shows the change was made by Limio

@@ -75,6 +75,7 @@ type server struct {
 	deps   Deps
 	log    *zap.Logger
 	access accessLoggers // the request lines (accesslog.go)
+	basic  basicDigest   // the callout credentials', computed once
 	hmac   *hmacVerifier
 	tokens *tokenAuthority // nil: no bearer authentication
 	now    func() time.Time
@@ -116,7 +117,8 @@ func New(cfg Config, deps Deps, logger *zap.Logger) (*echo.Echo, error) {
 		allow:  allow,
 		loop: syncer.Config{LoopSources: cfg.LoopSources, IntegrationUserIDs: cfg.IntegrationUserIDs,
 			IntegrationUserNames: cfg.IntegrationUserNames},
-		csrf: http.NewCrossOriginProtection(),
+		basic: basicDigestOf(cfg.CalloutUsername, cfg.CalloutPassword),
+		csrf:  http.NewCrossOriginProtection(),
 	}
 
 	e := echo.New()

@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -53,8 +54,12 @@ type autoPipe struct {
 
 type autoPipeReq struct {
 	cmd  redis.Cmder
-	done chan struct{}
+	done chan struct{} // buffered: send answers each request once, never blocking
 }
+
+// autoPipeReqs recycles requests: one is reused only after its caller took
+// its answer, when the pipeline is done with it.
+var autoPipeReqs = sync.Pool{New: func() any { return &autoPipeReq{done: make(chan struct{}, 1)} }}
 
 func (a *autoPipe) DialHook(next redis.DialHook) redis.DialHook { return next }
 
@@ -72,12 +77,15 @@ func (a *autoPipe) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 			cmd.SetErr(err)
 			return err
 		}
-		req := &autoPipeReq{cmd: cmd, done: make(chan struct{})}
+		req := autoPipeReqs.Get().(*autoPipeReq)
+		req.cmd = cmd
 		a.batch.add(req)
 		// Waited for even if ctx ends: the pipeline writes its answer into
 		// cmd, which the caller reads once this returns. A pipeline ends
 		// within autoPipeTimeout.
 		<-req.done
+		req.cmd = nil
+		autoPipeReqs.Put(req)
 		return cmd.Err()
 	}
 }
@@ -115,6 +123,6 @@ func (a *autoPipe) send(batch []*autoPipeReq) {
 			// empty success.
 			r.cmd.SetErr(err)
 		}
-		close(r.done)
+		r.done <- struct{}{}
 	}
 }

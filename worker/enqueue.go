@@ -116,7 +116,8 @@ func (e *Enqueuer) store(ctx context.Context, task *asynq.Task, key string, c cl
 	var id string
 	for attempt := 0; ; attempt++ {
 		id = taskID(key, c.epoch)
-		opts := e.taskOptions(id, queue)
+		var buf [7]asynq.Option
+		opts := e.taskOptions(buf[:0], id, queue)
 		if c.since >= 0 && c.since < e.cfg.CoalesceWindow {
 			opts = append(opts, asynq.ProcessIn(e.cfg.CoalesceWindow-c.since))
 		}
@@ -175,12 +176,11 @@ func (e *Enqueuer) taskState(ctx context.Context, queue, id string) (string, err
 	return st, nil
 }
 
-// taskOptions are the options every sync task gets.
-func (e *Enqueuer) taskOptions(id, queue string) []asynq.Option {
-	opts := []asynq.Option{
-		asynq.TaskID(id), asynq.Queue(queue),
-		asynq.MaxRetry(e.cfg.MaxRetry), asynq.Timeout(e.cfg.Timeout),
-	}
+// taskOptions appends the options every sync task gets to opts (an array
+// on the caller's stack).
+func (e *Enqueuer) taskOptions(opts []asynq.Option, id, queue string) []asynq.Option {
+	opts = append(opts, asynq.TaskID(id), asynq.Queue(queue),
+		asynq.MaxRetry(e.cfg.MaxRetry), asynq.Timeout(e.cfg.Timeout))
 	if e.cfg.Retention > 0 {
 		opts = append(opts, asynq.Retention(e.cfg.Retention))
 	}
