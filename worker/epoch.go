@@ -214,34 +214,51 @@ func (cl *claimer) revive(ctx context.Context, key string, epoch int64, job stri
 // and 1 if any bulk job is registered on the key (a jobField), so that a run
 // that saw none needn't settle (settleJobs); a task whose epoch was already
 // closed (a retry) gets the count remembered when it was closed.
-var advanceScript = redis.NewScript(`
-local now = redis.call('TIME')
-local s = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
-local e = tonumber(redis.call('HGET', KEYS[1], 'e') or '0')
-local n = tonumber(redis.call('HGET', KEYS[1], 'n') or '0')
-local t = tonumber(ARGV[1])
-local cas = ARGV[2] == '1'
-local jobs = 0
-for _, f in ipairs(redis.call('HKEYS', KEYS[1])) do
-  if string.sub(f, 1, 2) == 'j:' then jobs = 1 break end
+var advanceScript = redis.NewScript(advanceLua + `
+return advance(KEYS[1], tonumber(ARGV[1]), ARGV[2] == '1')
+`)
+
+// advanceLua is advanceScript's body as a function of the epoch hash, the
+// task's epoch and cas, shared with lockAdvanceScript.
+const advanceLua = `
+local function advance(key, t, cas)
+  local now = redis.call('TIME')
+  local s = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+  local e = tonumber(redis.call('HGET', key, 'e') or '0')
+  local n = tonumber(redis.call('HGET', key, 'n') or '0')
+  local jobs = 0
+  for _, f in ipairs(redis.call('HKEYS', key)) do
+    if string.sub(f, 1, 2) == 'j:' then jobs = 1 break end
+  end
+  if t < 0 then
+    if cas then return {e, -1, 0, jobs} end
+    redis.call('HSET', key, 'e', e + 1, 'n', 0, 'pe', e, 'pn', n, 's', s)
+    return {e + 1, -1, 1, jobs}
+  end
+  if e == t then
+    redis.call('HSET', key, 'e', e + 1, 'n', 0, 'pe', e, 'pn', n, 's', s)
+    return {e + 1, n, 1, jobs}
+  end
+  if e < t then
+    redis.call('HSET', key, 'e', t + 1, 'n', 0, 'pe', t, 'pn', -1, 's', s)
+    return {t + 1, -1, 1, jobs}
+  end
+  if tonumber(redis.call('HGET', key, 'pe') or '-1') == t then
+    return {e, tonumber(redis.call('HGET', key, 'pn') or '-1'), 0, jobs}
+  end
+  return {e, -1, 0, jobs}
 end
-if t < 0 then
-  if cas then return {e, -1, 0, jobs} end
-  redis.call('HSET', KEYS[1], 'e', e + 1, 'n', 0, 'pe', e, 'pn', n, 's', s)
-  return {e + 1, -1, 1, jobs}
-end
-if e == t then
-  redis.call('HSET', KEYS[1], 'e', e + 1, 'n', 0, 'pe', e, 'pn', n, 's', s)
-  return {e + 1, n, 1, jobs}
-end
-if e < t then
-  redis.call('HSET', KEYS[1], 'e', t + 1, 'n', 0, 'pe', t, 'pn', -1, 's', s)
-  return {t + 1, -1, 1, jobs}
-end
-if tonumber(redis.call('HGET', KEYS[1], 'pe') or '-1') == t then
-  return {e, tonumber(redis.call('HGET', KEYS[1], 'pn') or '-1'), 0, jobs}
-end
-return {e, -1, 0, jobs}
+`
+
+// lockAdvanceScript takes the subscription's lock (KEYS[1], SET NX PX:
+// ARGV[3] token, ARGV[4] ms) and, only when it got it, advances the epoch
+// (KEYS[2]) as advanceScript does: the handler's two steps in one round
+// trip. {-1} when the lock is someone else's (nothing advanced). Its two
+// keys live in different Redis Cluster slots, so it is for a single Redis
+// only (lockAndAdvance).
+var lockAdvanceScript = redis.NewScript(advanceLua + `
+if not redis.call('SET', KEYS[1], ARGV[3], 'NX', 'PX', ARGV[4]) then return {-1} end
+return advance(KEYS[2], tonumber(ARGV[1]), false)
 `)
 
 type advance struct {
@@ -262,6 +279,10 @@ func runAdvance(ctx context.Context, rdb redis.UniversalClient, k keyspace, key 
 		cas = "1"
 	}
 	v, err := advanceScript.Run(ctx, rdb, []string{k.epoch(key)}, taskEpoch, cas).Int64Slice()
+	return parseAdvance(key, v, err)
+}
+
+func parseAdvance(key string, v []int64, err error) (advance, error) {
 	if err != nil {
 		return advance{}, fmt.Errorf("advance epoch of %s: %w", key, err)
 	}
@@ -269,6 +290,32 @@ func runAdvance(ctx context.Context, rdb redis.UniversalClient, k keyspace, key 
 		return advance{}, fmt.Errorf("advance epoch of %s: unexpected reply %v", key, v)
 	}
 	return advance{epoch: v[0], callouts: v[1], advanced: v[2] == 1, jobs: v[3] == 1}, nil
+}
+
+// lockAndAdvance takes the lock on lockKey and, once held, closes the
+// task's epoch of key (step 2 of the protocol). On a single Redis both go
+// in one script (lockAdvanceScript); on a cluster, where their keys live
+// in different slots, in two round trips. A nil lock means it is someone
+// else's, and nothing was advanced.
+func lockAndAdvance(ctx context.Context, rdb redis.UniversalClient, k keyspace, lockKey, key string, taskEpoch int64, ttl time.Duration) (*subLock, advance, error) {
+	if _, single := rdb.(*redis.Client); !single {
+		l, err := tryLock(ctx, rdb, k.lock(lockKey), ttl)
+		if err != nil || l == nil {
+			return nil, advance{}, err
+		}
+		adv, err := runAdvance(ctx, rdb, k, key, taskEpoch, false)
+		return l, adv, err // with an error, the caller releases the lock
+	}
+	l := newSubLock(rdb, k.lock(lockKey), ttl)
+	v, err := lockAdvanceScript.Run(ctx, rdb, []string{l.key, k.epoch(key)}, taskEpoch, "0", l.token, ttl.Milliseconds()).Int64Slice()
+	if err != nil {
+		return nil, advance{}, fmt.Errorf("take lock %s: %w", l.key, err)
+	}
+	if len(v) == 1 && v[0] == -1 {
+		return nil, advance{}, nil
+	}
+	adv, err := parseAdvance(key, v, nil)
+	return l, adv, err
 }
 
 // settleScript takes the job registrations (jobField) of every epoch x up to

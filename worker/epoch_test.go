@@ -186,3 +186,42 @@ func TestPutBackJobRestoresTheClaimsRegistration(t *testing.T) {
 		}
 	}
 }
+
+// On a single Redis the lock and the advance are one script: the epoch
+// closes only for the run that got the lock, and in the round trip that
+// took it. A busy lock advances nothing (the task keeps coalescing).
+func TestLockAndAdvanceOneRoundTrip(t *testing.T) {
+	t.Parallel()
+	rdb := redistest.Start(t).Client(t)
+	names := &cmdNames{}
+	rdb.AddHook(names)
+	k := keyspace{DefaultPrefix}
+	ctx := t.Context()
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := lockAdvanceScript.Load(ctx, rdb).Err(); err != nil {
+		t.Fatal(err)
+	}
+	names.take()
+
+	l, adv, err := lockAndAdvance(ctx, rdb, k, "A-S1", "sub-1", 0, time.Minute)
+	if err != nil || l == nil || !adv.advanced || adv.epoch != 1 {
+		t.Fatalf("lockAndAdvance = %v, %+v, %v; want the lock and epoch 0 closed", l, adv, err)
+	}
+	if got := names.take(); len(got) != 1 {
+		t.Errorf("sent %v; want one script", got)
+	}
+	if v, err := rdb.Get(ctx, k.lock("A-S1")).Result(); err != nil || v != l.token {
+		t.Errorf("lock = %q, %v; want our token", v, err)
+	}
+
+	// Someone else's lock: no lock, and epoch 1 stays open.
+	other, adv, err := lockAndAdvance(ctx, rdb, k, "A-S1", "sub-1", 1, time.Minute)
+	if err != nil || other != nil {
+		t.Fatalf("lockAndAdvance on a held lock = %v, %+v, %v; want no lock", other, adv, err)
+	}
+	if e, err := rdb.HGet(ctx, k.epoch("sub-1"), "e").Int64(); err != nil || e != 1 {
+		t.Errorf("epoch after a busy lock = %d, %v; want 1 (not advanced)", e, err)
+	}
+}

@@ -161,10 +161,13 @@ func (h *handler) process(ctx context.Context, t *asynq.Task, a attempt, run *ta
 	if err != nil {
 		return fmt.Errorf("resolve %s: %w", p.Key, err)
 	}
+	// Once the lock is held, callouts make a new task, which waits for this
+	// lock: they may have been missed by the read of Zuora below.
 	_, lockSpan := h.tracer.Start(ctx, "zsync.lock")
-	l, err := tryLock(ctx, h.rdb, h.keys.lock(lockKey), h.cfg.LockTTL)
+	l, adv, err := lockAndAdvance(ctx, h.rdb, h.keys, lockKey, p.Key, run.epoch, h.cfg.LockTTL)
 	lockSpan.SetAttributes(attribute.Bool("zsync.lock.acquired", l != nil))
 	lockSpan.End()
+	run.lock = l // released with the record, or by ProcessTask
 	if err != nil {
 		return err
 	}
@@ -175,14 +178,6 @@ func (h *handler) process(ctx context.Context, t *asynq.Task, a attempt, run *ta
 			return h.handOff(ctx, run)
 		}
 		return &lockBusyError{Key: p.Key, RetryIn: h.cfg.LockBusyDelay + rand.N(h.cfg.LockBusyDelay)}
-	}
-	run.lock = l // released with the record, or by ProcessTask
-
-	// From here on callouts make a new task, which waits for this lock: they
-	// may have been missed by the read of Zuora below.
-	adv, err := runAdvance(ctx, h.rdb, h.keys, p.Key, run.epoch, false)
-	if err != nil {
-		return err
 	}
 	run.noJobs = !adv.jobs
 	if run.epoch >= 0 && hasOrder(run.trig) && adv.callouts != 1 {

@@ -37,9 +37,7 @@ type subLock struct {
 
 // tryLock takes the lock, or returns nil when someone else holds it.
 func tryLock(ctx context.Context, rdb redis.UniversalClient, key string, ttl time.Duration) (*subLock, error) {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	l := &subLock{rdb: rdb, key: key, token: hex.EncodeToString(b[:]), ttl: ttl, at: time.Now()}
+	l := newSubLock(rdb, key, ttl)
 	ok, err := rdb.SetNX(ctx, key, l.token, ttl).Result()
 	if err != nil {
 		return nil, fmt.Errorf("take lock %s: %w", key, err)
@@ -48,6 +46,14 @@ func tryLock(ctx context.Context, rdb redis.UniversalClient, key string, ttl tim
 		return nil, nil
 	}
 	return l, nil
+}
+
+// newSubLock is a claim on key with a fresh token, trusted from now (the
+// instant its take is sent).
+func newSubLock(rdb redis.UniversalClient, key string, ttl time.Duration) *subLock {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return &subLock{rdb: rdb, key: key, token: hex.EncodeToString(b[:]), ttl: ttl, at: time.Now()}
 }
 
 // release deletes the lock if it is still ours.
