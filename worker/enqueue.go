@@ -109,36 +109,44 @@ func (e *Enqueuer) Enqueue(ctx context.Context, key string, trig syncer.Trigger,
 // active before its advance), the callout is in it. If it never will (an
 // operator archived it in asynqmon, or it completed without closing its
 // epoch), the epoch is closed and the callout claimed again in a new one.
-// Only a conflict costs the extra round trip.
+// A callout that isn't its epoch's first (the claim counted others before
+// it) reads the task's state first: the task most likely exists, and a
+// live one means coalesced in one round trip, not an enqueue that conflicts
+// and then the read.
 func (e *Enqueuer) store(ctx context.Context, task *asynq.Task, key string, c claim, queue, job string) (EnqueueStatus, string, error) {
 	e.republish(ctx, queue)
 	status := Enqueued
 	var id string
+	peek := c.callouts > 1
 	for attempt := 0; ; attempt++ {
 		id = taskID(key, c.epoch)
-		var buf [7]asynq.Option
-		opts := e.taskOptions(buf[:0], id, queue)
-		if c.since >= 0 && c.since < e.cfg.CoalesceWindow {
-			opts = append(opts, asynq.ProcessIn(e.cfg.CoalesceWindow-c.since))
+		if !peek {
+			var buf [7]asynq.Option
+			opts := e.taskOptions(buf[:0], id, queue)
+			if c.since >= 0 && c.since < e.cfg.CoalesceWindow {
+				opts = append(opts, asynq.ProcessIn(e.cfg.CoalesceWindow-c.since))
+			}
+			_, err := e.client.EnqueueContext(ctx, task, opts...)
+			if err == nil {
+				break
+			}
+			if !errors.Is(err, asynq.ErrTaskIDConflict) {
+				return "", id, fmt.Errorf("enqueue %s: %w", id, err)
+			}
+			if attempt >= maxRevives {
+				status = Coalesced
+				break
+			}
 		}
-		_, err := e.client.EnqueueContext(ctx, task, opts...)
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, asynq.ErrTaskIDConflict) {
-			return "", id, fmt.Errorf("enqueue %s: %w", id, err)
-		}
-		if attempt >= maxRevives {
-			status = Coalesced
-			break
-		}
+		peek = false
 		state, err := e.taskState(ctx, queue, id)
 		if err != nil {
 			return "", id, err
 		}
 		switch state {
 		case "":
-			// Deleted since the conflict: store it again under the same id.
+			// Not stored yet (the epoch's first callout is still on its
+			// way), or deleted since the conflict: store it under the id.
 			continue
 		case "archived", "completed":
 			if c, err = e.claims.revive(ctx, key, c.epoch, job); err != nil {

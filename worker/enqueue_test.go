@@ -233,3 +233,27 @@ func TestEnqueueAfterArchivedTask(t *testing.T) {
 		t.Fatalf("callout after the delete: %s %s %v; want %s stored again", st, again, err, next)
 	}
 }
+
+// A callout that isn't its epoch's first reads the task's state instead of
+// trying an enqueue that would conflict: coalescing costs the claim and one
+// read.
+func TestCoalescedCalloutSkipsTheEnqueue(t *testing.T) {
+	t.Parallel()
+	rdb := redistest.Start(t).Client(t)
+	ctx := t.Context()
+	enq := NewEnqueuer(rdb, asynq.NewClientFromRedisClient(rdb), EnqueueConfig{}, zap.NewNop())
+	trig := syncer.Trigger{Source: syncer.SourceCallout}
+	_, id, err := enq.Enqueue(ctx, "A-C1", trig, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := &cmdNames{}
+	rdb.AddHook(names)
+	st, same, err := enq.Enqueue(ctx, "A-C1", trig, "")
+	if err != nil || st != Coalesced || same != id {
+		t.Fatalf("second callout: %s %s %v; want coalesced into %s", st, same, err, id)
+	}
+	if got := names.take(); len(got) != 2 || got[0] != "evalsha" || got[1] != "hget" {
+		t.Errorf("second callout sent %v; want the claim script and one state read", got)
+	}
+}
