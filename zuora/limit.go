@@ -76,10 +76,10 @@ type LimitConfig struct {
 // Everything is decided in one Lua script per request (acquireScript), on
 // Redis' clock, but for a slot handed over within this process while
 // nothing changed since a script found the shared state clear
-// (limit_quiet.go): concurrency is a sorted set of leases scored by their expiry,
-// so a process that dies holding a slot loses it after Lease (which must
-// exceed the longest request); each budget is a GCRA whose burst and steady
-// rate add up to the budget, so no window of its length sees more.
+// (limit_quiet.go): concurrency is a sorted set of leases scored by their
+// expiry, so a process that dies holding a slot loses it after Lease (which
+// must exceed the longest request); each budget is a GCRA whose burst and
+// steady rate add up to the budget, so no window of its length sees more.
 type TenantLimiter struct {
 	rdb      redis.UniversalClient
 	cfg      LimitConfig

@@ -8,6 +8,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/zsync/zsync/internal/redistest"
+	"github.com/zsync/zsync/internal/upstream"
 	"github.com/zsync/zsync/internal/waittest"
 	"github.com/zsync/zsync/zuora"
 )
@@ -126,4 +127,25 @@ func TestLimiterUnsubscribedHandOffRunsScript(t *testing.T) {
 		t.Errorf("leases %v after the hand-off of %v; want one new lease", now, first)
 	}
 	got.release()
+}
+
+func TestLimiterOwnSlowDownEndsQuietAtOnce(t *testing.T) {
+	t.Parallel()
+	a, b, _ := twoProcesses(t, zuora.LimitConfig{Key: "qslow", Concurrency: 2, SlowBelow: 0.5, ParkFor: -1})
+	quietNow(t, a)
+	quietNow(t, b)
+	_, _, seen0 := b.QuietStats()
+	// Zuora tells a its budget runs low: a knows at once, without waiting
+	// for its own message; b once the message arrives.
+	if err := a.Observe(context.Background(), 200, upstream.Limits{HasRate: true, RateLimit: 100, RateRemaining: 10,
+		RateReset: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	if _, sure, _ := a.QuietStats(); sure {
+		t.Error("the process that set the slow-down still skips the script")
+	}
+	waittest.For(t, 10*time.Second, "the slow-down's message", func() bool {
+		_, sure, seen := b.QuietStats()
+		return seen > seen0 && !sure
+	})
 }
