@@ -18,3 +18,7 @@ func (l *TenantLimiter) ParkStats() (parked int, taken, ended int64) {
 func (l *TenantLimiter) QuietStats() (up, sure bool, seen int64) {
 	return l.quiet.up.Load(), l.quietOK && l.quiet.sure(), l.quiet.seen.Load()
 }
+
+// QuietLost reports how many subscriptions to the signals channel failed
+// or ended (tests).
+func (l *TenantLimiter) QuietLost() int64 { return l.quiet.lost.Load() }

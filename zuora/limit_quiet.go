@@ -48,6 +48,7 @@ type quiet struct {
 	clear atomic.Int64 // gen when an acquire script that found all clear was sent; -1 none
 	up    atomic.Bool  // subscribed
 	seen  atomic.Int64 // messages received (tests)
+	lost  atomic.Int64 // subscriptions that failed or ended (tests)
 
 	mu      sync.Mutex
 	started bool
@@ -136,6 +137,7 @@ func (l *TenantLimiter) listen(ctx context.Context) {
 	for {
 		subscribed, err := l.listenOnce(ctx)
 		l.quiet.unsure()
+		l.quiet.lost.Add(1)
 		if ctx.Err() != nil || errors.Is(err, redis.ErrClosed) {
 			return // Close, or the client is closed
 		}

@@ -92,11 +92,11 @@ func TestLimiterUnsubscribedHandOffRunsScript(t *testing.T) {
 	admin := r.Client(t)
 	// A user that may do everything but subscribe: the limiter never
 	// hears of changes, so it may never skip the script.
-	if err := admin.Do(context.Background(), "ACL", "SETUSER", "nosub_quiet", "on", "nopass", "~*", "&*", "+@all", "-subscribe").Err(); err != nil {
+	if err := admin.Do(context.Background(), "ACL", "SETUSER", "nosub_quiet", "on", ">pw", "~*", "&*", "+@all", "-subscribe").Err(); err != nil {
 		t.Fatal(err)
 	}
 	opt := r.Options()
-	opt.Username = "nosub_quiet"
+	opt.Username, opt.Password = "nosub_quiet", "pw"
 	rdb := redis.NewClient(opt)
 	t.Cleanup(func() { _ = rdb.Close() })
 	cc := &cmdCount{n: map[string]int{}}
@@ -104,9 +104,17 @@ func TestLimiterUnsubscribedHandOffRunsScript(t *testing.T) {
 	l := zuora.NewTenantLimiter(rdb, zuora.LimitConfig{Key: "nosub", Concurrency: 1, MaxWait: 20 * time.Second, ParkFor: -1})
 	t.Cleanup(func() { _ = l.Close() })
 	const sem = "{nosub}:limit:sem"
-	rel1, err := l.Acquire(context.Background())
+	rel1, err := l.Acquire(context.Background()) // starts the subscription
 	if err != nil {
 		t.Fatal(err)
+	}
+	waittest.For(t, 10*time.Second, "the subscription refused", func() bool { return l.QuietLost() >= 1 })
+	rel1()                                                       // back to Redis: parking is off
+	if rel1, err = l.Acquire(context.Background()); err != nil { // a script finding all clear, but unsubscribed
+		t.Fatal(err)
+	}
+	if up, sure, _ := l.QuietStats(); up || sure {
+		t.Fatalf("subscribed %v, sure %v without the right to subscribe", up, sure)
 	}
 	first := rdb.ZRange(context.Background(), sem, 0, -1).Val()
 	second := acquireAsync(l)
