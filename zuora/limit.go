@@ -74,10 +74,12 @@ type LimitConfig struct {
 // shrinks zsync's share while other integrations need the tenant's slots.
 //
 // Everything is decided in one Lua script per request (acquireScript), on
-// Redis' clock: concurrency is a sorted set of leases scored by their expiry,
-// so a process that dies holding a slot loses it after Lease (which must
-// exceed the longest request); each budget is a GCRA whose burst and steady
-// rate add up to the budget, so no window of its length sees more.
+// Redis' clock, but for a slot handed over within this process while
+// nothing changed since a script found the shared state clear
+// (limit_quiet.go): concurrency is a sorted set of leases scored by their
+// expiry, so a process that dies holding a slot loses it after Lease (which
+// must exceed the longest request); each budget is a GCRA whose burst and
+// steady rate add up to the budget, so no window of its length sees more.
 type TenantLimiter struct {
 	rdb      redis.UniversalClient
 	cfg      LimitConfig
@@ -92,8 +94,11 @@ type TenantLimiter struct {
 	squeezed atomic.Int64 // unix ms until which this process's cap may still bind
 	inFlight atomic.Int64 // tenant-wide in flight when this process last took a slot
 	slowing  atomic.Int64 // unix ms until which this process's last slow-down lasts (logs only)
+	signals  string       // the pub/sub channel pauses, slow-downs and caps are announced on (limit_quiet.go)
 	handoff  handoff
 	held     atomic.Int64 // slots this process holds, hand-offs in passage and parked leases included
+	quiet    quiet
+	quietOK  bool // quietFits: hand-offs may skip the script
 }
 
 type gcra struct {
@@ -168,7 +173,9 @@ func NewTenantLimiter(rdb redis.UniversalClient, cfg LimitConfig) *TenantLimiter
 	// The hash tag keeps every key in one Redis Cluster slot.
 	prefix := "{" + cfg.Key + "}:limit:"
 	l := &TenantLimiter{rdb: rdb, cfg: cfg, sem: prefix + "sem", pause: prefix + "pause",
-		pace: prefix + "pace", paceNext: prefix + "pace:next", cap: prefix + "cap", seq: prefix + "seq"}
+		pace: prefix + "pace", paceNext: prefix + "pace:next", cap: prefix + "cap", seq: prefix + "seq",
+		signals: prefix + "signals", quietOK: quietFits(cfg)}
+	l.quiet.clear.Store(-1)
 	if cfg.ParkFor > 0 {
 		l.handoff.timer = time.AfterFunc(time.Hour, l.returnParked)
 		l.handoff.timer.Stop()
@@ -197,10 +204,12 @@ func budget(n int, period time.Duration) gcra {
 }
 
 // acquireScript takes a slot when nothing stops it, and says what does:
-// {1, n, seq} taken, n now in flight, the lease's member being
+// {1, n, seq, clear} taken, n now in flight, the lease's member being
 // "<seq, 16 digits>:<ARGV[3]>" (the order leases were taken in, for
-// capScript); {0, 0} every slot leased; {-1, ms} paused; {-2, ms} a budget
-// is spent for ms; {-3, ms} the slow-down spacing asks to wait ms. Nothing is
+// capScript); {0, 0, clear} every slot leased; {-1, ms} paused; {-2, ms} a
+// budget is spent for ms; {-3, ms} the slow-down spacing asks to wait ms.
+// clear is 1 when no pause, no spacing and no shrunk cap is in force
+// (limit_quiet.go). Nothing is
 // taken or consumed unless every check passes. ARGV[4], when not empty, is a
 // lease handed over by another request of this process (limit_handoff.go):
 // it is returned first, whatever the answer, so the checks see the slot free.
@@ -221,9 +230,11 @@ if spacing > 0 then
 end
 local limit = tonumber(ARGV[1])
 local cap = tonumber(redis.call('GET', KEYS[5]) or '0') or 0
-if cap > 0 and cap < limit then limit = cap end
+local clear = 1
+if spacing > 0 then clear = 0 end
+if cap > 0 and cap < limit then limit = cap; clear = 0 end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-if redis.call('ZCARD', KEYS[1]) >= limit then return {0, 0} end
+if redis.call('ZCARD', KEYS[1]) >= limit then return {0, 0, clear} end
 local wait = 0
 local tats = {}
 for i = 7, #KEYS do
@@ -247,15 +258,17 @@ end
 local seq = redis.call('INCR', KEYS[6])
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), string.format('%016d', seq) .. ':' .. ARGV[3])
 redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]) * 2)
-return {1, redis.call('ZCARD', KEYS[1]), seq}
+return {1, redis.call('ZCARD', KEYS[1]), seq, clear}
 `)
 
 // pauseScript extends the pause to ARGV[1] ms unless it already lasts
-// longer; the key's value says why (ARGV[2]). It returns 1 when it set it.
+// longer; the key's value says why (ARGV[2]). It returns 1 when it set it,
+// and then says so on the signals channel (ARGV[3], limit_quiet.go).
 var pauseScript = redis.NewScript(`
 local pttl = redis.call('PTTL', KEYS[1])
 if pttl < tonumber(ARGV[1]) then
   redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[1])
+  redis.call('PUBLISH', ARGV[3], 'pause')
   return 1
 end
 return 0
@@ -287,6 +300,9 @@ func (l *TenantLimiter) AcquireObserved(ctx context.Context) (func(), func(int, 
 
 func (l *TenantLimiter) acquire(ctx context.Context) (func(), int64, error) {
 	deadline := time.Now().Add(l.cfg.MaxWait)
+	if l.quietOK {
+		l.startQuiet() // once
+	}
 	random := newMember()
 	var held heldLease // handed over or parked by a finished request; returned by the next try
 	if l.cfg.ParkFor > 0 && ctx.Err() == nil {
@@ -296,6 +312,11 @@ func (l *TenantLimiter) acquire(ctx context.Context) (func(), int64, error) {
 	// would cost a round trip to hear "full", so queue for a hand-off.
 	known := held.member == "" && l.cfg.HandOffFor > 0 && l.holdsAll()
 	for {
+		if l.quietTake(held) {
+			// Nothing changed since a script found all clear: the lease,
+			// still counted in Redis, passes as it is (limit_quiet.go).
+			return l.releaser(held), held.seq, nil
+		}
 		vals, err := []int64{0, 0}, error(nil)
 		if !known {
 			vals, err = l.try(ctx, random, held.member)
@@ -306,7 +327,7 @@ func (l *TenantLimiter) acquire(ctx context.Context) (func(), int64, error) {
 			chain = held.chain
 		}
 		held = heldLease{}
-		taken := err == nil && vals[0] == 1 && len(vals) == 3
+		taken := err == nil && vals[0] == 1 && len(vals) == 4
 		switch {
 		case taken && !handed:
 			l.held.Add(1)
@@ -319,7 +340,7 @@ func (l *TenantLimiter) acquire(ctx context.Context) (func(), int64, error) {
 		state := vals[0]
 		if taken {
 			l.inFlight.Store(vals[1])
-			return l.releaser(heldLease{member: fmt.Sprintf("%016d:%s", vals[2], random), chain: chain}), vals[2], nil
+			return l.releaser(heldLease{member: fmt.Sprintf("%016d:%s", vals[2], random), seq: vals[2], chain: chain}), vals[2], nil
 		}
 		wait := time.Duration(vals[1]) * time.Millisecond
 		if wait <= 0 {
@@ -376,6 +397,7 @@ func (l *TenantLimiter) try(ctx context.Context, member, held string) ([]int64, 
 	for _, r := range l.rates {
 		args = append(args, strconv.FormatFloat(r.interval, 'f', 3, 64), strconv.FormatFloat(r.burst, 'f', 3, 64))
 	}
+	g := l.quiet.before()
 	vals, err := acquireScript.Run(ctx, l.rdb, keys, args...).Int64Slice()
 	if err != nil {
 		return nil, l.redisError(ctx, err)
@@ -383,6 +405,9 @@ func (l *TenantLimiter) try(ctx context.Context, member, held string) ([]int64, 
 	if len(vals) < 2 {
 		return nil, l.redisError(ctx, errors.New("unexpected script result"))
 	}
+	// What it found vouches for the generation it was sent in: a change
+	// announced since has bumped the generation.
+	l.quiet.after(g, len(vals) >= 3 && vals[0] >= 0 && vals[len(vals)-1] == 1)
 	return vals, nil
 }
 
@@ -423,7 +448,8 @@ func (l *TenantLimiter) pauseFor(ctx context.Context, d time.Duration, reason st
 	}
 	d = min(d, l.cfg.MaxPause)
 	ms := max(d.Milliseconds(), 1)
-	set, err := pauseScript.Run(ctx, l.rdb, []string{l.pause}, ms, reason).Int()
+	set, err := pauseScript.Run(ctx, l.rdb, []string{l.pause}, ms, reason, l.signals).Int()
+	l.quiet.changed()
 	if err != nil {
 		return l.redisError(ctx, err)
 	}

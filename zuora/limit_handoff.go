@@ -8,14 +8,17 @@ import (
 
 // Hand-off: when a request of this process finishes while another of this
 // process waits for a slot (every slot was leased), the finished request
-// passes its lease to the waiter instead of returning it to Redis, and the
-// waiter's next acquire script returns that lease and takes a new one in the
-// same call (acquireScript's ARGV[4]). Every tenant-wide check (pause,
-// slow-down, cap, budgets) runs for the waiter exactly as for any request,
-// atomically with the return, so no limit is loosened and no other process
-// can slip into the slot in between; what it saves is the release round trip
+// passes its lease to the waiter instead of returning it to Redis. While
+// this process knows the shared state is clear and no budget is configured
+// (limit_quiet.go), the waiter takes the lease as it is, without a round
+// trip. Otherwise its next acquire script returns that lease and takes a
+// new one in the same call (acquireScript's ARGV[4]): every tenant-wide
+// check (pause, slow-down, cap, budgets) runs for the waiter as for any
+// request, atomically with the return. Either way no other process can
+// slip into the slot in between; what it saves is the release round trip
 // and the polling of a full tenant limit (about four acquire scripts per
-// request with 64 syncs sharing 40 slots).
+// request with 64 syncs sharing 40 slots), and the take's round trip too
+// when quiet.
 //
 // Fairness across processes: a slot passes between goroutines of one
 // process for at most HandOffFor from when it was taken from Redis, then it
@@ -36,6 +39,7 @@ const pollSpread = 16
 // heldLease is a lease one request passes to the next.
 type heldLease struct {
 	member string    // the sorted-set member in Redis
+	seq    int64     // its seq (capScript's order of leases)
 	chain  time.Time // when the slot was taken from Redis (not handed over)
 }
 

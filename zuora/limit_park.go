@@ -9,10 +9,10 @@ import (
 // for a slot keeps its lease in the process for ParkFor instead of
 // returning it to Redis at once, as another request of this process very
 // often asks a moment later (a sync's Zuora calls follow one another). That
-// request takes the parked lease exactly as a handed-over one
-// (acquireScript's ARGV[4]: the lease is returned and a new one taken in
-// one script, every tenant-wide check run as for any request), which saves
-// the release's round trip. Leases nobody took go back when ParkFor is
+// request takes the parked lease exactly as a handed-over one: as it is
+// while quiet (limit_quiet.go), else through acquireScript's ARGV[4] (the
+// lease is returned and a new one taken in one script, every tenant-wide
+// check run as for any request), which saves the release's round trip. Leases nobody took go back when ParkFor is
 // over, in one ZREM for all that are due.
 //
 // Fairness across processes: a parked slot is unusable by other processes
@@ -115,8 +115,11 @@ func (l *TenantLimiter) returnParked() { l.zrem(l.handoff.due(time.Now(), false)
 
 // Close returns the parked leases to Redis at once and parks no more:
 // a process exiting with leases parked would keep their slots from every
-// process until the leases expire. The limiter still works after Close.
+// process until the leases expire. It also ends the subscription to the
+// signals channel. The limiter still works after Close, every take through
+// the acquire script.
 func (l *TenantLimiter) Close() error {
+	l.stopQuiet()
 	l.handoff.mu.Lock()
 	l.handoff.closed = true
 	if l.handoff.timer != nil {

@@ -36,9 +36,11 @@ const PauseRemainingZero = "ratelimit_remaining_zero"
 
 // slowScript sets the spacing (ARGV[1] ms) until the reset (ARGV[2] ms),
 // and, unless a request is already spaced, makes the next one wait one
-// spacing: the slow-down starts with the response that asked for it.
+// spacing: the slow-down starts with the response that asked for it. It
+// says so on the signals channel (ARGV[3], limit_quiet.go).
 var slowScript = redis.NewScript(`
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('PUBLISH', ARGV[3], 'slow')
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
 local nxt = tonumber(redis.call('GET', KEYS[2]) or '0') or 0
@@ -57,7 +59,8 @@ return 1
 // reserve (ARGV[2]): never more than leaves the others their reserve. At or
 // above the configured share (ARGV[3]) the cap is lifted. Zuora has several
 // concurrency pools (Concurrency-Limit-Type, ARGV[6]): a response from one
-// pool never raises or lifts a cap another pool set. Returns the cap.
+// pool never raises or lifts a cap another pool set. Returns the cap; a
+// cap set is said on the signals channel (ARGV[7], limit_quiet.go).
 var capScript = redis.NewScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -82,6 +85,7 @@ if cap >= tonumber(ARGV[3]) then
 end
 redis.call('SET', KEYS[2], cap, 'PX', ARGV[4])
 redis.call('SET', KEYS[3], ARGV[6], 'PX', ARGV[4])
+redis.call('PUBLISH', ARGV[7], 'cap')
 return cap
 `)
 
@@ -129,7 +133,8 @@ func (l *TenantLimiter) slow(ctx context.Context, remaining int, reset time.Dura
 	share := max(1, remaining/2)
 	interval := float64(reset.Milliseconds()) / float64(share)
 	err := slowScript.Run(ctx, l.rdb, []string{l.pace, l.paceNext},
-		strconv.FormatFloat(interval, 'f', 3, 64), max(reset.Milliseconds(), 1)).Err()
+		strconv.FormatFloat(interval, 'f', 3, 64), max(reset.Milliseconds(), 1), l.signals).Err()
+	l.quiet.changed()
 	if err != nil {
 		return l.redisError(ctx, err)
 	}
@@ -157,7 +162,8 @@ func (l *TenantLimiter) squeeze(ctx context.Context, seq int64, lim upstream.Lim
 	}
 	hold := l.cfg.CapHold
 	n, err := capScript.Run(ctx, l.rdb, []string{l.sem, l.cap, l.cap + ":type"},
-		lim.ConcurrencyRemaining, reserve, l.cfg.Concurrency, hold.Milliseconds(), seq, lim.ConcurrencyType).Int()
+		lim.ConcurrencyRemaining, reserve, l.cfg.Concurrency, hold.Milliseconds(), seq, lim.ConcurrencyType, l.signals).Int()
+	l.quiet.changed()
 	if err != nil {
 		return l.redisError(ctx, err)
 	}

@@ -175,6 +175,12 @@ func TestLimiterContextAndRedisDown(t *testing.T) {
 		t.Fatalf("err = %v; want the context's", err)
 	}
 	release()
+	// Parked, the slot could pass to the next request without Redis
+	// (limit_quiet.go): wait until it went back.
+	waittest.For(t, 10*time.Second, "the parked lease back in Redis", func() bool {
+		parked, _, _ := a.ParkStats()
+		return parked == 0
+	})
 	r.Stop()
 	_, err = a.Acquire(context.Background())
 	var e *upstream.Error
