@@ -84,8 +84,8 @@ func (q *quiet) before() int64 {
 }
 
 // after records what the script sent at generation g found.
-func (q *quiet) after(g int64, clear bool) {
-	if !clear {
+func (q *quiet) after(g int64, allClear bool) {
+	if !allClear {
 		g = -1
 	}
 	q.clear.Store(g)
