@@ -312,6 +312,12 @@ func (l *TenantLimiter) acquire(ctx context.Context) (func(), int64, error) {
 	// would cost a round trip to hear "full", so queue for a hand-off.
 	known := held.member == "" && l.cfg.HandOffFor > 0 && l.holdsAll()
 	for {
+		if err := ctx.Err(); err != nil {
+			if held.member != "" {
+				l.pass(held) // still this process's: to a waiter, parked, or back to Redis
+			}
+			return nil, 0, err
+		}
 		if l.quietTake(held) {
 			// Nothing changed since a script found all clear: the lease,
 			// still counted in Redis, passes as it is (limit_quiet.go).
@@ -340,7 +346,12 @@ func (l *TenantLimiter) acquire(ctx context.Context) (func(), int64, error) {
 		state := vals[0]
 		if taken {
 			l.inFlight.Store(vals[1])
-			return l.releaser(heldLease{member: fmt.Sprintf("%016d:%s", vals[2], random), seq: vals[2], chain: chain}), vals[2], nil
+			ls := heldLease{member: fmt.Sprintf("%016d:%s", vals[2], random), seq: vals[2], chain: chain}
+			if err := ctx.Err(); err != nil {
+				l.pass(ls) // the request gave up while its script ran
+				return nil, 0, err
+			}
+			return l.releaser(ls), vals[2], nil
 		}
 		wait := time.Duration(vals[1]) * time.Millisecond
 		if wait <= 0 {
@@ -398,7 +409,14 @@ func (l *TenantLimiter) try(ctx context.Context, member, held string) ([]int64, 
 		args = append(args, strconv.FormatFloat(r.interval, 'f', 3, 64), strconv.FormatFloat(r.burst, 'f', 3, 64))
 	}
 	g := l.quiet.before()
-	vals, err := acquireScript.Run(ctx, l.rdb, keys, args...).Int64Slice()
+	// Detached from the request: a script cut off by a cancelled request
+	// may still have run, leaving a lease (and a handed-over one it was to
+	// return) counted in Redis until Lease runs out, a tenant slot lost for
+	// a minute. Its answer always comes back; acquire passes on what it
+	// took for a request that gave up.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), scriptTimeout)
+	defer cancel()
+	vals, err := acquireScript.Run(sctx, l.rdb, keys, args...).Int64Slice()
 	if err != nil {
 		return nil, l.redisError(ctx, err)
 	}
@@ -410,6 +428,9 @@ func (l *TenantLimiter) try(ctx context.Context, member, held string) ([]int64, 
 	l.quiet.after(g, len(vals) >= 3 && vals[0] >= 0 && vals[len(vals)-1] == 1)
 	return vals, nil
 }
+
+// scriptTimeout bounds an acquire script's round trip.
+const scriptTimeout = 2 * time.Second
 
 // releaser frees the slot once, detached from the request's context: a
 // cancelled request must still give its slot back.

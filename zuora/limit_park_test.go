@@ -3,6 +3,7 @@ package zuora_test
 import (
 	"context"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -201,5 +202,64 @@ func TestClientCloseReturnsParkedLease(t *testing.T) {
 	}
 	if n := rdb.ZCard(context.Background(), sem).Val(); n != 0 {
 		t.Errorf("%d leases after Close; want 0", n)
+	}
+}
+
+// cancelOnScript cancels a request's context as its acquire script goes
+// out: the request gives up while the script is in flight.
+type cancelOnScript struct {
+	mu     sync.Mutex
+	cancel context.CancelFunc
+}
+
+func (c *cancelOnScript) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (c *cancelOnScript) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		c.mu.Lock()
+		if n := strings.ToUpper(cmd.Name()); c.cancel != nil && (n == "EVALSHA" || n == "EVAL") {
+			c.cancel()
+			c.cancel = nil
+		}
+		c.mu.Unlock()
+		return next(ctx, cmd)
+	}
+}
+func (c *cancelOnScript) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+// A request that gives up while its acquire script is in flight, with a
+// parked lease to return, leaves no lease behind in Redis: the script runs
+// to its end whatever the request does, and what it took is passed on (here
+// parked, then given back by Close). A lease left behind would keep a tenant
+// slot from every process until Lease runs out.
+func TestLimiterCancelledAcquireLeavesNoLease(t *testing.T) {
+	t.Parallel()
+	r := redistest.Start(t)
+	rdb := r.Client(t)
+	hook := &cancelOnScript{}
+	rdb.AddHook(hook)
+	// A budget: every take runs the script (no quiet hand-off).
+	l := zuora.NewTenantLimiter(rdb, zuora.LimitConfig{Key: "parkcancel", Concurrency: 1, PerMinute: 100000,
+		MaxWait: 2 * time.Second, ParkFor: time.Hour})
+	t.Cleanup(func() { _ = l.Close() })
+	const sem = "{parkcancel}:limit:sem"
+	rel, err := l.Acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel() // parked
+	ctx, cancel := context.WithCancel(context.Background())
+	hook.mu.Lock()
+	hook.cancel = cancel
+	hook.mu.Unlock()
+	if _, err := l.Acquire(ctx); err == nil {
+		t.Fatal("Acquire with its context cancelled under it succeeded")
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if m := rdb.ZRange(context.Background(), sem, 0, -1).Val(); len(m) != 0 {
+		t.Errorf("leases left in Redis after the cancelled request and Close: %v; want none", m)
 	}
 }
