@@ -388,8 +388,9 @@ func (h *handler) record(ctx context.Context, v verdict, a attempt, run *taskRun
 	serr := h.store.record(sctx, rec, v.resolved, func(pipe redis.Pipeliner) {
 		if b, err := json.Marshal(newTaskResult(rec)); err == nil && a.queue != "" && a.taskID != "" {
 			// What t.ResultWriter() writes (one HSET on asynq's connection),
-			// in this round trip instead: best effort, as it is.
-			pipe.HSet(sctx, asynqTaskKey(a.queue, a.taskID), "result", b)
+			// in this round trip instead: best effort, as it is, but only
+			// into the task's hash as it exists (writeResultScript).
+			writeResultScript.Eval(sctx, pipe, []string{asynqTaskKey(a.queue, a.taskID)}, b)
 		}
 		if run.lock != nil {
 			rel = run.lock.releaseIn(sctx, pipe)

@@ -1,5 +1,7 @@
 package worker
 
+import "github.com/redis/go-redis/v9"
+
 // keyspace names every Redis key the worker owns, in one place. Keys are
 // prefixed and never contain braces, so they spread over a Redis Cluster.
 type keyspace struct{ prefix string }
@@ -31,3 +33,12 @@ func (k keyspace) sweepLock() string { return k.prefix + "sweep:lock" }
 // ResultWriter's separate round trip. TestTaskResultIsCompact (asynq's
 // Inspector reading the result back) fails if asynq moves it.
 func asynqTaskKey(queue, id string) string { return "asynq:{" + queue + "}:t:" + id }
+
+// writeResultScript sets a task's result only while its hash exists. A
+// plain HSET (what asynq's ResultWriter sends) into a task whose hash was
+// lost with Redis' data would leave a hash holding only a result under that
+// id, which asynq's enqueue then takes for an existing task. Sent with EVAL
+// in the record's pipeline (it is short): no NOSCRIPT to recover from.
+var writeResultScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('HSET', KEYS[1], 'result', ARGV[1]) end
+return 0`)

@@ -194,3 +194,28 @@ func TestRecordCarriesCallersCommands(t *testing.T) {
 		t.Errorf("lock still there (%d, %v) after the record released it", n, err)
 	}
 }
+
+// A task's result is written only into its hash as it exists: a task whose
+// hash is gone (Redis lost its data) gets no stray hash holding a result,
+// which asynq's enqueue would take for an existing task of that id.
+func TestTaskResultOnlyIntoExistingTask(t *testing.T) {
+	t.Parallel()
+	rdb := redistest.Start(t).Client(t)
+	ctx := t.Context()
+	live, gone := asynqTaskKey(QueueCallouts, "A‑S1:0"), asynqTaskKey(QueueCallouts, "A‑S2:0")
+	if err := rdb.HSet(ctx, live, "state", "active").Err(); err != nil {
+		t.Fatal(err)
+	}
+	pipe := rdb.Pipeline()
+	writeResultScript.Eval(ctx, pipe, []string{live}, "r1")
+	writeResultScript.Eval(ctx, pipe, []string{gone}, "r2")
+	if _, err := pipe.Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := rdb.HGet(ctx, live, "result").Result(); err != nil || v != "r1" {
+		t.Errorf("live task's result = %q, %v; want r1", v, err)
+	}
+	if n, err := rdb.Exists(ctx, gone).Result(); err != nil || n != 0 {
+		t.Errorf("a hash was made for a task that doesn't exist (%d, %v)", n, err)
+	}
+}

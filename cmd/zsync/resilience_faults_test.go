@@ -126,6 +126,11 @@ func TestResilienceUpstreamFaults(t *testing.T) {
 	// latency has passed (2 × timeout): the lock is held that long after it,
 	// not the production default meant for a real Limio.
 	wc.WriteGrace = 2 * timeout
+	// After an uncertain write the lock is held for the longer of the grace
+	// and what is left of its TTL (#13): with the default 30 s TTL a late
+	// timeout kept its subscription waiting up to 30 s, past the test's
+	// windows (the flake seen in CI). A TTL to match these short syncs.
+	wc.LockTTL = 2 * time.Second
 	counts := &outcomeCounter{outcomes: map[syncer.Result]int{}}
 	ws, err := worker.NewServer(asynq.RedisClientOpt{Addr: rs.Addr, DB: rs.DB}, s,
 		worker.NewOutcomeStore(rdb, wc.StoreConfig()), rdb, wc, log, worker.WithMetrics(counts))
