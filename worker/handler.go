@@ -399,7 +399,7 @@ func (h *handler) record(ctx context.Context, v verdict, a attempt, run *taskRun
 	if serr != nil {
 		logging.FromContext(ctx, h.log).Warn("record outcome", zap.String("subscription", rec.Subscription), zap.Error(serr))
 	}
-	if rel != nil && rel.Err() == nil {
+	if serr == nil && rel != nil && rel.Err() == nil {
 		run.lock = nil // else (NOSCRIPT on a fresh Redis, an error) ProcessTask releases it
 	}
 	if !v.requeued && !run.noJobs {

@@ -101,16 +101,23 @@ func (s *OutcomeStore) record(ctx context.Context, r Record, resolved bool, also
 	if also != nil {
 		also(pipe)
 	}
-	cmds, _ := pipe.Exec(ctx) // each command carries its answer
-	for _, c := range cmds[:min(own, len(cmds))] {
-		if err := c.Err(); err != nil {
-			return fmt.Errorf("record outcome of %s: %w", r.Subscription, err)
+	cmds, err := pipe.Exec(ctx)
+	if err == nil {
+		return nil
+	}
+	for _, c := range cmds[:own] {
+		if cerr := c.Err(); cerr != nil {
+			return fmt.Errorf("record outcome of %s: %w", r.Subscription, cerr)
 		}
 	}
-	if len(cmds) < own { // the pipeline never ran (no connection)
-		return fmt.Errorf("record outcome of %s: no answer from Redis", r.Subscription)
+	for _, c := range cmds[own:] {
+		if c.Err() != nil {
+			return nil // one of the caller's commands failed, not the record
+		}
 	}
-	return nil
+	// No command carries it: the pipeline never ran (no connection), and
+	// go-redis leaves its commands without an error of their own.
+	return fmt.Errorf("record outcome of %s: %w", r.Subscription, err)
 }
 
 // RecordSkipped records a callout the ingress dropped by the loop guard.

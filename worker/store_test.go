@@ -219,3 +219,19 @@ func TestTaskResultOnlyIntoExistingTask(t *testing.T) {
 		t.Errorf("a hash was made for a task that doesn't exist (%d, %v)", n, err)
 	}
 }
+
+// A record that never reached Redis is an error, even though go-redis
+// leaves the commands of a pipeline that never ran without one.
+func TestRecordFailsWhenRedisIsDown(t *testing.T) {
+	t.Parallel()
+	rs := redistest.Start(t)
+	s := NewOutcomeStore(rs.Client(t), StoreConfig{})
+	rs.Stop()
+	rec := Record{Subscription: "A-S1", Key: "A-S1", Outcome: syncer.Unchanged}
+	if err := s.record(t.Context(), rec, true, nil); err == nil {
+		t.Error("record with Redis down: no error")
+	}
+	if err := s.record(t.Context(), rec, true, func(p redis.Pipeliner) { p.Get(t.Context(), "x") }); err == nil {
+		t.Error("record with a caller's command and Redis down: no error")
+	}
+}
