@@ -1,7 +1,7 @@
 package api
 
 import (
-	"math/rand/v2"
+	"crypto/rand"
 
 	"github.com/labstack/echo/v4"
 )
@@ -23,31 +23,12 @@ func requestIDs(next echo.HandlerFunc) echo.HandlerFunc {
 		r := c.Request()
 		id := r.Header.Get(echo.HeaderXRequestID)
 		if !validRequestID(id) {
-			id = newRequestID()
+			id = rand.Text()
 		}
 		r.Header.Set(echo.HeaderXRequestID, id)
 		c.Response().Header().Set(echo.HeaderXRequestID, id)
 		return next(c)
 	}
-}
-
-// newRequestID is a fresh id in crypto/rand.Text's form (26 characters of
-// base32, 128 bits and more of randomness) from math/rand/v2's generator:
-// ChaCha8, seeded per thread from the OS by the runtime, so unpredictable
-// enough for an id that correlates log lines and grants nothing, and unique
-// as 128 random bits are. crypto/rand cost a system call per request.
-func newRequestID() string {
-	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
-	var b [26]byte
-	var x uint64
-	for i := range b {
-		if i%12 == 0 { // 12 characters of 5 bits per draw
-			x = rand.Uint64()
-		}
-		b[i] = alphabet[x&31]
-		x >>= 5
-	}
-	return string(b[:])
 }
 
 func validRequestID(id string) bool {

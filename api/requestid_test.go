@@ -92,33 +92,3 @@ func TestRequestIDGeneratedWhenAbsent(t *testing.T) {
 		seen[id] = true
 	}
 }
-
-// Generated ids have crypto/rand.Text's form, and every character of them
-// varies (each is drawn, none left over from a spent draw).
-func TestNewRequestIDForm(t *testing.T) {
-	t.Parallel()
-	const n = 2000
-	seen := make(map[string]bool, n)
-	var perPos [26]map[byte]bool
-	for i := range perPos {
-		perPos[i] = map[byte]bool{}
-	}
-	for range n {
-		id := newRequestID()
-		if len(id) != 26 || strings.Trim(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567") != "" || !validRequestID(id) {
-			t.Fatalf("id %q: want 26 characters of base32", id)
-		}
-		if seen[id] {
-			t.Fatalf("id %q repeated", id)
-		}
-		seen[id] = true
-		for i := range len(id) {
-			perPos[i][id[i]] = true
-		}
-	}
-	for i, chars := range perPos {
-		if len(chars) < 16 {
-			t.Errorf("position %d took only %d values in %d ids", i, len(chars), n)
-		}
-	}
-}
