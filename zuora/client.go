@@ -182,8 +182,6 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 	return c, nil
 }
 
-// prepare pins the API version and gives each request its own tracking id
-// (≤ 64 US-ASCII, none of :;"'), which Zuora echoes for support.
 // Close gives back what the client's limiter keeps for its next request (a
 // TenantLimiter's parked leases, limit_park.go), so that a process that
 // exits leaves no tenant slot leased behind it. Requests after Close still
@@ -195,6 +193,8 @@ func (c *Client) Close() error {
 	return nil
 }
 
+// prepare pins the API version and gives each request its own tracking id
+// (≤ 64 US-ASCII, none of :;"'), which Zuora echoes for support.
 func (c *Client) prepare(r *http.Request) {
 	r.Header.Set("Zuora-Version", c.version)
 	r.Header.Set("Zuora-Track-Id", newTrackID())

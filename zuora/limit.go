@@ -447,10 +447,7 @@ func (l *TenantLimiter) pass(ls heldLease) {
 	if time.Since(ls.chain) < l.cfg.HandOffFor && l.handoff.give(ls, l.cfg.ParkFor) {
 		return
 	}
-	l.held.Add(-1)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	_ = l.rdb.ZRem(ctx, l.sem, ls.member).Err() // on failure the lease expires
+	_ = l.zrem([]any{ls.member}) // on failure the lease expires
 }
 
 // holdsAll: this process holds every slot the configured concurrency

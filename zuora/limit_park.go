@@ -12,8 +12,9 @@ import (
 // request takes the parked lease exactly as a handed-over one: as it is
 // while quiet (limit_quiet.go), else through acquireScript's ARGV[4] (the
 // lease is returned and a new one taken in one script, every tenant-wide
-// check run as for any request), which saves the release's round trip. Leases nobody took go back when ParkFor is
-// over, in one ZREM for all that are due.
+// check run as for any request), which saves the release's round trip.
+// Leases nobody took go back when ParkFor is over, in one ZREM for all
+// that are due.
 //
 // Fairness across processes: a parked slot is unusable by other processes
 // for at most ParkFor, and a lease parks only while its chain is younger
