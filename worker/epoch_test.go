@@ -192,14 +192,9 @@ func TestPutBackJobRestoresTheClaimsRegistration(t *testing.T) {
 // took it. A busy lock advances nothing (the task keeps coalescing).
 func TestLockAndAdvanceOneRoundTrip(t *testing.T) {
 	t.Parallel()
-	rdb := redistest.Start(t).Client(t)
-	names := &cmdNames{}
-	rdb.AddHook(names)
+	rdb, names := namedClient(t)
 	k := keyspace{DefaultPrefix}
 	ctx := t.Context()
-	if err := rdb.Ping(ctx).Err(); err != nil {
-		t.Fatal(err)
-	}
 	if err := lockAdvanceScript.Load(ctx, rdb).Err(); err != nil {
 		t.Fatal(err)
 	}

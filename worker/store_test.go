@@ -108,6 +108,20 @@ func (c *cmdNames) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	}
 }
 
+// namedClient is a client of a private Redis whose single commands are
+// recorded, connected already (its handshake not recorded).
+func namedClient(t *testing.T) (*redis.Client, *cmdNames) {
+	t.Helper()
+	rdb := redistest.Start(t).Client(t)
+	names := &cmdNames{}
+	rdb.AddHook(names)
+	if err := rdb.Ping(t.Context()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	names.take()
+	return rdb, names
+}
+
 func (c *cmdNames) take() []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -121,16 +135,9 @@ func (c *cmdNames) take() []string {
 // sync); one that didn't still looks it up.
 func TestRecordResolvedSkipsAliasLookup(t *testing.T) {
 	t.Parallel()
-	rs := redistest.Start(t)
-	rdb := rs.Client(t)
-	names := &cmdNames{}
-	rdb.AddHook(names)
+	rdb, names := namedClient(t)
 	s := NewOutcomeStore(rdb, StoreConfig{})
 	ctx := t.Context()
-	if err := rdb.Ping(ctx).Err(); err != nil {
-		t.Fatal(err)
-	}
-	names.take() // the ping and the connection's handshake
 	if err := s.record(ctx, Record{Subscription: "A-S1", Key: "A-S1", Outcome: syncer.Unchanged}, true, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -153,9 +160,7 @@ func TestRecordResolvedSkipsAliasLookup(t *testing.T) {
 // not the record's.
 func TestRecordCarriesCallersCommands(t *testing.T) {
 	t.Parallel()
-	rdb := redistest.Start(t).Client(t)
-	names := &cmdNames{}
-	rdb.AddHook(names)
+	rdb, names := namedClient(t)
 	s := NewOutcomeStore(rdb, StoreConfig{})
 	ctx := t.Context()
 	rec := Record{Subscription: "A-S1", Key: "A-S1", Outcome: syncer.Unchanged}
